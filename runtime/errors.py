@@ -1,0 +1,51 @@
+"""Typed errors. Every message is one line: ``<thing>: <what is wrong>; <fix>``.
+
+CLIs turn an :class:`HrlfError` into a one-line ``Error: ...`` and exit status 1; anything
+else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class HrlfError(Exception):
+    """Base of every error a user can cause (bad input, missing file, wrong artifact)."""
+
+
+class SpecError(HrlfError):
+    """A model spec is invalid, of an unknown version, or disagrees with its model file."""
+
+
+class ArtifactError(HrlfError):
+    """A model file, checkpoint or run directory is missing, corrupt or stale."""
+
+
+class DataError(HrlfError):
+    """A data file is missing or its arrays do not have the documented shapes/values."""
+
+
+class InputError(HrlfError):
+    """A user-supplied argument or stream input is invalid."""
+
+
+class BackendUnavailable(HrlfError):
+    """An inference backend (TensorRT, CUDA, torch) cannot be used on this machine."""
+
+
+class ParityError(HrlfError):
+    """An exported model does not match its reference within tolerance."""
+
+
+class ShapeError(ParityError):
+    """Output shapes differ between the exported model and its reference."""
+
+
+class AtolError(ParityError):
+    """Outputs differ by more than the tolerance."""
+
+
+def suggest(name: str, valid: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest valid name, or ``""``."""
+    close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
