@@ -1,0 +1,1 @@
+"""Live capture sources: camera, microphone, media files, RTSP."""

@@ -1,0 +1,1 @@
+"""Featurizers shared by training and the runtime (audio, vision, text)."""
