@@ -1,0 +1,87 @@
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from hrlf.runtime.errors import ArtifactError
+from hrlf.train.checkpoint import load_network, save_network
+from hrlf.train.model import HRLFNet, InferenceGraph, ModelConfig, inference_parameters
+
+DIMS = {"text": 6, "audio": 5, "vision": 4}
+
+
+def _batch(b, frames=(3, 7, 5), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for (m, d), t in zip(DIMS.items(), frames):
+        out[m] = torch.randn(b, t, d, generator=g)
+        out[m + "_mask"] = (torch.rand(b, t, generator=g) > 0.3).float()
+    out["modality_mask"] = torch.ones(b, 3)
+    return out
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return HRLFNet(ModelConfig(dims=DIMS, layers=2)).eval()
+
+
+@pytest.mark.parametrize("mask", list(itertools.product([0.0, 1.0], repeat=3)))
+def test_every_modality_mask_gives_finite_scores(net, mask):
+    b = _batch(4)
+    b["modality_mask"][:] = torch.tensor(mask)
+    out = net(b)
+    assert torch.isfinite(out["score"]).all()
+    assert (out["score"].abs() <= 3).all()
+    for k in ("H", "I1", "I2", "I3", "Ht"):
+        assert torch.isfinite(out[k]).all()
+
+
+def test_masked_content_is_ignored(net):
+    b = _batch(3)
+    ref = net(b)["score"]
+    noisy = {k: v.clone() for k, v in b.items()}
+    for m in DIMS:
+        noisy[m] = noisy[m] + 100.0 * (1 - noisy[m + "_mask"])[..., None]  # garbage in masked slots
+    torch.testing.assert_close(net(noisy)["score"], ref)
+    # an absent modality's features do not matter either
+    b2 = {k: v.clone() for k, v in b.items()}
+    b2["modality_mask"][:, 1] = 0
+    b3 = {k: v.clone() for k, v in b2.items()}
+    b3["audio"] = torch.randn_like(b3["audio"])
+    torch.testing.assert_close(net(b2)["score"], net(b3)["score"])
+
+
+def test_inference_graph_and_params(net):
+    b = _batch(2)
+    torch.testing.assert_close(InferenceGraph(net)(**b), net(b)["score"])
+    assert 0 < inference_parameters(net) < sum(p.numel() for p in net.parameters())
+
+
+def test_checkpoint_round_trip_and_errors(net, tmp_path):
+    p = tmp_path / "student.pt"
+    save_network(p, net, role="student")
+    back, meta = load_network(p, role="student")
+    assert meta["role"] == "student"
+    b = _batch(2)
+    torch.testing.assert_close(back(b)["score"], net(b)["score"])
+    with pytest.raises(ArtifactError, match="expected 'teacher'"):
+        load_network(p, role="teacher")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00garbage")
+    with pytest.raises(ArtifactError, match="not a readable hrlf checkpoint"):
+        load_network(junk)
+    torch.save({"format": "something-else"}, tmp_path / "foreign.pt")
+    with pytest.raises(ArtifactError, match="not an hrlf network checkpoint"):
+        load_network(tmp_path / "foreign.pt")
+    blob = torch.load(p, weights_only=True)
+    blob["format_version"] = 99
+    torch.save(blob, tmp_path / "future.pt")
+    with pytest.raises(ArtifactError, match="format version 99"):
+        load_network(tmp_path / "future.pt")
+    blob["format_version"] = 1
+    blob["model_config"]["dims"]["audio"] = 9
+    torch.save(blob, tmp_path / "mismatch.pt")
+    with pytest.raises(ArtifactError, match="do not match the stored architecture"):
+        load_network(tmp_path / "mismatch.pt")
