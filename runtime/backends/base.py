@@ -1,0 +1,80 @@
+"""The backend protocol and a registry of lazily imported backends.
+
+A backend runs one model on a batch: ``run(feeds) -> scores`` where ``feeds`` is a dict of
+numpy arrays keyed by the model's input names and scores is a float32 ``(B,)`` array. I/O is
+numpy only, so the streaming core never sees torch, CUDA or TensorRT objects.
+
+``--backend auto`` tries TensorRT, then ONNX Runtime, then PyTorch, and logs why it skipped
+each one it did not pick; naming a backend never falls back silently.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Callable, Protocol
+
+import numpy as np
+
+from hrlf.runtime.errors import BackendUnavailable, InputError, suggest
+from hrlf.runtime.spec import ModelSpec
+
+log = logging.getLogger("hrlf.runtime")
+
+
+class Backend(Protocol):
+    """What the runtime needs from an inference backend.
+
+    Attributes:
+        name: short description for output lines, e.g. ``ort-cpu-fp32``.
+        spec: the model's spec.
+        max_batch: the largest batch ``run`` accepts.
+    """
+
+    name: str
+    spec: ModelSpec
+    max_batch: int
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+#: name -> "module:function" opening the backend: ``fn(model_dir, spec, **opts) -> Backend``
+REGISTRY: dict[str, str] = {
+    "trt": "hrlf.runtime.backends.trt:open_backend",
+    "ort": "hrlf.runtime.backends.ort:open_backend",
+    "torch": "hrlf.runtime.backends.torch_ref:open_backend",
+}
+AUTO_ORDER = ("trt", "ort", "torch")
+BACKENDS = ("auto",) + AUTO_ORDER
+
+
+def _factory(name: str) -> Callable:
+    mod, fn = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def open_backend(name: str, model_dir: str, spec: ModelSpec, **opts) -> Backend:
+    """Open backend ``name`` (or the best available one for ``auto``).
+
+    Raises:
+        InputError: unknown backend name.
+        BackendUnavailable: the named backend (or, for auto, every backend) cannot run here.
+    """
+    if name not in BACKENDS:
+        raise InputError(f"backend '{name}': unknown{suggest(name, BACKENDS)}; choose one of "
+                         f"{', '.join(BACKENDS)}")
+    if name != "auto":
+        return _factory(name)(model_dir, spec, **opts)
+    reasons = []
+    for candidate in AUTO_ORDER:
+        try:
+            backend = _factory(candidate)(model_dir, spec, **opts)
+        except (BackendUnavailable, ImportError) as e:
+            log.info("backend auto: skipped %s: %s", candidate, e)
+            reasons.append(f"{candidate}: {e}")
+            continue
+        log.info("backend auto: picked %s (%s)", candidate, backend.name)
+        return backend
+    raise BackendUnavailable("backend auto: no backend can run this model (" + " | ".join(reasons)
+                             + "); install onnxruntime or export the model with hrlf-export")

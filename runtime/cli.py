@@ -1,0 +1,114 @@
+"""``hrlf-run``: stream features through a model and print one sentiment result per segment."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+EPILOG = """\b
+Examples:
+  hrlf-run                                  # built-in demo model + synthetic stream
+  hrlf-run --pace fast --format text        # the demo as fast as possible, human-readable
+  hrlf-run MODEL_DIR --stream replay:mosi_utterance.npz#test --drop audio:10-25
+  tail -f feats.jsonl | hrlf-run MODEL_DIR --stream stdin
+  hrlf-run MODEL_DIR --stream camera0       # needs hrlf[capture] and a camera
+
+\b
+Output: one JSON line per segment on stdout (t_start, t_end, score in [-3, 3], label,
+modalities present, frames per modality, latency_ms wait/pack/infer, backend); a stats
+line on stderr every few seconds and a JSON summary at exit.
+"""
+
+
+def _parse_drop(text: str):
+    from hrlf.runtime.errors import InputError
+
+    try:
+        mod, span = text.split(":", 1)
+        a, b = span.split("-", 1)
+        a_s, b_s = float(a), float(b)
+    except ValueError:
+        raise InputError(f"--drop {text}: expected MODALITY:FROM-TO in seconds, e.g. "
+                         "audio:10-25") from None
+    if not a_s < b_s:
+        raise InputError(f"--drop {text}: FROM must be before TO")
+    return (mod, a_s, b_s)
+
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("model_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--stream", "stream", default="demo", show_default=True,
+              help="Source URI: demo[:SEED], replay:PATH[#split], stdin, camera0, mic, file:PATH, rtsp://...")
+@click.option("--backend", type=click.Choice(["auto", "ort", "trt", "torch"]), default="auto",
+              show_default=True, help="Inference backend; auto picks the best available and logs why.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16"]), default="auto",
+              show_default=True, help="Which exported model to run (fp16 needs hrlf-export --fp16).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "text"]), default="jsonl", show_default=True)
+@click.option("--duration", type=float, default=None, help="Stop after S stream seconds.")
+@click.option("--pace", type=click.Choice(["auto", "realtime", "fast"]), default="auto", show_default=True,
+              help="Replay files at their timestamps (realtime) or as fast as possible; auto = "
+                   "realtime for the demo, fast for files.")
+@click.option("--window", type=float, default=None, help="Window seconds (default: the model's).")
+@click.option("--hop", type=float, default=None, help="Hop seconds (default: the model's).")
+@click.option("--drop", "drops", multiple=True, metavar="MOD:FROM-TO",
+              help="Scheduled outage, e.g. audio:10-25 (repeatable).")
+@click.option("--condition", default=None, help="Keep only these modalities, e.g. la or {l,v}.")
+@click.option("--grace", type=float, default=0.1, show_default=True,
+              help="Live sources: seconds a window waits for late frames.")
+@click.option("--stats-every", type=float, default=5.0, show_default=True,
+              help="Seconds between stats lines on stderr (0: none).")
+@click.option("--threads", type=int, default=1, show_default=True, help="Inference threads.")
+@click.option("--max-batch", type=int, default=32, show_default=True,
+              help="Most due segments scored in one call (file sources).")
+@click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
+def main(model_dir, stream, backend, precision, fmt, duration, pace, window, hop, drops,
+         condition, grace, stats_every, threads, max_batch, verbose):
+    """Stream timestamped feature windows per modality through MODEL_DIR (default: the
+    built-in demo model) and emit one sentiment result per segment, whatever modalities
+    are present."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="[hrlf-run] %(message)s")
+    from hrlf.runtime.errors import HrlfError
+
+    try:
+        _run(model_dir, stream, backend, precision, fmt, duration, pace, window, hop, drops,
+             condition, grace, stats_every, threads, max_batch)
+    except HrlfError as e:
+        raise click.ClickException(str(e)) from None
+    except BrokenPipeError:  # e.g. `hrlf-run | head`
+        sys.stderr.close()
+
+
+def _run(model_dir, stream, backend, precision, fmt, duration, pace, window, hop, drops,
+         condition, grace, stats_every, threads, max_batch):
+    from hrlf.runtime.assets import demo_model_dir
+    from hrlf.runtime.backends.base import open_backend
+    from hrlf.runtime.runner import Runner, check_featurizers
+    from hrlf.runtime.session import Session, SessionConfig
+    from hrlf.runtime.sources import open_source, scheme_of
+    from hrlf.runtime.spec import ModelSpec
+
+    model_dir = model_dir or demo_model_dir()
+    spec = ModelSpec.load(model_dir)
+    source = open_source(stream, spec, **({"duration_s": duration} if duration else {}))
+    try:
+        check_featurizers(source, spec)
+        if pace == "auto":
+            pace = "realtime" if scheme_of(stream) == "demo" else "fast"
+        cfg = SessionConfig(window_s=window, hop_s=hop, live=bool(source.live), grace_s=grace,
+                            max_batch=1 if (source.live or pace == "realtime") else max_batch,
+                            condition=condition, drops=[_parse_drop(d) for d in drops])
+        be = open_backend(backend, model_dir, spec, precision=precision, threads=threads,
+                          max_batch=max(1, max_batch))
+        session = Session(be, spec, cfg)
+    except BaseException:
+        source.close()
+        raise
+    runner = Runner(source, session, write=lambda line: print(line, flush=True), fmt=fmt,
+                    pace=pace, duration_s=duration, stats_every_s=stats_every)
+    runner.run()
+
+
+if __name__ == "__main__":
+    main()

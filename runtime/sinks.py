@@ -1,0 +1,96 @@
+"""Results, latency statistics and output formatting (JSON lines or text)."""
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+FORMATS = ("jsonl", "text")
+
+
+@dataclass
+class Result:
+    """One scored segment.
+
+    Attributes:
+        segment: window index k; the window is ``[k * hop_s, k * hop_s + window_s)``.
+        t_start, t_end: the window in stream seconds.
+        score: sentiment in the spec's score range ([-3, 3]).
+        label: the spec's label for the score.
+        modalities: modalities present in the window.
+        frames: valid frame slots per modality.
+        latency_ms: ``wait`` (due -> processing), ``pack``, ``infer``, ``total``.
+        backend: backend name, e.g. ``ort-cpu-fp32``.
+        batch: windows scored in the same backend call.
+        extra: fields a source adds (e.g. ``truth`` for sources that know the label).
+    """
+
+    segment: int
+    t_start: float
+    t_end: float
+    score: float
+    label: str
+    modalities: list
+    frames: dict
+    latency_ms: dict
+    backend: str
+    batch: int = 1
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        extra = d.pop("extra")
+        d["t_start"], d["t_end"] = round(self.t_start, 6), round(self.t_end, 6)
+        d["score"] = round(self.score, 6)
+        d["latency_ms"] = {k: round(v, 4) for k, v in self.latency_ms.items()}
+        d.update(extra)
+        return d
+
+
+def format_result(r: Result, fmt: str) -> str:
+    if fmt == "jsonl":
+        return json.dumps(r.to_dict())
+    mods = ",".join(m[0] for m in r.modalities) or "-"
+    truth = f"  truth {r.extra['truth']:+.2f}" if "truth" in r.extra else ""
+    return (f"{r.t_start:8.2f}-{r.t_end:<8.2f} {r.score:+.2f} {r.label:<8} [{mods:<5}] "
+            f"{r.latency_ms['total']:6.2f} ms{truth}")
+
+
+class LatencyStats:
+    """Recent per-segment latencies (ms) for p50/p99, thread-safe."""
+
+    def __init__(self, keep: int = 10000):
+        self.lock = threading.Lock()
+        self.values = {k: deque(maxlen=keep) for k in ("wait", "pack", "infer", "total")}
+
+    def add(self, lat: dict) -> None:
+        with self.lock:
+            for k, q in self.values.items():
+                q.append(lat[k])
+
+    def summary(self) -> dict:
+        with self.lock:
+            out = {}
+            for k, q in self.values.items():
+                if q:
+                    a = np.fromiter(q, float)
+                    out[k] = {"p50": round(float(np.percentile(a, 50)), 4),
+                              "p99": round(float(np.percentile(a, 99)), 4)}
+            return out
+
+
+def stats_line(stats: dict) -> str:
+    """One human-readable line: segments, frames, drops by reason, latency p50/p99."""
+    drops = dict(stats["dropped"])
+    for k, v in stats.get("source_drops", {}).items():
+        drops[f"source:{k}"] = v
+    drop_txt = ", ".join(f"{k} {v}" for k, v in sorted(drops.items())) or "none"
+    seg_drop = sum(stats["segments_dropped"].values())
+    lat = stats["latency_ms"].get("total")
+    lat_txt = f"p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms" if lat else "n/a"
+    return (f"[hrlf-run] segments {stats['segments']} (dropped {seg_drop}, empty windows "
+            f"{stats['empty_windows']}) | frames {stats['received']} used {stats['used']} | "
+            f"drops: {drop_txt} | latency {lat_txt} | {stats['backend']}")
