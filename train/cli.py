@@ -1,0 +1,146 @@
+"""``hrlf-train`` and ``hrlf-eval`` (click; heavy imports happen inside the commands)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+TRAIN_EPILOG = """\b
+Examples:
+  hrlf-train --data synthetic --out runs/syn --epochs 1
+  hrlf-train --data ../shared/data/mosi --out runs/mosi --seed 0
+  hrlf-train --data ../shared/data/mosi --out runs/mosi-dropout --baseline dropout
+  hrlf-train --data ../shared/data/mosi --out runs/mosi-nohal --ablate hal
+  hrlf-train --out runs/mosi --resume          # continue an interrupted run
+  torchrun --nproc_per_node 2 -m hrlf.train.cli --data synthetic --out runs/ddp
+
+\b
+RUN_DIR gets student.pt (what hrlf-export consumes), spec.json, teacher.pt,
+config.json (the resolved config) and train_log.json. It is built in
+RUN_DIR.partial/ and renamed when complete, so it is never half-written.
+--config takes a JSON object of TrainConfig fields, e.g.
+  {"epochs": 30, "lr_patience": 5, "model": {"layers": 2}, "synthetic": {"seed": 1}}
+Options given on the command line override the file.
+"""
+
+EVAL_EPILOG = """\b
+Examples:
+  hrlf-eval runs/mosi --data ../shared/data/mosi
+  hrlf-eval runs/syn --data synthetic --out runs/syn/eval
+  hrlf-eval runs/mosi runs/mosi-dropout runs/mosi-nohal --data ../shared/data/mosi
+
+\b
+Writes eval.json and eval.md (each condition {l} {a} {v} {l,a} {l,v} {a,v} {l,a,v}
+and avg6, the mean over the six incomplete ones: F1/Acc-2 in both conventions,
+Acc-7, MAE, Corr), predictions.npz (per-sample scores per condition),
+intra.png (F1 against the intra-modality missing ratio), conditions.png (all
+given runs, e.g. the ablations, in one plot) and embedding.png (2-D t-SNE of
+student representations coloured by class). Scores are the clamped output of
+the same graph that is exported.
+"""
+
+
+def _fail(e: Exception) -> click.ClickException:
+    return click.ClickException(str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+
+def _read_config(path: str | None) -> dict:
+    if not path:
+        return {}
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except OSError as e:
+        raise click.ClickException(f"{path}: cannot read config ({e.strerror}); pass an "
+                                   "existing JSON file to --config")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise click.ClickException(f"{path}: not valid JSON ({e}); fix the config file")
+    if not isinstance(cfg, dict):
+        raise click.ClickException(f"{path}: must hold a JSON object of TrainConfig fields")
+    cfg.pop("data", None)  # config.json of a run records its data source
+    return cfg
+
+
+_OVERRIDES = ("epochs", "seed", "ablate", "baseline", "device")
+
+
+@click.command(epilog=TRAIN_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", metavar="PATH|synthetic", default=None,
+              help="'synthetic', the MOSI npz (or its folder) or a .csv clip list "
+                   "[default: $HRLF_DATA, else synthetic].")
+@click.option("--out", "out", required=True, metavar="RUN_DIR", help="Run directory to create.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Max epochs per stage [50].")
+@click.option("--seed", type=int, default=None, help="Seed for torch and numpy [0].")
+@click.option("--ablate", type=click.Choice(["frf", "hmi", "hal"]), default=None,
+              help="Train the full student minus this loss term.")
+@click.option("--baseline", type=click.Choice(["dropout"]), default=None,
+              help="Same-size student, no teacher, random modality dropout.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Where to train [cpu].")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="JSON file of TrainConfig fields.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in RUN_DIR.partial.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train_main(ctx, data, out, epochs, seed, ablate, baseline, device, config_file, resume,
+               quiet):
+    """Train the HRLF teacher and student (or a baseline / ablation) into RUN_DIR."""
+    from hrlf.runtime.errors import HrlfError
+
+    try:
+        from hrlf.train import loop, run
+
+        given = {k: ctx.params[k] for k in _OVERRIDES
+                 if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+        if resume:
+            saved = run.saved_config(out)
+            data = data or saved.pop("data", None)
+            base = {k: v for k, v in saved.items() if k != "data"}
+            for k, v in given.items():
+                if k not in ("epochs", "device") and base.get(k) != v:
+                    raise click.ClickException(
+                        f"--{k} {v} differs from the interrupted run's {base.get(k)!r}; drop "
+                        "the option or start a new RUN_DIR")
+        else:
+            base = _read_config(config_file)
+        cfg = loop.TrainConfig.from_dict({**base, **given},
+                                         source=config_file or "config")
+        log = run.train_run(cfg, data, out, resume=resume, progress=not quiet)
+    except HrlfError as e:
+        raise _fail(e) from None
+    v = log["valid"]
+    click.echo(json.dumps({"run_dir": os.path.abspath(out), "model": log["model"],
+                           "seconds": log["seconds"], "valid_f1_lav": v["lav"]["f1"],
+                           "valid_f1_avg6": v["avg6"]["f1"]}))
+
+
+@click.command(epilog=EVAL_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR [RUN_DIR...]")
+@click.option("--data", metavar="PATH|synthetic", default=None,
+              help="Data the runs were trained on [default: $HRLF_DATA, else synthetic].")
+@click.option("--out", "out", default=None, metavar="DIR",
+              help="Where to write the results [first RUN_DIR/eval].")
+@click.option("--split", type=click.Choice(["test", "valid"]), default="test",
+              help="Split to evaluate [test].")
+@click.option("--seed", type=int, default=1234, help="Eval seed for intra-ratio drops.")
+@click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
+def eval_main(run_dirs, data, out, split, seed, no_plots):
+    """Evaluate RUN_DIR's student (and teacher) under every missing-modality condition."""
+    from hrlf.runtime.errors import HrlfError
+
+    try:
+        from hrlf.train import report
+
+        res = report.evaluate_runs(list(run_dirs), data, out, split=split, seed=seed,
+                                   plots=not no_plots)
+    except HrlfError as e:
+        raise _fail(e) from None
+    click.echo(json.dumps({"out": res["out"], **{
+        name: {"avg6_f1": round(m["avg6"]["f1"], 4), "lav_f1": round(m["lav"]["f1"], 4)}
+        for name, m in res["models"].items()}}))
+
+
+if __name__ == "__main__":  # torchrun -m hrlf.train.cli ... runs training
+    sys.exit(train_main())

@@ -1,0 +1,312 @@
+"""The two-stage HRLF training loop (plain PyTorch, one file, nanoGPT style).
+
+Stage 1 trains the teacher on complete inputs with L_task + L_FRF. Stage 2 freezes it and
+trains a fresh student on MSM-corrupted inputs with L_task + L_FRF + L_HMI + L_HAL + L_KD,
+alternating a discriminator step (BCE) and a student step each batch. The dropout baseline
+is a single stage: a student of the same size, L_task only, random modality dropout.
+
+Every stage: Adam, gradient clipping, ReduceLROnPlateau and early stopping on the
+validation loss, and the weights with the best validation loss are kept. The validation
+loss is L_task on the valid split: complete inputs for the teacher, the mean over the 7
+test conditions for a student (it is what the student is for).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from hrlf.runtime import protocol
+from hrlf.runtime.datasets import Dataset, Split
+from hrlf.runtime.errors import InputError
+from hrlf.train import data as D
+from hrlf.train import ddp
+from hrlf.train.losses import Discriminators, Objective, disc_loss, hal_loss
+from hrlf.train.model import HRLFNet, ModelConfig
+
+ABLATIONS = ("frf", "hmi", "hal")
+BASELINES = ("dropout",)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as RUN_DIR/config.json and in checkpoints."""
+
+    epochs: int = 50
+    teacher_epochs: int | None = None  # None: same as epochs
+    batch_size: int = 128
+    lr: float = 1e-3
+    grad_clip: float = 0.8
+    lr_patience: int = 5
+    lr_factor: float = 0.5
+    early_stop: int = 10
+    seed: int = 0
+    eval_seed: int = 1234
+    ablate: str | None = None
+    baseline: str | None = None
+    device: str = "cpu"
+    model: dict = field(default_factory=dict)      # ModelConfig overrides (layers, d, ...)
+    synthetic: dict = field(default_factory=dict)  # SyntheticConfig overrides
+
+    def __post_init__(self):
+        if self.ablate is not None and self.ablate not in ABLATIONS:
+            raise InputError(f"ablate '{self.ablate}': not one of {list(ABLATIONS)}")
+        if self.baseline is not None and self.baseline not in BASELINES:
+            raise InputError(f"baseline '{self.baseline}': not one of {list(BASELINES)}")
+        if self.ablate and self.baseline:
+            raise InputError("--ablate and --baseline: choose one; an ablation is the full "
+                             "student minus one term, the baseline has no teacher")
+        for k in ("epochs", "batch_size", "early_stop"):
+            if int(getattr(self, k)) < 1:
+                raise InputError(f"config: {k} must be >= 1, got {getattr(self, k)}")
+
+    @property
+    def name(self) -> str:
+        """Model name in results: hrlf, dropout, no_frf, no_hmi or no_hal."""
+        return self.baseline or (f"no_{self.ablate}" if self.ablate else "hrlf")
+
+    def student_terms(self) -> tuple[str, ...]:
+        if self.baseline == "dropout":
+            return ("task",)
+        return tuple(t for t in ("task", "frf", "hmi", "hal", "kd") if t != self.ablate)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k in d:
+            if k not in names:
+                from hrlf.runtime.errors import suggest
+
+                raise InputError(f"{source}: unknown field '{k}'{suggest(k, names)}; "
+                                 f"fields are {sorted(names)}")
+        return cls(**d)
+
+
+def model_config(cfg: TrainConfig, dims: dict) -> ModelConfig:
+    """The architecture for data with feature ``dims`` (``model.dims``, if set, must agree)."""
+    given = dict(cfg.model)
+    for m, d in dict(given.pop("dims", None) or {}).items():
+        if int(d) != int(dims.get(m, -1)):
+            raise InputError(f"config: model.dims.{m} is {d} but the data has "
+                             f"{dims.get(m)} {m} features; fix the config or the data")
+    try:
+        return ModelConfig(dims=dict(dims), **given)
+    except TypeError as e:
+        raise InputError(f"config: bad 'model' section ({e}); use ModelConfig field names") from None
+
+
+@dataclass
+class Prepared:
+    """Normalized full-split arrays, computed once per run."""
+
+    norm: dict
+    train: dict
+    train_y: np.ndarray
+    valid: dict
+    valid_y: np.ndarray
+
+
+def prepare(ds: Dataset, norm: dict | None = None) -> Prepared:
+    """Normalized train/valid arrays of a dataset (statistics from train unless given)."""
+    return prepare_splits(ds.splits["train"], ds.splits["valid"], norm)
+
+
+def prepare_splits(tr: Split, va: Split, norm: dict | None = None) -> Prepared:
+    norm = norm or tr.norm()
+    return Prepared(norm, tr.batch(norm), tr.label.astype(np.float32), va.batch(norm),
+                    va.label.astype(np.float32))
+
+
+class Stage:
+    """One network being trained, with its optimizers, schedule and early-stopping state."""
+
+    def __init__(self, role: str, cfg: TrainConfig, mcfg: ModelConfig, terms: tuple[str, ...],
+                 corruption: str, teacher: HRLFNet | None = None):
+        self.role, self.cfg, self.terms, self.corruption = role, cfg, terms, corruption
+        self.device = torch.device(cfg.device)
+        self.teacher = teacher
+        self.net = HRLFNet(mcfg).to(self.device)
+        self.obj = Objective(self.net, terms).to(self.device)
+        self.disc = Discriminators(mcfg.d).to(self.device) if "hal" in terms else None
+        self.obj_run = ddp.wrap(self.obj, find_unused=True)
+        self.disc_run = ddp.wrap(self.disc) if self.disc is not None else None
+        self.opt = torch.optim.Adam(self.obj.parameters(), lr=cfg.lr)
+        self.dopt = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr) if self.disc else None
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.opt, factor=cfg.lr_factor, patience=cfg.lr_patience)
+        self.epoch, self.bad, self.best_loss = 0, 0, float("inf")
+        self.best_state = copy.deepcopy(self.net.state_dict())
+        self.history: list[dict] = []
+
+    # ---- resume -----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        s = {"role": self.role, "epoch": self.epoch, "bad": self.bad, "best_loss": self.best_loss,
+             "best_state": self.best_state, "obj": self.obj.state_dict(),
+             "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
+             "history": self.history, "torch_rng": torch.get_rng_state()}
+        if self.disc is not None:
+            s.update(disc=self.disc.state_dict(), dopt=self.dopt.state_dict())
+        return s
+
+    def load_state_dict(self, s: dict) -> None:
+        self.obj.load_state_dict(s["obj"])
+        self.opt.load_state_dict(s["opt"])
+        self.sched.load_state_dict(s["sched"])
+        if self.disc is not None:
+            self.disc.load_state_dict(s["disc"])
+            self.dopt.load_state_dict(s["dopt"])
+        self.epoch, self.bad, self.best_loss = s["epoch"], s["bad"], s["best_loss"]
+        self.best_state, self.history = s["best_state"], list(s["history"])
+        torch.set_rng_state(s["torch_rng"])
+
+    # ---- one step / epoch ---------------------------------------------------------------
+    def step(self, clean: dict, label: torch.Tensor, corrupted: dict) -> dict[str, float]:
+        t_out = None
+        if self.teacher is not None:
+            with torch.no_grad():
+                t_out = self.teacher(clean)
+        self.obj_run.train()
+        out, losses = self.obj_run(corrupted, label, t_out)
+        if self.disc is not None:  # De step first (BCE), then the student fools the new De
+            self.dopt.zero_grad(set_to_none=True)
+            dl = disc_loss(self.disc_run, t_out, out)
+            dl.backward()
+            self.dopt.step()
+            losses["hal"] = hal_loss(self.disc, out)
+        total = torch.stack(list(losses.values())).sum()
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.obj.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        logs = {k: float(v.detach()) for k, v in losses.items()}
+        if self.disc is not None:
+            logs["disc"] = float(dl.detach())
+        return logs
+
+    def validate(self, prep: Prepared) -> float:
+        """Validation L_task: complete inputs (teacher) or mean over the 7 conditions."""
+        conds = ("lav",) if self.role == "teacher" else protocol.CONDITIONS
+        y = torch.from_numpy(prep.valid_y).to(self.device)
+        self.net.eval()
+        losses = []
+        with torch.no_grad():
+            for c in conds:
+                raw = predict_raw(self.net, protocol.apply_condition(prep.valid, c), self.device)
+                losses.append(float(torch.mean((raw - y) ** 2)))
+        return float(np.mean(losses))
+
+    def end_epoch(self, val: float, logs: dict, seconds: float) -> bool:
+        """Bookkeeping after an epoch; returns True when training should stop."""
+        self.epoch += 1
+        self.sched.step(val)
+        if val < self.best_loss - 1e-6:
+            self.best_loss, self.bad = val, 0
+            self.best_state = copy.deepcopy(self.net.state_dict())
+        else:
+            self.bad += 1
+        self.history.append({"epoch": self.epoch, "lr": self.opt.param_groups[0]["lr"],
+                             "train": logs, "valid_loss": val, "time_s": round(seconds, 3)})
+        return self.bad >= self.cfg.early_stop
+
+    def best_net(self) -> HRLFNet:
+        self.net.load_state_dict(self.best_state)
+        return self.net.eval()
+
+
+def predict_raw(net: HRLFNet, batch: dict, device, chunk: int = 1024) -> torch.Tensor:
+    """Unclamped predictions for a numpy batch, in chunks."""
+    n = len(next(iter(batch.values())))
+    outs = [net(D.to_torch(D.take(batch, np.arange(i, min(n, i + chunk))), device))["raw"]
+            for i in range(0, n, chunk)]
+    return torch.cat(outs)
+
+
+def run_stage(stage: Stage, prep: Prepared, epochs: int, progress: bool = False,
+              on_epoch: Callable[[Stage], None] | None = None) -> Stage:
+    """Train ``stage`` from its current epoch up to ``epochs`` (or until early stopping)."""
+    rank, world = ddp.rank_world()
+    n = len(prep.train_y)
+    steps = -(-n // world // max(1, stage.cfg.batch_size // world))
+    bar = _bar(progress and rank == 0, stage, epochs, steps)
+    stop = stage.bad >= stage.cfg.early_stop
+    while stage.epoch < epochs and not stop:
+        t0 = time.time()
+        rng = np.random.default_rng([stage.cfg.seed, _ROLE_ID[stage.role], stage.epoch])
+        sums: dict[str, float] = {}
+        k = 0
+        for idx in D.epoch_batches(n, stage.cfg.batch_size, rng, rank, world):
+            clean = D.take(prep.train, idx)
+            noisy = D.corrupt(clean, stage.corruption, np.random.default_rng(rng.integers(2**63)))
+            y = torch.from_numpy(prep.train_y[idx]).to(stage.device)
+            logs = stage.step(D.to_torch(clean, stage.device), y,
+                              D.to_torch(noisy, stage.device))
+            k += 1
+            for key, v in logs.items():
+                sums[key] = sums.get(key, 0.0) + v
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({key: f"{v / k:.3f}" for key, v in sums.items()}, refresh=False)
+        val = stage.validate(prep)
+        stop = stage.end_epoch(val, {key: v / max(k, 1) for key, v in sums.items()},
+                               time.time() - t0)
+        if bar is not None:
+            bar.set_description(f"{stage.role} ep {stage.epoch} val {val:.3f}")
+        if on_epoch is not None:
+            on_epoch(stage)
+    if bar is not None:
+        bar.close()
+    return stage
+
+
+_ROLE_ID = {"teacher": 1, "student": 2}
+
+
+def _bar(enabled: bool, stage: Stage, epochs: int, steps: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm  # stderr by default
+
+    return tqdm(total=max(0, epochs - stage.epoch) * steps, desc=stage.role, unit="step",
+                dynamic_ncols=True)
+
+
+def make_teacher_stage(cfg: TrainConfig, dims: dict) -> Stage:
+    torch.manual_seed(cfg.seed)
+    return Stage("teacher", cfg, model_config(cfg, dims), ("task", "frf"), "none")
+
+
+def make_student_stage(cfg: TrainConfig, dims: dict, teacher: HRLFNet | None) -> Stage:
+    """The student (or dropout baseline); ``teacher`` is frozen here (eval, no grad)."""
+    torch.manual_seed(cfg.seed + 1)
+    if teacher is not None:
+        teacher = teacher.to(cfg.device).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+    corruption = "dropout" if cfg.baseline == "dropout" else "msm"
+    return Stage("student", cfg, model_config(cfg, dims), cfg.student_terms(), corruption,
+                 teacher=None if cfg.baseline else teacher)
+
+
+def train_teacher(cfg: TrainConfig, prep: Prepared, progress: bool = False) -> HRLFNet:
+    stage = make_teacher_stage(cfg, _dims(prep))
+    run_stage(stage, prep, cfg.teacher_epochs or cfg.epochs, progress)
+    return stage.best_net()
+
+
+def train_student(cfg: TrainConfig, prep: Prepared, teacher: HRLFNet | None,
+                  progress: bool = False) -> HRLFNet:
+    stage = make_student_stage(cfg, _dims(prep), teacher)
+    run_stage(stage, prep, cfg.epochs, progress)
+    return stage.best_net()
+
+
+def _dims(prep: Prepared) -> dict:
+    return {m: int(prep.train[m].shape[-1]) for m in ("text", "audio", "vision")}

@@ -1,0 +1,133 @@
+"""HRLF losses (method spec §3 with the §6 resolutions). All weights are 1.
+
+* ``task``: MSE of the raw prediction against the label.
+* ``frf``: fine-grained representation factorization = intra/inter-modality translation
+  through the shared decoder D_r + sentiment reconstruction (per network, own Z as target).
+* ``hmi``: minus the Deep-InfoMax JSD mutual-information estimate between teacher and
+  student representations, summed over the three scales; negatives roll the batch by one.
+* ``hal``: non-saturating adversarial loss -log De_i(student) per scale (the discriminator
+  step uses BCE with teacher = 1, student = 0).
+* ``kd``: MSE between the student's and the frozen teacher's predictions (§6.3).
+
+Scales: E1 = {H, Ht} (3d), E2 = {I1, I3} (2d), E3 = {I2} (d); one statistic network and
+one discriminator per scale, shared by the representations of that scale (§6.2).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hrlf.runtime.spec import MODALITIES
+from hrlf.train.model import HRLFNet, mlp
+
+SCALES = (("H", "Ht"), ("I1", "I3"), ("I2",))
+TERMS = ("task", "frf", "hmi", "hal", "kd")
+
+
+def scale_dims(d: int) -> tuple[int, int, int]:
+    """Widths of the three scales for embedding size ``d``."""
+    return 3 * d, 2 * d, d
+
+
+def task_loss(out: dict, label: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(out["raw"], label)
+
+
+def frf_loss(net: HRLFNet, out: dict) -> torch.Tensor:
+    """L_trans (self + cross translation) + L_recon, per-element MSE (§6.12, §6.14)."""
+    q, u, z = out["Q"], out["U"], out["Z"]
+    self_t = torch.stack([F.mse_loss(net.translate(q[a], u[a]), z[a]) for a in MODALITIES]).mean()
+    cross = torch.stack([F.mse_loss(net.translate(q[a], u[b]), z[b])
+                         for a in MODALITIES for b in MODALITIES if a != b]).mean()
+    recon = torch.stack([F.mse_loss(net.sent[a](net.translate(q[b], u[a])), q[a])
+                         for a in MODALITIES for b in MODALITIES]).mean()
+    return self_t + cross + recon
+
+
+def kd_loss(student: dict, teacher: dict) -> torch.Tensor:
+    return F.mse_loss(student["raw"], teacher["raw"].detach())
+
+
+def jsd_mi(stat: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Deep-InfoMax JSD MI estimate between teacher reps ``x`` and student reps ``y`` (B, k).
+
+    Joint pairs are (x_i, y_i); marginal pairs (x_{i-1}, y_i), the batch rolled by one.
+    """
+    joint = stat(torch.cat([x, y], -1))
+    marg = stat(torch.cat([x.roll(1, 0), y], -1))
+    return (-F.softplus(-joint)).mean() - F.softplus(marg).mean()
+
+
+class Critics(nn.Module):
+    """The HMI statistic networks T_theta,i: MLP([x; y]) with hidden 2*dim -> scalar."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.stat = nn.ModuleList(mlp(2 * k, 2 * k, 1) for k in scale_dims(d))
+
+    def forward(self, teacher: dict, student: dict) -> torch.Tensor:
+        """L_HMI = -sum over scales and their representations of MI(teacher, student)."""
+        mi = [jsd_mi(t, teacher[name].detach(), student[name])
+              for t, names in zip(self.stat, SCALES) for name in names]
+        return -torch.stack(mi).sum()
+
+
+class Discriminators(nn.Module):
+    """The HAL discriminators De_i (logits): two FC layers per scale."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.nets = nn.ModuleList(mlp(k, k, 1) for k in scale_dims(d))
+
+    def forward(self, reps: dict) -> list[torch.Tensor]:
+        """Logits for every representation, scale by scale (order of :data:`SCALES`)."""
+        return [net(reps[name]) for net, names in zip(self.nets, SCALES) for name in names]
+
+
+def disc_loss(disc: nn.Module, teacher: dict, student: dict) -> torch.Tensor:
+    """The discriminator step: BCE with teacher = 1 (real), detached student = 0 (fake)."""
+    real = disc({k: v.detach() for k, v in teacher.items() if k in _REPS})
+    fake = disc({k: v.detach() for k, v in student.items() if k in _REPS})
+    terms = [F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+             + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
+             for r, f in zip(real, fake)]
+    return torch.stack(terms).sum()
+
+
+def hal_loss(disc: nn.Module, student: dict) -> torch.Tensor:
+    """The student's non-saturating adversarial loss: sum of -log De_i(student reps)."""
+    logits = disc({k: v for k, v in student.items() if k in _REPS})
+    return torch.stack([F.binary_cross_entropy_with_logits(g, torch.ones_like(g))
+                        for g in logits]).sum()
+
+
+_REPS = {n for names in SCALES for n in names}
+
+
+class Objective(nn.Module):
+    """One network and its loss terms, as one module so DDP sees every trained parameter.
+
+    Args:
+        net: the network being trained.
+        terms: which of :data:`TERMS` to compute (``hal`` is handled by the loop, since its
+            discriminator has its own optimizer).
+    """
+
+    def __init__(self, net: HRLFNet, terms: tuple[str, ...]):
+        super().__init__()
+        self.net = net
+        self.terms = tuple(terms)
+        self.critics = Critics(net.config.d) if "hmi" in self.terms else None
+
+    def forward(self, batch: dict, label: torch.Tensor, teacher: dict | None = None):
+        """Returns the network's outputs and a dict of loss terms (without ``hal``)."""
+        out = self.net(batch)
+        losses = {"task": task_loss(out, label)}
+        if "frf" in self.terms:
+            losses["frf"] = frf_loss(self.net, out)
+        if "hmi" in self.terms:
+            losses["hmi"] = self.critics(teacher, out)
+        if "kd" in self.terms:
+            losses["kd"] = kd_loss(out, teacher)
+        return out, losses
