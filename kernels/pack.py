@@ -69,25 +69,35 @@ def pack_segments_numpy(frames: np.ndarray, times: np.ndarray, starts: np.ndarra
     if out_frames < n_frames:
         raise ValueError(f"out_frames {out_frames} < frames per window {n_frames}")
     n_seg, dim = len(starts), frames.shape[1]
-    sums = np.zeros((n_seg * out_frames, dim), np.float64)
-    counts = np.zeros(n_seg * out_frames, np.int64)
+    x = np.zeros((n_seg * out_frames, dim), np.float32)
+    mask = np.zeros(n_seg * out_frames, np.float32)
     lo, hi = window_index(times, starts, window_s)
     lengths = hi - lo
-    if lengths.sum():
+    total = int(lengths.sum())
+    if total:
+        # frame index and window of every (window, frame) pair, window by window
         seg = np.repeat(np.arange(n_seg), lengths)
-        # frame index of every (window, frame) pair, window by window
-        idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi) if b > a])
+        idx = np.arange(total) + np.repeat(lo - (np.cumsum(lengths) - lengths), lengths)
         slot = np.floor((times[idx] - starts[seg]) * rate_hz + SLOT_EPS).astype(np.int64)
-        slot = np.clip(slot, 0, n_frames - 1)
-        ok = np.isfinite(frames[idx]).all(axis=1)
-        flat = seg[ok] * out_frames + slot[ok]
-        np.add.at(sums, flat, frames[idx[ok]])
-        np.add.at(counts, flat, 1)
-    filled = counts > 0
-    x = np.zeros((n_seg * out_frames, dim), np.float32)
-    x[filled] = (sums[filled] / counts[filled, None] - mean) / std
+        np.minimum(slot, n_frames - 1, out=slot)  # t >= start, so slot >= 0 already
+        fr = frames[idx]
+        ok = np.isfinite(fr).all(axis=1)
+        if not ok.all():
+            fr, seg, slot = fr[ok], seg[ok], slot[ok]
+        flat = seg * out_frames + slot  # non-decreasing: times ascend within each window
+        if len(flat):
+            change = flat[1:] != flat[:-1]
+            if change.all():  # one frame per slot, the usual case: no averaging needed
+                x[flat] = (fr.astype(np.float64) - mean) / std
+                mask[flat] = 1.0
+            else:
+                first = np.flatnonzero(np.concatenate(([True], change)))
+                sums = np.add.reduceat(fr.astype(np.float64), first, axis=0)
+                counts = np.diff(first, append=len(flat))
+                x[flat[first]] = (sums / counts[:, None] - mean) / std
+                mask[flat[first]] = 1.0
     return (x.reshape(n_seg, out_frames, dim).astype(dtype, copy=False),
-            filled.reshape(n_seg, out_frames).astype(np.float32))
+            mask.reshape(n_seg, out_frames))
 
 
 def cuda_unavailable_reason() -> str | None:

@@ -61,9 +61,11 @@ def _parse_drop(text: str):
 @click.option("--threads", type=int, default=1, show_default=True, help="Inference threads.")
 @click.option("--max-batch", type=int, default=32, show_default=True,
               help="Most due segments scored in one call (file sources).")
+@click.option("--pack-device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
+              show_default=True, help="Pack windows with numpy (cpu) or the fused CUDA kernel.")
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
 def main(model_dir, stream, backend, precision, fmt, duration, pace, window, hop, drops,
-         condition, grace, stats_every, threads, max_batch, verbose):
+         condition, grace, stats_every, threads, max_batch, pack_device, verbose):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
@@ -73,7 +75,7 @@ def main(model_dir, stream, backend, precision, fmt, duration, pace, window, hop
 
     try:
         _run(model_dir, stream, backend, precision, fmt, duration, pace, window, hop, drops,
-             condition, grace, stats_every, threads, max_batch)
+             condition, grace, stats_every, threads, max_batch, pack_device)
     except HrlfError as e:
         raise click.ClickException(str(e)) from None
     except BrokenPipeError:  # e.g. `hrlf-run | head`
@@ -81,7 +83,7 @@ def main(model_dir, stream, backend, precision, fmt, duration, pace, window, hop
 
 
 def _run(model_dir, stream, backend, precision, fmt, duration, pace, window, hop, drops,
-         condition, grace, stats_every, threads, max_batch):
+         condition, grace, stats_every, threads, max_batch, pack_device):
     from hrlf.runtime.assets import demo_model_dir
     from hrlf.runtime.backends.base import open_backend
     from hrlf.runtime.runner import Runner, check_featurizers
@@ -98,7 +100,8 @@ def _run(model_dir, stream, backend, precision, fmt, duration, pace, window, hop
             pace = "realtime" if scheme_of(stream) == "demo" else "fast"
         cfg = SessionConfig(window_s=window, hop_s=hop, live=bool(source.live), grace_s=grace,
                             max_batch=1 if (source.live or pace == "realtime") else max_batch,
-                            condition=condition, drops=[_parse_drop(d) for d in drops])
+                            condition=condition, drops=[_parse_drop(d) for d in drops],
+                            device=pack_device)
         be = open_backend(backend, model_dir, spec, precision=precision, threads=threads,
                           max_batch=max(1, max_batch))
         session = Session(be, spec, cfg)

@@ -23,6 +23,7 @@ Embedding::
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import queue
 import threading
@@ -32,7 +33,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from hrlf.kernels.pack import pack_segments
+from hrlf.kernels.pack import pack_segments_numpy, pack_windows, resolve_device
 from hrlf.runtime.backends.base import Backend, open_backend
 from hrlf.runtime.buffers import Accounting, ModalityBuffer
 from hrlf.runtime.errors import InputError
@@ -98,6 +99,10 @@ class Session:
         self.norm = {m: (np.asarray(spec.norm[m]["mean"], np.float32),
                          np.asarray(spec.norm[m]["std"], np.float32)) for m in MODALITIES}
         self.latency = LatencyStats()
+        self.pack_device = resolve_device(c.device)  # 'auto' decides (and logs) once
+        # the spec as packed: a window override changes the frames per window
+        self.pack_spec = spec.replace(window_s=self.window_s, features={
+            m: dataclasses.replace(spec.features[m], frames=self.n_frames[m]) for m in MODALITIES})
         self.on_result = on_result
         self._results: queue.Queue = queue.Queue(maxsize=1000)
         self._lock = threading.RLock()
@@ -256,14 +261,19 @@ class Session:
         starts = np.array([k * self.hop_s for k, _ in due])
         feeds = {}
         present = np.zeros((len(due), len(MODALITIES)), np.float32)
+        if self.pack_device == "cuda":  # every modality in one kernel launch
+            feeds = pack_windows(self.pack_spec, {m: (b.frames(), b.times())
+                                                  for m, b in self.buffers.items()},
+                                 starts, device="cuda")
+        else:
+            for m in MODALITIES:
+                b, f = self.buffers[m], self.spec.features[m]
+                feeds[m], feeds[frame_mask_name(m)] = pack_segments_numpy(
+                    b.frames(), b.times(), starts, window_s=self.window_s,
+                    rate_hz=f.frame_rate_hz, n_frames=self.n_frames[m],
+                    mean=self.norm[m][0], std=self.norm[m][1])
         for i, m in enumerate(MODALITIES):
-            b, f = self.buffers[m], self.spec.features[m]
-            x, mask = pack_segments(b.frames(), b.times(), starts, window_s=self.window_s,
-                                    rate_hz=f.frame_rate_hz, n_frames=self.n_frames[m],
-                                    mean=self.norm[m][0], std=self.norm[m][1],
-                                    device=self.cfg.device)
-            feeds[m], feeds[frame_mask_name(m)] = x, mask
-            present[:, i] = mask.any(axis=1)
+            present[:, i] = feeds[frame_mask_name(m)].any(axis=1)
         feeds[MODALITY_MASK] = present
         return feeds, time.perf_counter() - t_perf, t_start
 
