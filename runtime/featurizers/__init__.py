@@ -1,1 +1,124 @@
-"""Featurizers shared by training and the runtime (audio, vision, text)."""
+"""Featurizers shared by training (``hrlf-train --data clips.csv``) and the runtime.
+
+Each featurizer has a versioned name that goes into ``spec.json`` (``features.<m>.featurizer``)
+and a fixed dimension and frame rate, stated here once:
+
+==================  ========  =====  =========  ============================================
+name                modality  dim    rate (Hz)  what
+==================  ========  =====  =========  ============================================
+egemaps-lld-v02     audio     25     100        opensmile eGeMAPSv02 low-level descriptors
+logmel40-v1         audio     40     100        numpy log-mel (fallback without opensmile)
+haarface-v1         vision    198    10         OpenCV Haar frontal face + face descriptors
+vader-hash-v1       text      64     2          VADER scores + signed hashed 1/2-grams
+==================  ========  =====  =========  ============================================
+
+Nothing here imports torch, and cv2/opensmile/vaderSentiment are imported only when a
+featurizer that needs them is built; a missing library raises
+:class:`~hrlf.runtime.errors.BackendUnavailable` with one line.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from hrlf.runtime.errors import BackendUnavailable, InputError, suggest
+from hrlf.runtime.spec import ModalitySpec
+
+
+@dataclass(frozen=True)
+class FeaturizerInfo:
+    """What a featurizer produces.
+
+    Attributes:
+        name: versioned name written into the model spec.
+        modality: ``text``, ``audio`` or ``vision``.
+        dim: feature dimension of every frame.
+        rate_hz: frames per second (text: frames per second over a transcript cue).
+        needs: the library it needs (for messages).
+    """
+
+    name: str
+    modality: str
+    dim: int
+    rate_hz: float
+    needs: str
+
+
+EGEMAPS = FeaturizerInfo("egemaps-lld-v02", "audio", 25, 100.0, "opensmile")
+LOGMEL = FeaturizerInfo("logmel40-v1", "audio", 40, 100.0, "numpy")
+HAARFACE = FeaturizerInfo("haarface-v1", "vision", 198, 10.0, "opencv-python-headless<5")
+VADER_HASH = FeaturizerInfo("vader-hash-v1", "text", 64, 2.0, "vaderSentiment")
+FEATURIZERS = {f.name: f for f in (EGEMAPS, LOGMEL, HAARFACE, VADER_HASH)}
+
+
+def info(name: str) -> FeaturizerInfo:
+    """The :class:`FeaturizerInfo` of ``name``.
+
+    Raises:
+        InputError: unknown name (with the closest known one).
+    """
+    try:
+        return FEATURIZERS[name]
+    except KeyError:
+        raise InputError(f"featurizer '{name}': unknown{suggest(name, FEATURIZERS)}; use one of "
+                         f"{sorted(FEATURIZERS)}") from None
+
+
+def modality_spec(name: str, window_s: float) -> ModalitySpec:
+    """The spec entry of a modality fed by featurizer ``name`` with windows of ``window_s``."""
+    f = info(name)
+    return ModalitySpec(dim=f.dim, frame_rate_hz=f.rate_hz,
+                        frames=max(1, round(window_s * f.rate_hz)), featurizer=f.name)
+
+
+def have_opensmile() -> bool:
+    """True when opensmile can be imported (checked without importing it)."""
+    return importlib.util.find_spec("opensmile") is not None
+
+
+def default_names(spec=None) -> dict[str, str]:
+    """Featurizer per modality: the spec's where it names one of ours, else the default.
+
+    The default audio featurizer is eGeMAPS when opensmile is installed, else log-mel.
+    """
+    out = {"text": VADER_HASH.name, "audio": EGEMAPS.name if have_opensmile() else LOGMEL.name,
+           "vision": HAARFACE.name}
+    feats = getattr(spec, "features", None) or {}
+    for m, fs in feats.items():
+        name = getattr(fs, "featurizer", None)
+        if name in FEATURIZERS and FEATURIZERS[name].modality == m:
+            out[m] = name
+    return out
+
+
+def make_audio(name: str, sample_rate: int, t0_s: float = 0.0):
+    """A streaming audio featurizer (see :mod:`hrlf.runtime.featurizers.audio`)."""
+    from hrlf.runtime.featurizers import audio
+
+    return audio.make(name, sample_rate, t0_s)
+
+
+def make_vision(name: str = HAARFACE.name, **kw):
+    """A per-frame vision featurizer (see :mod:`hrlf.runtime.featurizers.vision`).
+
+    Raises:
+        BackendUnavailable: OpenCV or its Haar cascade is missing (one line).
+    """
+    if name != HAARFACE.name:
+        raise InputError(f"featurizer '{name}': not a vision featurizer{suggest(name, [HAARFACE.name])}")
+    from hrlf.runtime.featurizers import vision
+
+    return vision.HaarFaceFeaturizer(**kw)
+
+
+def make_text(name: str = VADER_HASH.name):
+    """A text featurizer (see :mod:`hrlf.runtime.featurizers.text`)."""
+    if name != VADER_HASH.name:
+        raise InputError(f"featurizer '{name}': not a text featurizer{suggest(name, [VADER_HASH.name])}")
+    from hrlf.runtime.featurizers import text
+
+    return text.VaderHashFeaturizer()
+
+
+__all__ = ["FEATURIZERS", "FeaturizerInfo", "BackendUnavailable", "info", "modality_spec",
+           "default_names", "make_audio", "make_vision", "make_text", "have_opensmile"]

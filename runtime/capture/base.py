@@ -1,0 +1,116 @@
+"""The two capture sources behind the factories: recorded media and live devices."""
+from __future__ import annotations
+
+import threading
+
+from hrlf.runtime.sources import Drop, ReadResult, Status
+
+
+class FileSource:
+    """A recording read as fast as the runtime asks (``live = False``), in media time.
+
+    Each ``read`` advances the media clock by ``step_s`` and returns, in time order, every
+    event of every track before it. ``EOS`` (with no events) follows the last events.
+
+    Args:
+        uri: what the user asked for.
+        tracks: media tracks (see :mod:`hrlf.runtime.capture.media`).
+        featurizers: modality -> featurizer name, for the modalities this file provides.
+        notes: modality -> why it is absent (for ``stats()``).
+        startup_drops: drops to report with the first read (e.g. an unusable featurizer).
+        step_s: media seconds per read.
+        duration_s: stop after this much media time (None: the whole file).
+    """
+
+    live = False
+
+    def __init__(self, uri: str, tracks, featurizers: dict, notes: dict | None = None,
+                 startup_drops=(), step_s: float = 0.5, duration_s: float | None = None):
+        self.uri, self.tracks, self.featurizers = uri, list(tracks), dict(featurizers)
+        self.notes = dict(notes or {})
+        self._drops = list(startup_drops)
+        self.step_s, self.duration_s = float(step_s), duration_s
+        self.t = 0.0
+        self.events = 0
+
+    def read(self, timeout_s: float = 0.0) -> ReadResult:
+        """Next ``step_s`` of media (``timeout_s`` is unused: files never wait)."""
+        if all(tr.exhausted for tr in self.tracks) or (
+                self.duration_s is not None and self.t >= self.duration_s):
+            drops, self._drops = self._drops, []
+            return ReadResult(Status.EOS, [], drops)
+        self.t += self.step_s
+        until = self.t if self.duration_s is None else min(self.t, self.duration_s)
+        events, drops = [], self._drops
+        self._drops = []
+        for tr in self.tracks:
+            e, d = tr.poll(until)
+            events += e
+            drops += d
+        events.sort(key=lambda e: e.t)
+        self.events += len(events)
+        return ReadResult(Status.OK, events, drops)
+
+    def stats(self) -> dict:
+        """Frames per track and why a modality is absent."""
+        return {"kind": "file", "media_t_s": round(self.t, 3), "events": self.events,
+                "tracks": {tr.modality: dict(tr.counts) for tr in self.tracks},
+                "absent": dict(self.notes)}
+
+    def close(self) -> None:
+        for tr in self.tracks:
+            tr.close()
+
+
+class LiveSource:
+    """Camera and/or microphone tracks on capture threads (``live = True``).
+
+    ``read`` waits up to ``timeout_s`` for data, featurizes what arrived and returns it:
+    ``OK`` with events, ``ERROR`` when a device was just lost (reported as ``device_lost``
+    drops; the other tracks and the runtime go on), else ``TIMEOUT``.
+    """
+
+    live = True
+
+    def __init__(self, uri: str, tracks, featurizers: dict, wake: threading.Event,
+                 notes: dict | None = None):
+        self.uri, self.tracks, self.featurizers = uri, list(tracks), dict(featurizers)
+        self.wake, self.notes = wake, dict(notes or {})
+        self.events = 0
+        self._closed = False
+
+    def read(self, timeout_s: float) -> ReadResult:
+        """Events that arrived (waiting at most ``timeout_s`` for some)."""
+        if self._closed:
+            return ReadResult(Status.EOS)
+        self.wake.wait(max(0.0, timeout_s))
+        self.wake.clear()
+        events, drops = [], []
+        for tr in self.tracks:
+            e, d = tr.poll()
+            events += e
+            drops += d
+        events.sort(key=lambda e: e.t)
+        self.events += len(events)
+        if events:
+            return ReadResult(Status.OK, events, drops)
+        lost = any(d.reason == "device_lost" for d in drops)
+        return ReadResult(Status.ERROR if lost else Status.TIMEOUT, [], drops)
+
+    def stats(self) -> dict:
+        """Per-track counters (captured frames, reconnects, ...) and absent modalities."""
+        tracks = {tr.modality: tr.stats() for tr in self.tracks}
+        return {"kind": "live", "events": self.events, "tracks": tracks,
+                "reconnects": sum(t["reconnects"] for t in tracks.values()),
+                "reconnect_attempts": sum(t["reconnect_attempts"] for t in tracks.values()),
+                "absent": dict(self.notes)}
+
+    def close(self) -> None:
+        self._closed = True
+        for tr in self.tracks:
+            tr.close()
+
+
+def note_drop(modality: str, reason: str, why: str) -> Drop:
+    """The one drop that tells the summary why a modality is absent from the start."""
+    return Drop(reason, f"{modality}: {why}")

@@ -1,0 +1,249 @@
+"""Live tracks: a camera (or RTSP stream) and a microphone, each on its own capture thread.
+
+Capture threads only grab: a camera thread keeps the first frame of every vision slot
+(10 Hz) in a short queue, a microphone callback queues sample blocks. Featurizing happens in
+``poll()``, on the runtime's thread. Timestamps are seconds on the source's monotonic clock.
+
+A device that stops delivering is *lost*: the track reports one ``device_lost`` drop, its
+modality goes absent (no events), and the thread reopens the device with exponential
+backoff (``backoff_s``), counting ``reconnect_attempts`` and successful ``reconnects``.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+
+import numpy as np
+
+from hrlf.runtime.sources import Drop, Event
+
+log = logging.getLogger("hrlf.capture")
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)
+
+
+class Clock:
+    """Seconds since the source started, on the monotonic clock."""
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def __call__(self) -> float:
+        return time.monotonic() - self.t0
+
+
+class _LiveTrack:
+    """Shared state: a capture thread, a queue, drops, counters and reconnect with backoff."""
+
+    modality = ""
+
+    def __init__(self, name: str, clock, wake: threading.Event, backoff_s=BACKOFF_S,
+                 queue_len: int = 64):
+        self.name, self.clock, self.wake = name, clock, wake
+        self.backoff_s = tuple(backoff_s) or BACKOFF_S
+        self._q = collections.deque()
+        self._queue_len = queue_len
+        self._drops: list[Drop] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.counts = collections.Counter(lost=0, reconnect_attempts=0, reconnects=0, backlog=0)
+        self.connected = True
+        self._thread = None
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"hrlf-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> None:
+        with self._lock:
+            if len(self._q) >= self._queue_len:
+                self._q.popleft()
+                self.counts["backlog"] += 1
+                self._drops.append(Drop("backlog", f"{self.name}: capture queue full"))
+            self._q.append(item)
+        self.wake.set()
+
+    def _take(self) -> tuple[list, list[Drop]]:
+        with self._lock:
+            items, drops = list(self._q), self._drops
+            self._q.clear()
+            self._drops = []
+        return items, drops
+
+    def _lost(self, why: str) -> None:
+        self.connected = False
+        self.counts["lost"] += 1
+        log.warning("%s: device lost (%s); reconnecting", self.name, why)
+        with self._lock:
+            self._drops.append(Drop("device_lost", f"{self.name}: {why}; reconnecting"))
+        self.wake.set()
+
+    def _reconnect(self, open_fn):
+        """Reopen with backoff until it works or the track is closed; returns the handle."""
+        for i in range(1 << 30):
+            if self._stop.wait(self.backoff_s[min(i, len(self.backoff_s) - 1)]):
+                return None
+            self.counts["reconnect_attempts"] += 1
+            try:
+                handle = open_fn()
+            except Exception as e:  # a driver can raise anything while a device comes back
+                log.debug("%s: reopen failed (%s)", self.name, e)
+                handle = None
+            if handle is not None:
+                self.counts["reconnects"] += 1
+                self.connected = True
+                log.warning("%s: reconnected", self.name)
+                return handle
+        return None
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def stats(self) -> dict:
+        return {**dict(self.counts), "connected": self.connected}
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+
+
+class LiveVideoTrack(_LiveTrack):
+    """Frames from a ``cv2.VideoCapture``-like object.
+
+    Args:
+        name: for messages (``camera0``, ``rtsp://...``).
+        cap: an opened capture.
+        reopen: ``() -> capture or None``, used after the device is lost.
+        featurizer: frame -> descriptor or None (no face).
+        gate: :class:`~hrlf.runtime.featurizers.vision.RateGate` picking frames to keep.
+        fail_limit: consecutive failed reads that mean the device is lost.
+    """
+
+    modality = "vision"
+
+    def __init__(self, name, cap, reopen, featurizer, gate, clock, wake, fail_limit: int = 5,
+                 **kw):
+        super().__init__(name, clock, wake, queue_len=kw.pop("queue_len", 8), **kw)
+        self.cap, self.reopen, self.feat, self.gate = cap, reopen, featurizer, gate
+        self.fail_limit = fail_limit
+        self.counts.update(captured=0, featurized=0, no_face=0)
+        self._start()
+
+    def _run(self) -> None:
+        fails = 0
+        while not self._stop.is_set():
+            if self.cap is None:
+                self.cap = self._reconnect(self.reopen)
+                fails = 0
+                continue
+            ok, frame = self.cap.read()
+            if not ok or frame is None:
+                fails += 1
+                if fails >= self.fail_limit:
+                    self.cap.release()
+                    self.cap = None
+                    self._lost(f"{fails} reads failed")
+                else:
+                    self._stop.wait(0.01)
+                continue
+            fails = 0
+            t = self.clock()
+            self.counts["captured"] += 1
+            if self.gate(t):
+                self._put((t, frame))
+        if self.cap is not None:
+            self.cap.release()
+
+    def poll(self) -> tuple[list[Event], list[Drop]]:
+        items, drops = self._take()
+        events, no_face = [], 0
+        for t, frame in items:
+            x = self.feat(frame)
+            if x is None:
+                no_face += 1
+            else:
+                events.append(Event(t, "vision", x))
+        self.counts["featurized"] += len(items)
+        self.counts["no_face"] += no_face
+        if no_face:
+            drops.append(Drop("no_face", "vision: no face detected", no_face))
+        return events, drops
+
+
+class MicTrack(_LiveTrack):
+    """Sample blocks from a sounddevice-like input stream.
+
+    Args:
+        name: for messages (``mic``, ``mic:2``).
+        open_stream: ``(callback) -> started stream`` (has ``active`` and ``close()``).
+        featurizer: a streaming audio featurizer (its ``reset(t0)`` starts each segment).
+        sample_rate: the stream's rate.
+        stall_s: no block for this long (while active) also means the device is lost.
+    """
+
+    modality = "audio"
+
+    def __init__(self, name, open_stream, featurizer, sample_rate, clock, wake,
+                 stall_s: float = 1.0, **kw):
+        super().__init__(name, clock, wake, queue_len=kw.pop("queue_len", 256), **kw)
+        self.open_stream, self.feat, self.sr = open_stream, featurizer, int(sample_rate)
+        self.stall_s = stall_s
+        self.counts.update(samples=0, overflows=0, frames=0)
+        self._seg_samples = None  # samples since the current segment began
+        self._last_block = self.clock()
+        self.stream = self.open_stream(self._callback)
+        self._start()
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        now = self.clock()
+        self._last_block = now
+        if status:
+            self.counts["overflows"] += 1
+            with self._lock:
+                self._drops.append(Drop("input_overflow", f"{self.name}: {status}"))
+        x = np.asarray(indata, np.float32).reshape(len(indata), -1).mean(axis=1)
+        if self._seg_samples is None:  # first block of a (re)opened stream
+            self._seg_samples = 0
+            self._put(("segment", now - len(x) / self.sr))
+        self._seg_samples += len(x)
+        self.counts["samples"] += len(x)
+        self._put(("data", x))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            if self.stream is None:
+                self._seg_samples = None
+                self._last_block = self.clock()
+                self.stream = self._reconnect(lambda: self.open_stream(self._callback))
+                continue
+            stalled = self.clock() - self._last_block > self.stall_s
+            if not getattr(self.stream, "active", True) or stalled:
+                _close_quietly(self.stream)
+                self.stream = None
+                self._lost("stream stopped" if not stalled else f"no audio for {self.stall_s:g} s")
+        if self.stream is not None:
+            _close_quietly(self.stream)
+
+    def poll(self) -> tuple[list[Event], list[Drop]]:
+        items, drops = self._take()
+        events = []
+        for kind, val in items:
+            if kind == "segment":
+                events += self._frames(*self.feat.flush())
+                self.feat.reset(val)
+            else:
+                events += self._frames(*self.feat.push(val))
+        return events, drops
+
+    def _frames(self, times, feats) -> list[Event]:
+        self.counts["frames"] += len(times)
+        return [Event(float(t), "audio", f) for t, f in zip(times, feats) if np.isfinite(f).all()]
+
+
+def _close_quietly(stream) -> None:
+    try:
+        stream.close()
+    except Exception as e:  # closing a vanished device may raise from the driver
+        log.debug("closing stream failed (%s)", e)

@@ -1,0 +1,171 @@
+"""Reading recorded media: audio decoding and the per-modality tracks of ``file:PATH``.
+
+A *track* turns one modality of a recording into events in media time. ``poll(until_t)``
+returns every event with ``t < until_t`` that it has not returned yet (and no later one),
+so a source that polls all tracks to the same ``until_t`` delivers events in time order.
+
+Audio of a video comes from a sidecar audio file with the same stem (``clip.wav`` next to
+``clip.avi``) read with soundfile, else from the container through ``ffmpeg`` when it is on
+PATH, else the recording has no audio and the reason is kept (:func:`load_audio`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+
+from hrlf.runtime.errors import InputError
+from hrlf.runtime.sources import Drop, Event
+
+AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+FFMPEG_RATE = 16000
+
+
+def load_audio(path: str) -> tuple[np.ndarray | None, int, str]:
+    """Audio of a media file: ``(samples float32 mono, sample_rate, how)``.
+
+    ``samples`` is None when there is none; ``how`` then says why (one line), else where the
+    audio came from.
+    """
+    if os.path.splitext(path)[1].lower() in AUDIO_EXTS:
+        return (*_soundfile(path), f"soundfile:{os.path.basename(path)}")
+    stem = os.path.splitext(path)[0]
+    for ext in AUDIO_EXTS:
+        if os.path.isfile(stem + ext):
+            return (*_soundfile(stem + ext), f"sidecar:{os.path.basename(stem + ext)}")
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None, 0, (f"no audio: ffmpeg is not on PATH and there is no sidecar "
+                         f"{os.path.basename(stem)}.wav; install ffmpeg or add the sidecar")
+    cmd = [ffmpeg, "-nostdin", "-v", "error", "-i", path, "-vn", "-ac", "1", "-ar",
+           str(FFMPEG_RATE), "-f", "f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        return None, 0, f"no audio: ffmpeg read none ({err[-1] if err else 'no audio stream'})"
+    return np.frombuffer(proc.stdout, np.float32).copy(), FFMPEG_RATE, "ffmpeg"
+
+
+def _soundfile(path: str) -> tuple[np.ndarray, int]:
+    try:
+        import soundfile
+    except ImportError as e:
+        raise InputError(f"{path}: soundfile is not installed ({e}); pip install soundfile") from None
+    try:
+        x, sr = soundfile.read(path, dtype="float32", always_2d=True)
+    except Exception as e:  # libsndfile raises its own error types
+        raise InputError(f"{path}: cannot read audio ({type(e).__name__}: {e}); use a .wav "
+                         "or .flac file") from None
+    return x.mean(axis=1).astype(np.float32), int(sr)
+
+
+class _Track:
+    """Holds events produced past ``until_t`` for the next poll."""
+
+    modality = ""
+    done = False
+
+    def __init__(self):
+        self._pending: list[Event] = []
+        self.counts = {"frames": 0}
+
+    def _split(self, events: list[Event], until_t: float) -> list[Event]:
+        self._pending.extend(events)
+        out = [e for e in self._pending if e.t < until_t]
+        self._pending = [e for e in self._pending if e.t >= until_t]
+        self.counts["frames"] += len(out)
+        return out
+
+    @property
+    def exhausted(self) -> bool:
+        return self.done and not self._pending
+
+    def close(self) -> None:
+        pass
+
+
+class AudioArrayTrack(_Track):
+    """Audio already in memory, featurized chunk by chunk (like a live stream)."""
+
+    modality = "audio"
+
+    def __init__(self, samples: np.ndarray, sample_rate: int, featurizer, chunk_s: float = 0.25):
+        super().__init__()
+        self.x, self.sr, self.feat = samples, int(sample_rate), featurizer
+        self.chunk = max(1, int(chunk_s * self.sr))
+        self.pos = 0
+
+    def poll(self, until_t: float) -> tuple[list[Event], list[Drop]]:
+        events, drops = [], []
+        while not self.done and self.feat.next_t < until_t:
+            if self.pos < len(self.x):
+                t, f = self.feat.push(self.x[self.pos:self.pos + self.chunk])
+                self.pos += self.chunk
+            else:
+                t, f = self.feat.flush()
+                self.done = True
+            for ti, fi in zip(t, f):
+                if np.isfinite(fi).all():
+                    events.append(Event(float(ti), "audio", fi))
+                else:
+                    drops.append(Drop("nonfinite_features", "audio"))
+        return self._split(events, until_t), drops
+
+
+class VideoFileTrack(_Track):
+    """Frames of a cv2.VideoCapture at their media time, sampled at the featurizer's rate."""
+
+    modality = "vision"
+
+    def __init__(self, cap, fps: float, featurizer, gate):
+        super().__init__()
+        self.cap, self.fps, self.feat, self.gate = cap, float(fps), featurizer, gate
+        self.index = 0
+        self.counts.update(decoded=0, no_face=0)
+
+    def poll(self, until_t: float) -> tuple[list[Event], list[Drop]]:
+        events, no_face = [], 0
+        while not self.done and self.index / self.fps < until_t:
+            t = self.index / self.fps
+            want = self.gate(t)
+            ok, frame = self.cap.read() if want else (self.cap.grab(), None)
+            if not ok:
+                self.done = True
+                break
+            self.index += 1
+            self.counts["decoded"] += 1
+            if want:
+                x = self.feat(frame)
+                if x is None:
+                    no_face += 1
+                else:
+                    events.append(Event(t, "vision", x))
+        self.counts["no_face"] += no_face
+        drops = [Drop("no_face", "vision: no face detected", no_face)] if no_face else []
+        return self._split(events, until_t), drops
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class TextCueTrack(_Track):
+    """Transcript cues as text frames at the text featurizer's rate."""
+
+    modality = "text"
+
+    def __init__(self, cues, featurizer):
+        from hrlf.runtime.featurizers.text import cue_times
+
+        super().__init__()
+        events = []
+        for c in cues:
+            x = featurizer(c.text)
+            events.extend(Event(float(t), "text", x) for t in cue_times(c.start_s, c.end_s,
+                                                                        featurizer.rate_hz))
+        self._pending = sorted(events, key=lambda e: e.t)
+        self.done = True
+
+    def poll(self, until_t: float) -> tuple[list[Event], list[Drop]]:
+        return self._split([], until_t), []

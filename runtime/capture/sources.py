@@ -1,0 +1,281 @@
+"""Source factories registered in :mod:`hrlf.runtime.sources`: camera, microphone, file, RTSP.
+
+* ``camera0`` / ``cameraN``: OpenCV ``VideoCapture(N)``, plus the default microphone when
+  one can be opened (``audio=False`` turns that off, ``audio=True`` requires it).
+* ``mic`` / ``mic:N``: sounddevice input stream (default device, or device N).
+* ``file:PATH``: a video (frames through OpenCV, audio from a sidecar ``.wav`` or ffmpeg),
+  or an audio file; text from a sidecar ``.srt``/``.jsonl`` (or ``transcript=PATH``).
+* ``rtsp://...``: OpenCV's FFmpeg backend.
+
+Every factory raises :class:`InputError` with one line when the source cannot start
+(no device, missing file, missing library); afterwards, trouble is counted, never raised.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+
+from hrlf.runtime import featurizers as fz
+from hrlf.runtime.capture import base, live, media
+from hrlf.runtime.capture.transcripts import read_transcript, sidecar_transcript
+from hrlf.runtime.errors import BackendUnavailable, InputError
+
+log = logging.getLogger("hrlf.capture")
+MIC_RATE = 16000
+
+
+@contextlib.contextmanager
+def _quiet(cv2):
+    """Silence OpenCV's own WARN lines while probing devices (we print one line instead)."""
+    lg = getattr(getattr(cv2, "utils", None), "logging", None)
+    if lg is None:
+        yield
+        return
+    old = lg.getLogLevel()
+    lg.setLogLevel(lg.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        lg.setLogLevel(old)
+
+
+def _cv2(uri: str):
+    try:
+        return _import_vision().import_cv2()
+    except BackendUnavailable as e:
+        raise InputError(f"{uri}: {e}") from None
+
+
+def _import_vision():
+    from hrlf.runtime.featurizers import vision
+
+    return vision
+
+
+def camera_index(uri: str) -> int:
+    """``camera`` / ``camera0`` -> 0, ``camera2`` -> 2."""
+    digits = uri[len("camera"):]
+    if digits and not digits.isdigit():
+        raise InputError(f"{uri}: not a camera name; use camera0, camera1, ...")
+    return int(digits or 0)
+
+
+def open_camera(uri: str, spec=None, audio: bool | None = None, mic: int | None = None,
+                backoff_s=live.BACKOFF_S, **_):
+    """Open camera N (and the microphone where one exists) as a live source.
+
+    Raises:
+        InputError: no such video device, OpenCV missing, or no usable face featurizer.
+    """
+    idx = camera_index(uri)
+    if sys.platform.startswith("linux") and not os.path.exists(f"/dev/video{idx}"):
+        raise InputError(f"{uri}: no video device found (/dev/video{idx} does not exist); "
+                         "connect a camera, or use --stream file:PATH or demo")
+    cv2 = _cv2(uri)
+
+    def reopen():
+        with _quiet(cv2):
+            cap = cv2.VideoCapture(idx)
+        if cap.isOpened():
+            return cap
+        cap.release()
+        return None
+
+    cap = reopen()
+    if cap is None:
+        raise InputError(f"{uri}: no video device found (OpenCV cannot open camera index {idx}); "
+                         "connect a camera, or use --stream file:PATH or demo")
+    return _live_video(uri, spec, cap, reopen, audio, mic, backoff_s)
+
+
+def open_rtsp(uri: str, spec=None, audio: bool | None = False, backoff_s=live.BACKOFF_S, **_):
+    """Open an RTSP stream through OpenCV's FFmpeg backend as a live source.
+
+    Raises:
+        InputError: the stream cannot be opened or OpenCV is missing.
+    """
+    cv2 = _cv2(uri)
+
+    def reopen():
+        with _quiet(cv2):
+            cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
+        if cap.isOpened():
+            return cap
+        cap.release()
+        return None
+
+    cap = reopen()
+    if cap is None:
+        raise InputError(f"{uri}: cannot open the stream (OpenCV/FFmpeg could not connect or "
+                         "decode it); check the URL, credentials and network")
+    return _live_video(uri, spec, cap, reopen, audio, None, backoff_s)
+
+
+def _live_video(uri, spec, cap, reopen, audio, mic, backoff_s):
+    names = fz.default_names(spec)
+    try:
+        feat = fz.make_vision(names["vision"])
+    except BackendUnavailable as e:
+        cap.release()
+        raise InputError(f"{uri}: {e}") from None
+    clock, wake = live.Clock(), threading.Event()
+    tracks = [live.LiveVideoTrack(uri, cap, reopen, feat, _import_vision().RateGate(feat.rate_hz),
+                                  clock, wake, backoff_s=backoff_s)]
+    notes = {}
+    if audio is not False:
+        try:
+            tracks.append(_mic_track("mic" if mic is None else f"mic:{mic}", mic, names["audio"],
+                                     clock, wake, backoff_s))
+        except InputError as e:
+            if audio:
+                tracks[0].close()
+                raise
+            notes["audio"] = str(e)
+            log.warning("%s: running without audio (%s)", uri, e)
+    feats = {tr.modality: names[tr.modality] for tr in tracks}
+    return base.LiveSource(uri, tracks, feats, wake, notes)
+
+
+def open_mic(uri: str, spec=None, backoff_s=live.BACKOFF_S, **_):
+    """Open the default microphone (``mic``) or input device N (``mic:N``) as a live source.
+
+    Raises:
+        InputError: no PortAudio/sounddevice, or no such input device.
+    """
+    _, _, dev = uri.partition(":")
+    if dev and not dev.isdigit():
+        raise InputError(f"{uri}: not a microphone name; use mic or mic:N (N = device index)")
+    clock, wake = live.Clock(), threading.Event()
+    names = fz.default_names(spec)
+    track = _mic_track(uri, int(dev) if dev else None, names["audio"], clock, wake, backoff_s)
+    return base.LiveSource(uri, [track], {"audio": names["audio"]}, wake)
+
+
+def import_sounddevice(uri: str = "mic"):
+    """Import sounddevice, or raise InputError: "no microphone support (...)" in one line."""
+    try:
+        import sounddevice
+    except (ImportError, OSError) as e:  # OSError: the PortAudio library is missing
+        raise InputError(f"{uri}: no microphone support ({e}); install the PortAudio library "
+                         "(apt-get install libportaudio2) and sounddevice") from None
+    return sounddevice
+
+
+def _mic_track(name, device, feat_name, clock, wake, backoff_s):
+    sd = import_sounddevice(name)
+    try:
+        info = sd.query_devices(device, "input")
+    except Exception as e:  # sounddevice raises ValueError/PortAudioError for a missing device
+        raise InputError(f"{name}: no microphone found ({e}); connect one or pick mic:N from "
+                         "python -m sounddevice") from None
+    rate = MIC_RATE
+    try:
+        sd.check_input_settings(device=device, samplerate=MIC_RATE, channels=1)
+    except Exception:  # the device cannot do 16 kHz: use its own rate (featurizers take any)
+        rate = int(info.get("default_samplerate", MIC_RATE))
+    try:
+        feat = fz.make_audio(feat_name, rate)
+    except BackendUnavailable as e:
+        raise InputError(f"{name}: {e}") from None
+
+    def open_stream(callback):
+        stream = sd.InputStream(samplerate=rate, device=device, channels=1, dtype="float32",
+                                blocksize=rate // 10, callback=callback)
+        stream.start()
+        return stream
+
+    try:
+        return live.MicTrack(name, open_stream, feat, rate, clock, wake, backoff_s=backoff_s)
+    except Exception as e:  # PortAudio errors on open are device-specific
+        raise InputError(f"{name}: cannot open the microphone ({e}); check the device") from None
+
+
+def open_file(uri: str, spec=None, transcript: str | None = None, step_s: float = 0.5,
+              duration_s: float | None = None, **_):
+    """Open a recording (video with its audio, or audio) as a non-live source.
+
+    Raises:
+        InputError: missing file, or nothing in it can be read.
+    """
+    path = os.path.expanduser(uri.split(":", 1)[1] if uri.startswith("file:") else uri)
+    if not path:
+        raise InputError(f"{uri}: no file given; use file:PATH")
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file; give file:PATH of a video or audio file")
+    tracks, feats, notes, drops = file_tracks(path, fz.default_names(spec), transcript)
+    if not tracks:
+        raise InputError(f"{path}: nothing to read ({'; '.join(notes.values())})")
+    return base.FileSource(uri, tracks, feats, notes, drops, step_s=step_s, duration_s=duration_s)
+
+
+def file_tracks(path: str, names: dict, transcript=None):
+    """The tracks of a media file, plus why each missing modality is absent.
+
+    Args:
+        path: video or audio file.
+        names: modality -> featurizer name.
+        transcript: a ``.srt``/``.jsonl`` path, a list of cues, or None for the sidecar.
+
+    Returns:
+        ``(tracks, featurizers, notes, startup_drops)``.
+    """
+    tracks, notes, drops = [], {}, []
+    if os.path.splitext(path)[1].lower() not in media.AUDIO_EXTS:
+        tr, why = _video_track(path, names["vision"])
+        if tr is not None:
+            tracks.append(tr)
+        else:
+            notes["vision"] = why
+    samples, rate, how = media.load_audio(path)
+    if samples is None:
+        notes["audio"] = how
+    else:
+        try:
+            tracks.append(media.AudioArrayTrack(samples, rate, fz.make_audio(names["audio"], rate)))
+        except BackendUnavailable as e:
+            notes["audio"] = str(e)
+    cues = _cues(path, transcript)
+    if cues:
+        tracks.append(media.TextCueTrack(cues, fz.make_text(names["text"])))
+    else:
+        notes["text"] = "no transcript (no sidecar .srt/.jsonl)"
+    for m, why in notes.items():
+        if m != "text":
+            log.warning("%s: no %s (%s)", path, m, why)
+            drops.append(base.note_drop(m, "modality_unavailable", why))
+    return tracks, {tr.modality: names[tr.modality] for tr in tracks}, notes, drops
+
+
+def _cues(path, transcript):
+    if transcript is None:
+        side = sidecar_transcript(path)
+        return read_transcript(side) if side else []
+    if isinstance(transcript, (str, os.PathLike)):
+        return read_transcript(os.fspath(transcript))
+    return list(transcript)
+
+
+def _video_track(path: str, feat_name: str):
+    try:
+        vision = _import_vision()
+        cv2 = vision.import_cv2()
+    except BackendUnavailable as e:
+        return None, str(e)
+    with _quiet(cv2):
+        cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        cap.release()
+        return None, "OpenCV cannot decode video from this file"
+    try:
+        feat = fz.make_vision(feat_name)
+    except BackendUnavailable as e:
+        cap.release()
+        return None, str(e)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    if not 1.0 <= fps <= 1000.0:
+        log.warning("%s: frame rate unknown (%r); assuming 30 fps", path, fps)
+        fps = 30.0
+    return media.VideoFileTrack(cap, fps, feat, vision.RateGate(feat.rate_hz)), ""

@@ -1,0 +1,294 @@
+"""``hrlf-train --data clips.csv``: train on your own labelled clips.
+
+The CSV has a header with the columns ``media`` (video or audio file, relative to the CSV),
+``label`` (sentiment in [-3, 3], constant over the clip) and optionally ``transcript``
+(the words, or a ``.srt``/``.jsonl`` file; empty: the media's sidecar transcript, if any)
+and ``split`` (``train``/``valid``/``test``; empty: assigned by hashing the clip).
+
+Features come from the featurizers the runtime uses (:mod:`hrlf.runtime.featurizers`),
+through the same ``file:`` source code (:func:`hrlf.runtime.capture.sources.file_tracks`),
+so ``hrlf-run --stream file:clip.avi`` feeds the model what it was trained on. They are
+cached in ``cache_dir`` (default ``.hrlf-cache`` next to the CSV), keyed by the sha256 of
+the media, its sidecar audio and transcript, and the featurizer names.
+
+Clips are cut into 2 s windows every 1 s (a clip shorter than a window gives one window,
+padded with masked slots), and split by clip: no clip spans two splits.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+
+import numpy as np
+
+from hrlf.runtime import featurizers as fz
+from hrlf.runtime.datasets import Dataset, Recording, pack_recordings
+from hrlf.runtime.errors import BackendUnavailable, DataError, HrlfError, suggest
+from hrlf.runtime.spec import MODALITIES, sha256_file
+
+log = logging.getLogger("hrlf.train")
+WINDOW_S = 2.0
+HOP_S = 1.0
+SPLITS = ("train", "valid", "test")
+COLUMNS = ("media", "transcript", "label", "split")
+CACHE_VERSION = 1
+
+
+def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW_S,
+               hop_s: float = HOP_S, featurizers: dict | None = None) -> Dataset:
+    """Load a clip list into train/valid/test windows.
+
+    Args:
+        path: the CSV file.
+        cache_dir: feature cache folder (None: ``.hrlf-cache`` next to the CSV).
+        window_s, hop_s: windowing of each clip.
+        featurizers: modality -> featurizer name (None: the runtime defaults).
+
+    Returns:
+        A :class:`~hrlf.runtime.datasets.Dataset` named ``clips``.
+
+    Raises:
+        DataError: unreadable CSV, missing column, missing media, label out of range, a
+            featurizer that cannot run here, or a modality without any frames (one line).
+    """
+    path = os.fspath(path)
+    rows = read_clip_csv(path)
+    names = {**fz.default_names(), **dict(featurizers or {})}
+    _check_featurizers(path, names)
+    cache_dir = cache_dir or os.path.join(os.path.dirname(os.path.abspath(path)), ".hrlf-cache")
+    recs, keys = [], []
+    for row in rows:
+        key = clip_key(row, names)
+        rec = _recording(row, key, names, cache_dir, window_s)
+        recs.append(rec)
+        keys.append(key)
+    split_of = assign_splits(rows, keys)
+    features = {m: fz.modality_spec(names[m], window_s) for m in MODALITIES}
+    splits = {}
+    for s in SPLITS:
+        chosen = [r for r, sp in zip(recs, split_of) if sp == s]
+        if not chosen:
+            raise DataError(f"{path}: split '{s}' has no clip ({len(rows)} clips); add clips or "
+                            "set the split column")
+        splits[s] = pack_recordings(chosen, features, window_s, hop_s)
+    _check_frames(path, splits["train"])
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read())
+    for k in keys:
+        digest.update(k.encode())
+    fingerprint = {"source": "clips-csv", "sha256": digest.hexdigest(),
+                   "file": os.path.basename(path), "clips": len(rows), "featurizers": names,
+                   "clip_splits": {s: split_of.count(s) for s in SPLITS},
+                   "sizes": {s: len(v) for s, v in splits.items()}}
+    return Dataset("clips", splits, features, window_s=window_s, hop_s=hop_s,
+                   fingerprint=fingerprint)
+
+
+def read_clip_csv(path: str) -> list[dict]:
+    """Rows of the clip CSV, checked: ``media`` (absolute), ``label``, ``transcript``, ``split``.
+
+    Raises:
+        DataError: one line naming the file, row (line number) and the problem.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            raw = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the clip list ({e.strerror}); pass --data "
+                        "clips.csv with columns media,transcript,label") from None
+    for col in ("media", "label"):
+        if col not in header:
+            raise DataError(f"{path}: missing column '{col}'{suggest(col, header)} (header: "
+                            f"{','.join(header) or 'empty'}); the header must be "
+                            "media,transcript,label")
+    if not raw:
+        raise DataError(f"{path}: no clips listed; add one row per clip under the header")
+    base = os.path.dirname(os.path.abspath(path))
+    rows = []
+    for line, r in enumerate(raw, start=2):
+        where = f"{path}:{line}"
+        media = os.path.join(base, r["media"]) if r["media"] else ""
+        if not r["media"] or not os.path.isfile(media):
+            raise DataError(f"{where}: media file '{r['media']}' not found ({media or 'empty'}); "
+                            "paths are relative to the CSV")
+        try:
+            label = float(r["label"])
+        except ValueError:
+            raise DataError(f"{where}: label '{r['label']}' is not a number; use a value in "
+                            "[-3, 3]") from None
+        if not np.isfinite(label) or not -3.0 <= label <= 3.0:
+            raise DataError(f"{where}: label {r['label']} is outside [-3, 3]; fix the label")
+        split = r.get("split", "")
+        if split and split not in SPLITS:
+            raise DataError(f"{where}: split '{split}' is not one of {list(SPLITS)}"
+                            f"{suggest(split, SPLITS)}")
+        rows.append({"line": line, "media": media, "name": r["media"], "label": label,
+                     "transcript": _transcript(r.get("transcript", ""), base, where),
+                     "split": split})
+    return rows
+
+
+def _transcript(value: str, base: str, where: str):
+    """None (use the sidecar), ``("file", path)`` or ``("text", words)``."""
+    if not value:
+        return None
+    if value.lower().endswith((".srt", ".jsonl")):
+        p = os.path.join(base, value)
+        if not os.path.isfile(p):
+            raise DataError(f"{where}: transcript file '{value}' not found ({p}); paths are "
+                            "relative to the CSV")
+        return ("file", p)
+    return ("text", value)
+
+
+def _check_featurizers(path: str, names: dict) -> None:
+    try:
+        fz.make_text(names["text"])
+        fz.make_vision(names["vision"])
+        fz.make_audio(names["audio"], 16000)
+    except (BackendUnavailable, HrlfError) as e:
+        raise DataError(f"{path}: cannot extract features here: {e}") from None
+
+
+def clip_key(row: dict, names: dict) -> str:
+    """sha256 over the clip's media, sidecar audio/transcript, transcript and featurizers."""
+    from hrlf.runtime.capture.media import AUDIO_EXTS
+    from hrlf.runtime.capture.transcripts import TRANSCRIPT_EXTS
+
+    h = hashlib.sha256(f"clips-cache-v{CACHE_VERSION}|{sorted(names.items())}".encode())
+    h.update(sha256_file(row["media"]).encode())
+    stem = os.path.splitext(row["media"])[0]
+    for ext in AUDIO_EXTS + TRANSCRIPT_EXTS:
+        if os.path.isfile(stem + ext) and stem + ext != row["media"]:
+            h.update(f"{ext}:{sha256_file(stem + ext)}".encode())
+    tr = row["transcript"]
+    if tr is not None:
+        h.update(f"{tr[0]}:{sha256_file(tr[1]) if tr[0] == 'file' else tr[1]}".encode())
+    return h.hexdigest()
+
+
+def assign_splits(rows: list[dict], keys: list[str]) -> list[str]:
+    """Split per clip: the ``split`` column where given, else by hash order (70/15/15).
+
+    Deterministic: clips are ordered by sha256 of their media name; the first ~15 % go to
+    test, the next ~15 % to valid (at least one each when three or more clips are unset).
+    """
+    free = [i for i, r in enumerate(rows) if not r["split"]]
+    out = [r["split"] for r in rows]
+    order = sorted(free, key=lambda i: hashlib.sha256(rows[i]["name"].encode()).hexdigest())
+    n = len(order)
+    n_hold = max(1, round(0.15 * n)) if n >= 3 else 0
+    for rank, i in enumerate(order):
+        out[i] = "test" if rank < n_hold else "valid" if rank < 2 * n_hold else "train"
+    return out
+
+
+def _recording(row: dict, key: str, names: dict, cache_dir: str, window_s: float) -> Recording:
+    data = _cache_load(cache_dir, key, names)
+    if data is None:
+        data = extract_clip(row["media"], row["transcript"], names)
+        _cache_save(cache_dir, key, data)
+    rid = f"{row['line'] - 1:04d}:{row['name']}"
+    return Recording(id=rid, duration_s=max(float(data["duration"]), window_s),
+                     times={m: data[f"times_{m}"] for m in MODALITIES},
+                     frames={m: data[f"frames_{m}"] for m in MODALITIES},
+                     knots=np.zeros(1), values=np.array([row["label"]], np.float64))
+
+
+def extract_clip(media: str, transcript, names: dict) -> dict:
+    """Featurize one clip with the ``file:`` source's tracks.
+
+    Returns:
+        ``times_<m>`` (N,), ``frames_<m>`` (N, dim), ``duration`` (s), ``no_face`` (count).
+    """
+    from hrlf.runtime.capture.base import FileSource
+    from hrlf.runtime.capture.sources import file_tracks
+    from hrlf.runtime.sources import Status
+
+    cues = [] if transcript is not None and transcript[0] == "text" else (
+        transcript[1] if transcript is not None else None)
+    try:
+        tracks, feats, notes, _ = file_tracks(media, names, cues)
+    except HrlfError as e:
+        raise DataError(f"{media}: {e}") from None
+    if not tracks:
+        raise DataError(f"{media}: nothing to read ({'; '.join(notes.values())})")
+    src = FileSource(f"file:{media}", tracks, feats, notes, step_s=1e9)
+    events, no_face = [], 0
+    while True:
+        res = src.read(0.0)
+        events += res.events
+        no_face += sum(d.count for d in res.drops if d.reason == "no_face")
+        if res.status == Status.EOS:
+            break
+    duration = _duration(tracks, events)
+    src.close()
+    out = {"duration": np.float64(duration), "no_face": np.int64(no_face)}
+    for m in MODALITIES:
+        ev = [e for e in events if e.modality == m]
+        dim = fz.info(names[m]).dim
+        out[f"times_{m}"] = np.array([e.t for e in ev], np.float64)
+        out[f"frames_{m}"] = np.array([e.x for e in ev], np.float32).reshape(len(ev), dim)
+    if transcript is not None and transcript[0] == "text":
+        from hrlf.runtime.featurizers.text import cue_times
+
+        tf = fz.make_text(names["text"])
+        t = cue_times(0.0, duration, tf.rate_hz)
+        out["times_text"] = t
+        out["frames_text"] = np.repeat(tf(transcript[1])[None], len(t), axis=0)
+    return out
+
+
+def _duration(tracks, events) -> float:
+    d = max((e.t for e in events), default=0.0)
+    for tr in tracks:
+        if hasattr(tr, "fps"):
+            d = max(d, tr.index / tr.fps)
+        if hasattr(tr, "sr"):
+            d = max(d, len(tr.x) / tr.sr)
+    return float(d)
+
+
+def _check_frames(path: str, train) -> None:
+    for m in MODALITIES:
+        if train.masks[m].sum() > 0:
+            continue
+        if m == "vision":
+            why = "no face was detected in any training clip's video"
+        elif m == "text":
+            why = ("no training clip has a transcript (column or sidecar .srt/.jsonl); add "
+                   "transcripts to some clips")
+        else:
+            why = "no training clip has readable audio (sidecar .wav or ffmpeg)"
+        raise DataError(f"{path}: the {m} modality has no frames in the train split: {why}")
+
+
+def _cache_load(cache_dir: str, key: str, names: dict) -> dict | None:
+    p = os.path.join(cache_dir, f"{key[:32]}.npz")
+    if not os.path.isfile(p):
+        return None
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        for m in MODALITIES:
+            if data[f"frames_{m}"].shape[1:] != (fz.info(names[m]).dim,):
+                return None
+        return data
+    except (OSError, ValueError, KeyError) as e:  # a stale or truncated cache entry
+        log.warning("%s: unreadable feature cache (%s); re-extracting", p, e)
+        return None
+
+
+def _cache_save(cache_dir: str, key: str, data: dict) -> None:
+    p = os.path.join(cache_dir, f"{key[:32]}.npz")
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = f"{p}.tmp{os.getpid()}.npz"
+        np.savez(tmp, **data)
+        os.replace(tmp, p)
+    except OSError as e:
+        log.warning("%s: cannot write the feature cache (%s); continuing without it", p, e)
