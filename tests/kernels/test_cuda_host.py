@@ -4,8 +4,10 @@ marshalled bytes (so the pointers, ranges and slot searches are checked against 
 numpy reference before any GPU sees them)."""
 from __future__ import annotations
 
+import ctypes
 import math
 from itertools import product
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -38,15 +40,20 @@ def _stats(params):
     return np.frombuffer(bytes(host), np.uint8), ptrs
 
 
-def _emulate(args, staging, stats, out_nbytes, half):
-    """pack.cu's hrlf_pack, one warp (= one Python iteration) per slot."""
-    a, out = args[0], np.zeros(out_nbytes, np.uint8)
-    bufs = {IN_BASE: staging, STATS_BASE: stats, OUT_BASE: out}
-
+def _fake_memory(bufs):
+    """arr(ptr, dtype, count) over fake device buffers {base address: uint8 array}."""
     def arr(ptr, dtype, count):
         base = max(b for b in bufs if b <= int(ptr))
         off = int(ptr) - base
         return bufs[base][off:off + count * np.dtype(dtype).itemsize].view(dtype)
+
+    return arr
+
+
+def _emulate(args, arr, half):
+    """pack.cu's hrlf_pack, one warp (= one Python iteration) per slot; ``arr`` reads and
+    writes memory by address."""
+    a = args[0]
 
     def raw_slot(t, t0, rate):
         return math.floor((t - t0) * rate + 1e-6)
@@ -87,7 +94,6 @@ def _emulate(args, staging, stats, out_nbytes, half):
         dt = np.float16 if half else np.float32
         arr(int(md["out"]) + row * dim * np.dtype(dt).itemsize, dt, dim)[:] = x
         arr(int(md["mask"]) + 4 * row, np.float32, 1)[:] = float(len(rows) > 0)
-    return out
 
 
 CASES = list(product([np.float32, np.float16], [1, 7], [0, 3], ["random", "grid"]))
@@ -112,7 +118,9 @@ def test_marshalled_bytes_pack_like_the_reference(streams, dtype, n_seg, pad, ki
     args = cuda_pack.make_args(plan, params, IN_BASE, OUT_BASE, stat_ptrs)
     assert args.dtype == cuda_pack.ARGS_DTYPE and args[0]["n_mod"] == 3
     assert plan.total_slots == n_seg * sum(p.out_frames for p in params)
-    out = _emulate(args, staging, stats, plan.out_nbytes, dtype == np.float16)
+    out = np.zeros(plan.out_nbytes, np.uint8)
+    mem = _fake_memory({IN_BASE: staging, STATS_BASE: stats, OUT_BASE: out})
+    _emulate(args, mem, dtype == np.float16)
     got = cuda_pack.read_outputs(plan, params, out, dtype)
     for p, (frames, times), (x, mask) in zip(params, pairs, got):
         rx, rm = pack.pack_segments_numpy(frames, times, starts, window_s=window_s,
@@ -199,3 +207,104 @@ def test_cuda_without_gpu_is_one_clear_line():
     assert msg.startswith("CUDA packing: ") and "\n" not in msg and "; " in msg
     x, m = pack.pack_segments(frames, times, np.zeros(1), device="auto", **kw)  # falls back
     np.testing.assert_array_equal(m, [[1, 1, 1, 1]])
+
+
+class FakeDriver:
+    """cuda-python's driver module as DriverApi uses it, on host memory: 'device'
+    pointers are real addresses, cuLaunchKernel reads its void** like the driver does and
+    runs the Python emulation of pack.cu. It records launches and live allocations."""
+
+    CUstream_flags = SimpleNamespace(CU_STREAM_NON_BLOCKING=1)
+    CUdevice_attribute = SimpleNamespace(**{
+        f"CU_DEVICE_ATTRIBUTE_{k}": SimpleNamespace(name=f"CU_DEVICE_ATTRIBUTE_{k}")
+        for k in ("COMPUTE_CAPABILITY_MAJOR", "COMPUTE_CAPABILITY_MINOR", "MULTIPROCESSOR_COUNT")})
+
+    def __init__(self):
+        self.live: dict[int, np.ndarray] = {}
+        self.launches: list[tuple] = []
+
+    def _new(self, n):
+        buf = np.full(n, 0xAB, np.uint8)  # garbage, as fresh device memory would be
+        self.live[buf.ctypes.data] = buf
+        return (0, buf.ctypes.data)
+
+    def cuDeviceGet(self, i): return (0, i)
+    def cuDeviceGetAttribute(self, attr, dev):
+        return (0, {"MAJOR": 8, "MINOR": 7, "COUNT": 16}[attr.name.split("_")[-1]])
+    def cuDevicePrimaryCtxRetain(self, dev): return (0, "ctx")
+    def cuCtxPushCurrent(self, ctx): return (0,)
+    def cuCtxPopCurrent(self): return (0, "ctx")
+    def cuModuleLoadData(self, image): return (0, "module")
+    def cuModuleGetFunction(self, mod, name): return (0, name.decode())
+    def cuStreamCreate(self, flags): return (0, "stream")
+    def cuStreamDestroy(self, s): return (0,)
+    def cuStreamSynchronize(self, s): return (0,)
+    def cuMemAlloc(self, n): return self._new(n)
+    def cuMemHostAlloc(self, n, flags): return self._new(n)
+    def cuMemFree(self, p): return (0,) if self.live.pop(int(p), None) is not None else (1,)
+    cuMemFreeHost = cuMemFree
+
+    def cuMemcpyHtoDAsync(self, dst, src, n, stream):
+        ctypes.memmove(dst, src, n)
+        return (0,)
+
+    def cuMemcpyDtoHAsync(self, dst, src, n, stream):
+        ctypes.memmove(dst, src, n)
+        return (0,)
+
+    def cuLaunchKernel(self, f, gx, gy, gz, bx, by, bz, shmem, stream, params, extra):
+        struct_ptr = ctypes.c_uint64.from_address(params).value  # kernelParams[0]
+        raw = (ctypes.c_uint8 * cuda_pack.ARGS_DTYPE.itemsize).from_address(struct_ptr)
+        args = np.frombuffer(bytes(raw), cuda_pack.ARGS_DTYPE)
+        self.launches.append((f, gx, bx))
+
+        def arr(ptr, dtype, count):
+            return np.ctypeslib.as_array(
+                (ctypes.c_uint8 * (count * np.dtype(dtype).itemsize)).from_address(int(ptr))).view(dtype)
+
+        _emulate(args, arr, f == "hrlf_pack_f16")
+        return (0,)
+
+
+@pytest.fixture
+def fake_driver(monkeypatch):
+    fake = FakeDriver()
+    monkeypatch.setattr(cuda_driver, "_bindings", lambda: (fake, None))
+    monkeypatch.setattr(cuda_driver, "_choice", lambda: ("cuda-python", None))
+    monkeypatch.setattr(cuda_driver, "nvrtc_compile", lambda cc: (b"\x7fELF fake", "cubin"))
+    cuda_driver._device.cache_clear()
+    cuda_pack._PACKERS.clear()
+    yield fake
+    for p in list(cuda_pack._PACKERS.values()):
+        p.close()
+    cuda_pack._PACKERS.clear()
+    cuda_driver._device.cache_clear()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_host_path_end_to_end_on_a_fake_driver(streams, fake_driver, dtype):
+    from hrlf.runtime.spec import ModelSpec
+    from hrlf.runtime.synthetic import SyntheticConfig
+
+    cfg = SyntheticConfig()
+    feats, rng = cfg.features(), np.random.default_rng(7)
+    norm = {m: {"mean": tuple(rng.normal(0, 1, f.dim)), "std": tuple(rng.uniform(1, 2, f.dim))}
+            for m, f in feats.items()}
+    spec = ModelSpec(features=feats, window_s=2.0, hop_s=1.0, norm=norm,
+                     data={"source": "test", "sha256": "0" * 64})
+    pairs = {m: streams.random(rng, dim=f.dim, rate_hz=f.frame_rate_hz, duration_s=20.0)
+             for m, f in feats.items()}
+    for n_seg in (1, 32, 2):  # buffers grow, then are reused
+        starts = streams.starts(rng, n_seg, 20.0, 2.0)
+        got = pack.pack_windows(spec, pairs, starts, dtype=dtype, device="cuda")
+        ref = pack.pack_windows(spec, pairs, starts, dtype=dtype, device="cpu")
+        for k in ref:
+            assert got[k].dtype == ref[k].dtype and got[k].shape == ref[k].shape
+            np.testing.assert_allclose(got[k].astype(np.float32), ref[k].astype(np.float32),
+                                       rtol=2e-3, atol=2e-3 if dtype == np.float16 else 2e-5)
+    kernel = "hrlf_pack_f16" if dtype == np.float16 else "hrlf_pack_f32"
+    assert [f for f, _, _ in fake_driver.launches] == [kernel] * 3  # one launch per call
+    assert all(b == 32 * cuda_pack.WARPS_PER_BLOCK for _, _, b in fake_driver.launches)
+    assert len(cuda_pack._PACKERS) == 1  # one cached packer for the spec
+    cuda_pack._PACKERS.popitem()[1].close()
+    assert not fake_driver.live  # every owner freed its memory
