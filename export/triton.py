@@ -1,0 +1,107 @@
+"""A Triton Inference Server model repository for the exported model.
+
+``REPO/hrlf_onnx/1/model.onnx`` + ``config.pbtxt`` (ONNX Runtime backend) and, when an
+engine was built, ``REPO/hrlf_trt/1/model.plan`` + ``config.pbtxt`` (TensorRT backend).
+The configs are generated from the same I/O declaration as the graph: batch is Triton's
+implicit first axis (``max_batch_size``), frame axes are -1, ``score (batch,)`` is declared
+as ``dims: [1]`` reshaped to ``[]``, the usual way to return one value per request.
+Each model folder is written to a temp folder in REPO and renamed into place.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+from hrlf.export.files import make_temp_dir, replace_dir
+from hrlf.runtime.engine_cache import TensorDecl, graph_io
+from hrlf.runtime.errors import ArtifactError
+from hrlf.runtime.spec import ModelSpec
+
+ONNX_MODEL = "hrlf_onnx"
+TRT_MODEL = "hrlf_trt"
+_TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16"}
+
+
+def _tensor(d: TensorDecl) -> str:
+    dims = [a if isinstance(a, int) else -1 for a in d.axes[1:]]  # drop the batch axis
+    lines = [f'    name: "{d.name}"', f"    data_type: {_TYPES[d.dtype]}"]
+    if dims:
+        lines.append(f"    dims: [ {', '.join(map(str, dims))} ]")
+    else:  # (batch,) -> one value per request
+        lines += ["    dims: [ 1 ]", "    reshape: { shape: [ ] }"]
+    return "  {\n" + "\n".join(lines) + "\n  }"
+
+
+def config_pbtxt(spec: ModelSpec, name: str, platform: str, max_batch: int,
+                 queue_delay_us: int = 500) -> str:
+    """Text of a ``config.pbtxt`` for this graph.
+
+    Args:
+        spec: the model spec (feature dims).
+        name: Triton model name (its folder name).
+        platform: ``onnxruntime_onnx`` or ``tensorrt_plan``.
+        max_batch: ``max_batch_size``; dynamic batching merges requests up to it.
+        queue_delay_us: how long Triton may hold a request to batch it with others.
+    """
+    inputs, outputs = graph_io(spec)
+    preferred = sorted({b for b in (1, max_batch // 2, max_batch) if b >= 1})
+    return "\n".join([
+        f'name: "{name}"',
+        f'platform: "{platform}"',
+        f"max_batch_size: {max_batch}",
+        "input [\n" + ",\n".join(_tensor(d) for d in inputs) + "\n]",
+        "output [\n" + ",\n".join(_tensor(d) for d in outputs) + "\n]",
+        "dynamic_batching {",
+        f"  preferred_batch_size: [ {', '.join(map(str, preferred))} ]",
+        f"  max_queue_delay_microseconds: {queue_delay_us}",
+        "}",
+        "",
+    ])
+
+
+def _stage(repo: str, name: str, platform: str, model_src: str, model_file: str,
+           spec: ModelSpec, max_batch: int) -> str:
+    tmp = make_temp_dir(os.path.join(repo, name))
+    os.makedirs(os.path.join(tmp, "1"))
+    shutil.copyfile(model_src, os.path.join(tmp, "1", model_file))
+    with open(os.path.join(tmp, "config.pbtxt"), "w") as f:
+        f.write(config_pbtxt(spec, name, platform, max_batch))
+    return tmp
+
+
+def stage_repository(repo: str | os.PathLike, spec: ModelSpec, onnx_path: str,
+                     engine_path: str | None, max_batch: int) -> dict[str, str]:
+    """Write the model folders into temp folders inside REPO (nothing visible yet).
+
+    Returns:
+        final model folder -> staged temp folder; pass it to :func:`commit`.
+
+    Raises:
+        ArtifactError: REPO cannot be created or written.
+    """
+    repo = os.fspath(repo)
+    staged: dict[str, str] = {}
+    try:
+        os.makedirs(repo, exist_ok=True)
+        staged[os.path.join(repo, ONNX_MODEL)] = _stage(
+            repo, ONNX_MODEL, "onnxruntime_onnx", onnx_path, "model.onnx", spec, max_batch)
+        if engine_path:
+            staged[os.path.join(repo, TRT_MODEL)] = _stage(
+                repo, TRT_MODEL, "tensorrt_plan", engine_path, "model.plan", spec, max_batch)
+    except OSError as e:
+        discard(staged)
+        raise ArtifactError(f"{repo}: cannot write the Triton repository ({type(e).__name__}: "
+                            f"{e.strerror or e}); choose a writable --triton folder") from None
+    return staged
+
+
+def commit(staged: dict[str, str]) -> None:
+    """Swap staged folders into place (an existing model folder is replaced whole)."""
+    for final, tmp in staged.items():
+        replace_dir(tmp, final)
+
+
+def discard(staged: dict[str, str]) -> None:
+    """Remove staged temp folders."""
+    for tmp in staged.values():
+        shutil.rmtree(tmp, ignore_errors=True)
