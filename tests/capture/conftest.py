@@ -32,7 +32,8 @@ class StubFace:
 
     def __call__(self, frame):
         frame = np.asarray(frame, np.float32)
-        if frame.std() < 1.0:
+        gray = frame.mean(axis=2) if frame.ndim == 3 else frame
+        if gray.std() < 1.0:
             return None
         return np.full(self.dim, frame.mean() / 255.0, np.float32)
 

@@ -1,0 +1,164 @@
+"""Capture benchmark: featurizer cost per second of media, and the real-time factor.
+
+    python bench/capture.py --json results/capture.json [--seconds 10] [--model MODEL_DIR]
+
+Per modality it reports seconds of compute per second of media (``cost_per_media_s``; below
+1 keeps up on one core): audio at 16 kHz (each audio featurizer, offline and in 100 ms
+chunks as a microphone delivers), video at 30 fps 640x480 (MJPG decode of every frame plus
+the face featurizer on the 10 Hz it samples, and the featurizer alone per frame), and text
+(per utterance). The pipeline figure runs the ``file:`` source, which decodes every video
+frame, featurizes audio in chunks and video at 10 Hz, over a test-made 30 fps 640x480 video
+with 16 kHz audio and a transcript: ``rtf = wall seconds / media seconds`` (below 1 = keeps up
+with real time). With ``--model``, ``hrlf-run --pace fast`` on the same file adds inference.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from hrlf.runtime import featurizers as fz
+from hrlf.runtime.capture import testmedia
+
+SR = 16000
+FPS = 30.0
+SIZE = (640, 480)
+
+
+def _timed(fn, *a):
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn(*a)
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def bench_audio(seconds: float) -> dict:
+    x = testmedia.tone(seconds, label=1.0)
+    out = {}
+    for name in ("egemaps-lld-v02", "logmel40-v1"):
+        try:
+            fz.make_audio(name, SR).offline(x[:SR])  # warm up (library init)
+        except fz.BackendUnavailable as e:
+            out[name] = {"unavailable": str(e)}
+            continue
+
+        def chunked():
+            f, n = fz.make_audio(name, SR), 0
+            for i in range(0, len(x), SR // 10):
+                n += len(f.push(x[i:i + SR // 10])[0])
+            return n + len(f.flush()[0])
+
+        (_, frames), w_off, c_off = _timed(fz.make_audio(name, SR).offline, x)
+        n, w_ch, c_ch = _timed(chunked)
+        out[name] = {"frames_per_media_s": round(n / seconds, 1),
+                     "offline_cost_per_media_s": round(w_off / seconds, 4),
+                     "chunked_100ms_cost_per_media_s": round(w_ch / seconds, 4),
+                     "chunked_cpu_per_media_s": round(c_ch / seconds, 4)}
+    return out
+
+
+def bench_vision(seconds: float, folder: str) -> dict:
+    import cv2
+
+    path = testmedia.write_video(os.path.join(folder, "v.avi"), seconds, FPS, SIZE, label=1.0)
+    frames = list(testmedia.video_frames(1.0, FPS, SIZE, label=1.0))
+    out = {"cv2": cv2.__version__, "fps": FPS, "size": list(SIZE)}
+
+    def decode_all():
+        cap, n = cv2.VideoCapture(path), 0
+        while cap.read()[0]:
+            n += 1
+        cap.release()
+        return n
+
+    n, w, _ = _timed(decode_all)
+    out["decode_mjpg_cost_per_media_s"] = round(w / (n / FPS), 4)
+    try:
+        feat = fz.make_vision()
+    except fz.BackendUnavailable as e:
+        out["haarface-v1"] = {"unavailable": str(e)}
+        return out
+    feat(frames[0])
+    res, w, c = _timed(lambda: [feat(f) for f in frames])
+    per_frame = w / len(frames)
+    out["haarface-v1"] = {
+        "ms_per_frame": round(1000 * per_frame, 2),
+        "faces_found": sum(r is not None for r in res), "frames": len(frames),
+        "cost_per_media_s_at_10hz": round(per_frame * fz.HAARFACE.rate_hz, 4),
+        "cost_per_media_s_if_every_frame_at_30fps": round(per_frame * FPS, 4)}
+    return out
+
+
+def bench_text(n: int = 200) -> dict:
+    f = fz.make_text()
+    words = [testmedia.POSITIVE[i % 2] + " and then some more words here" for i in range(n)]
+    f(words[0])
+    _, w, _ = _timed(lambda: [f(s) for s in words])
+    # speech: about one 8-word utterance every 3 s of media
+    return {"ms_per_utterance": round(1000 * w / n, 3),
+            "cost_per_media_s_at_one_utterance_per_3s": round(w / n / 3.0, 5)}
+
+
+def bench_pipeline(seconds: float, folder: str, model: str | None) -> dict:
+    from hrlf.runtime.sources import Status, open_source
+
+    video = testmedia.write_clip(folder, "pipe", 1.0, seconds=seconds, fps=FPS, size=SIZE)
+    src = open_source(f"file:{video}", None)
+    counts, drops = {}, {}
+    w0, c0 = time.perf_counter(), time.process_time()
+    while True:
+        r = src.read(0.0)
+        for e in r.events:
+            counts[e.modality] = counts.get(e.modality, 0) + 1
+        for d in r.drops:
+            drops[d.reason] = drops.get(d.reason, 0) + d.count
+        if r.status == Status.EOS:
+            break
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    src.close()
+    out = {"media_s": seconds, "featurizers": src.featurizers, "events": counts, "drops": drops,
+           "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "rtf": round(wall / seconds, 4),
+           "keeps_up": wall < seconds}
+    if model:
+        cmd = [sys.executable, "-m", "hrlf.runtime.cli", model, "--stream", f"file:{video}",
+               "--pace", "fast", "--stats-every", "0"]
+        w0 = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - w0
+        segs = sum(1 for ln in p.stdout.splitlines() if ln.startswith('{"segment"'))
+        out["with_model"] = {"exit": p.returncode, "segments": segs, "wall_s": round(wall, 3),
+                             "rtf_including_startup": round(wall / seconds, 4),
+                             "error": p.stderr.strip().splitlines()[-1] if p.returncode else None}
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", dest="json_out", help="write the results here")
+    ap.add_argument("--seconds", type=float, default=10.0, help="media seconds per test")
+    ap.add_argument("--model", help="MODEL_DIR for the end-to-end hrlf-run figure")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        res = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                           "numpy": np.__version__},
+               "audio_16khz": bench_audio(args.seconds),
+               "video_30fps_640x480": bench_vision(min(args.seconds, 5.0), tmp),
+               "text": bench_text(),
+               "pipeline_file_30fps_640x480_16khz": bench_pipeline(args.seconds, tmp, args.model)}
+    text = json.dumps(res, indent=1)
+    print(text)
+    if args.json_out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
+        with open(args.json_out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
