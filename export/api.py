@@ -79,18 +79,7 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
             report["engine"] = _engine_into(tmp, out_dir, net, spec, fp16, max_batch,
                                             max_frames, timing_cache)
             report["parity"]["engine"] = report["engine"].pop("parity")
-        files = sorted(f for f in os.listdir(tmp) if f != SPEC_FILE)
-        out_spec = spec.replace(artifacts={f: sha256_file(os.path.join(tmp, f)) for f in files})
-        out_spec.save(os.path.join(tmp, SPEC_FILE))
-        ModelSpec.load(tmp)  # what hrlf-run will read must validate
-        report["files"] = dict(out_spec.artifacts)
-        if triton is not None:
-            eng = report.get("engine", {}).get("file")
-            staged = triton_repo.stage_repository(
-                triton, out_spec, os.path.join(tmp, ONNX_FILE),
-                os.path.join(tmp, eng) if eng else None, max_batch)
-            report["triton"] = {"repo": os.path.abspath(os.fspath(triton)),
-                                "models": sorted(os.path.basename(k) for k in staged)}
+        staged = _write_spec_and_triton(tmp, spec, report, triton, max_batch)
         replace_dir(tmp, out_dir)
         triton_repo.commit(staged)
     except BaseException:
@@ -101,6 +90,24 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
     report["seconds"]["total"] = time.perf_counter() - t_start
     log.info("exported %s -> %s in %.1f s", run_dir, out_dir, report["seconds"]["total"])
     return report
+
+
+def _write_spec_and_triton(tmp: str, spec: ModelSpec, report: dict, triton, max_batch: int
+                           ) -> dict[str, str]:
+    """spec.json with every file's sha256, then the staged Triton folders (if asked)."""
+    files = sorted(f for f in os.listdir(tmp) if f != SPEC_FILE)
+    out_spec = spec.replace(artifacts={f: sha256_file(os.path.join(tmp, f)) for f in files})
+    out_spec.save(os.path.join(tmp, SPEC_FILE))
+    ModelSpec.load(tmp)  # what hrlf-run will read must validate
+    report["files"] = dict(out_spec.artifacts)
+    if triton is None:
+        return {}
+    eng = report.get("engine", {}).get("file")
+    staged = triton_repo.stage_repository(triton, out_spec, os.path.join(tmp, ONNX_FILE),
+                                          os.path.join(tmp, eng) if eng else None, max_batch)
+    report["triton"] = {"repo": os.path.abspath(os.fspath(triton)),
+                        "models": sorted(os.path.basename(k) for k in staged)}
+    return staged
 
 
 def _export_into(tmp: str, net, spec: ModelSpec, fp16: bool, opset: int) -> dict:

@@ -23,8 +23,8 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from hrlf.runtime.engine_cache import (EngineKey, check_engine, engine_source, profile_shapes,
-                                       timing_cache_path)
+from hrlf.runtime.engine_cache import (EngineKey, check_engine, engine_source,
+                                       profile_shapes, timing_cache_path)
 from hrlf.runtime.errors import ArtifactError, BackendUnavailable
 from hrlf.runtime.spec import ModelSpec, sha256_file
 
@@ -165,13 +165,8 @@ def build_engine(model_dir: str, spec: ModelSpec, precision: str, max_batch: int
     report = {"file": plan.key.filename, "trt_version": trt.__version__, "gpu": gpu,
               "precision": precision, "source": os.path.basename(plan.source),
               "strongly_typed": plan.strongly_typed, "reused": False}
-    if reuse_from and os.path.isfile(os.path.join(reuse_from, "spec.json")):
-        status = check_engine(reuse_from, ModelSpec.load(reuse_from), plan.key)
-        if status.fresh:
-            shutil.copyfile(status.path, path)
-            log.info("engine %s reused from %s", plan.key.filename, reuse_from)
-            return {**report, "reused": True, "build_s": 0.0}
-        log.info("engine cache: %s; building", status.reason)
+    if _reuse(reuse_from, plan.key, path):
+        return {**report, "reused": True, "build_s": 0.0}
     timing_cache = timing_cache or timing_cache_path(trt.__version__, gpu)
     os.makedirs(os.path.dirname(timing_cache), exist_ok=True)
     profile = Profile()
@@ -195,6 +190,19 @@ def build_engine(model_dir: str, spec: ModelSpec, precision: str, max_batch: int
     report.update(build_s=time.perf_counter() - t0, timing_cache=timing_cache)
     log.info("engine %s built in %.1f s", plan.key.filename, report["build_s"])
     return report
+
+
+def _reuse(reuse_from: str | None, key: EngineKey, path: str) -> bool:
+    """Copy a fresh cached engine from a previous model dir; False when there is none."""
+    if not reuse_from or not os.path.isfile(os.path.join(reuse_from, "spec.json")):
+        return False
+    status = check_engine(reuse_from, ModelSpec.load(reuse_from), key)
+    if not status.fresh:
+        log.info("engine cache: %s; building", status.reason)
+        return False
+    shutil.copyfile(status.path, path)
+    log.info("engine %s reused from %s", key.filename, reuse_from)
+    return True
 
 
 def trt_runner(engine_path: str, name: str = "tensorrt"):

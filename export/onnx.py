@@ -18,7 +18,6 @@ import logging
 import sys
 import warnings
 
-import numpy as np
 import onnx
 import torch
 
@@ -56,8 +55,9 @@ def dummy_inputs(spec: ModelSpec, batch: int = 2, seed: int = 0) -> dict[str, to
     # Distinct, non-trivial sizes (not 0/1, not equal to each other) keep torch.export from
     # specializing or unifying axes.
     sizes = {"batch": batch}
-    for k, t in enumerate(sorted({a for d in inputs for a in d.axes if isinstance(a, str)} - {"batch"})):
-        sizes[t] = 3 + k
+    axes = sorted({a for d in inputs for a in d.axes if isinstance(a, str)} - {"batch"})
+    for k, name in enumerate(axes):
+        sizes[name] = 3 + k
     g = torch.Generator().manual_seed(seed)
     out = {}
     for d in inputs:
@@ -196,8 +196,3 @@ def check_interface(model: onnx.ModelProto, inputs: list[TensorDecl],
                 raise ArtifactError(f"{source}: '{decl.name}' has axes {list(axes)}, expected "
                                     f"{list(decl.axes)} (a fixed size means the exporter baked "
                                     "in the example's shape); re-export with hrlf-export")
-
-
-def to_numpy(feeds: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """Torch feeds -> numpy float32 feeds."""
-    return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in feeds.items()}

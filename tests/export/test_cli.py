@@ -79,7 +79,8 @@ def test_foreign_checkpoint(tmp_path, export_spec):
     run.mkdir()
     torch.save({"model": {"w": torch.zeros(2)}}, run / "student.pt")
     export_spec.save(run / "spec.json")
-    _assert_one_line_error(_run(run, "--out", tmp_path / "model"), "not an hrlf network checkpoint")
+    _assert_one_line_error(_run(run, "--out", tmp_path / "model"),
+                           "not an hrlf network checkpoint")
     _nothing_written(tmp_path)
 
 
@@ -92,7 +93,8 @@ def test_spec_weights_mismatch(tmp_path, write_run, make_student, export_spec):
 
 
 def test_missing_run_dir(tmp_path):
-    _assert_one_line_error(_run(tmp_path / "nope", "--out", tmp_path / "model"), "no such directory")
+    _assert_one_line_error(_run(tmp_path / "nope", "--out", tmp_path / "model"),
+                           "no such directory")
 
 
 @pytest.mark.parametrize("opset", [11, 99])

@@ -19,9 +19,9 @@ def _foldable_model() -> onnx.ModelProto:
              helper.make_node("Identity", ["ab"], ["ab2"]),
              helper.make_node("Add", ["x", "ab2"], ["y"]),
              helper.make_node("Neg", ["x"], ["dead"])]  # feeds nothing: removed
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
-                              initializer=[a, b])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[a, b])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
@@ -60,7 +60,8 @@ def test_fp16_model_holds_fp16_weights(exported):
     model = onnx.load(str(exported[1] / "model.fp16.onnx"))
     halves = [t for t in model.graph.initializer if t.data_type == TensorProto.FLOAT16]
     assert len(halves) > len(model.graph.initializer) / 2
-    assert (exported[1] / "model.fp16.onnx").stat().st_size < (exported[1] / "model.onnx").stat().st_size
+    sizes = {n: (exported[1] / n).stat().st_size for n in ("model.onnx", "model.fp16.onnx")}
+    assert sizes["model.fp16.onnx"] < sizes["model.onnx"]
 
 
 def test_checker_failure_is_one_typed_line():

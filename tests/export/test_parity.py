@@ -86,6 +86,7 @@ def test_all_failures_are_collected_before_raising(export_spec):
 def test_wrong_weights_fail_parity_with_every_case_named(exported, make_student, export_spec):
     other = make_student(seed=1)
     with pytest.raises(AtolError) as e:
-        check_onnx_parity(other, export_spec, {"model.onnx": (exported[1] / "model.onnx", FP32_ATOL)},
+        check_onnx_parity(other, export_spec,
+                          {"model.onnx": (exported[1] / "model.onnx", FP32_ATOL)},
                           cases=parity_cases(export_spec, batches=(1,), masks=MASKS[:2]))
     assert "model.onnx: 6/6 parity cases fail" in str(e.value)
