@@ -23,6 +23,7 @@ class FileSource:
     """
 
     live = False
+    latency_s = 0.0
 
     def __init__(self, uri: str, tracks, featurizers: dict, notes: dict | None = None,
                  startup_drops=(), step_s: float = 0.5, duration_s: float | None = None):
@@ -68,6 +69,9 @@ class LiveSource:
     ``read`` waits up to ``timeout_s`` for data, featurizes what arrived and returns it:
     ``OK`` with events, ``ERROR`` when a device was just lost (reported as ``device_lost``
     drops; the other tracks and the runtime go on), else ``TIMEOUT``.
+
+    ``latency_s`` is how long after its timestamp a frame may still arrive (the slowest
+    track: audio waits for its analysis windows); a live session's grace should cover it.
     """
 
     live = True
@@ -76,6 +80,7 @@ class LiveSource:
                  notes: dict | None = None):
         self.uri, self.tracks, self.featurizers = uri, list(tracks), dict(featurizers)
         self.wake, self.notes = wake, dict(notes or {})
+        self.latency_s = max((getattr(t, "latency_s", 0.0) for t in self.tracks), default=0.0)
         self.events = 0
         self._closed = False
 
@@ -100,7 +105,8 @@ class LiveSource:
     def stats(self) -> dict:
         """Per-track counters (captured frames, reconnects, ...) and absent modalities."""
         tracks = {tr.modality: tr.stats() for tr in self.tracks}
-        return {"kind": "live", "events": self.events, "tracks": tracks,
+        return {"kind": "live", "events": self.events, "latency_s": round(self.latency_s, 3),
+                "tracks": tracks,
                 "reconnects": sum(t["reconnects"] for t in tracks.values()),
                 "reconnect_attempts": sum(t["reconnect_attempts"] for t in tracks.values()),
                 "absent": dict(self.notes)}

@@ -52,7 +52,8 @@ def _soundfile(path: str) -> tuple[np.ndarray, int]:
     try:
         import soundfile
     except ImportError as e:
-        raise InputError(f"{path}: soundfile is not installed ({e}); pip install soundfile") from None
+        raise InputError(f"{path}: soundfile is not installed ({e}); pip install "
+                         "soundfile") from None
     try:
         x, sr = soundfile.read(path, dtype="float32", always_2d=True)
     except Exception as e:  # libsndfile raises its own error types

@@ -25,6 +25,9 @@ from hrlf.runtime.errors import BackendUnavailable, InputError
 
 log = logging.getLogger("hrlf.capture")
 MIC_RATE = 16000
+MIC_BLOCK_S = 0.05
+#: live audio recomputes every 100 ms (files: 250 ms) to keep frames within ~0.25 s of now
+LIVE_AUDIO_CHUNK_FRAMES = 10
 
 
 @contextlib.contextmanager
@@ -177,18 +180,19 @@ def _mic_track(name, device, feat_name, clock, wake, backoff_s):
     except Exception:  # the device cannot do 16 kHz: use its own rate (featurizers take any)
         rate = int(info.get("default_samplerate", MIC_RATE))
     try:
-        feat = fz.make_audio(feat_name, rate)
+        feat = fz.make_audio(feat_name, rate, min_chunk_frames=LIVE_AUDIO_CHUNK_FRAMES)
     except BackendUnavailable as e:
         raise InputError(f"{name}: {e}") from None
 
     def open_stream(callback):
         stream = sd.InputStream(samplerate=rate, device=device, channels=1, dtype="float32",
-                                blocksize=rate // 10, callback=callback)
+                                blocksize=int(rate * MIC_BLOCK_S), callback=callback)
         stream.start()
         return stream
 
     try:
-        return live.MicTrack(name, open_stream, feat, rate, clock, wake, backoff_s=backoff_s)
+        return live.MicTrack(name, open_stream, feat, rate, clock, wake, block_s=MIC_BLOCK_S,
+                             backoff_s=backoff_s)
     except Exception as e:  # PortAudio errors on open are device-specific
         raise InputError(f"{name}: cannot open the microphone ({e}); check the device") from None
 

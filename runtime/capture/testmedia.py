@@ -117,8 +117,8 @@ def write_clip(folder: str, name: str, label: float, seconds: float = 3.0, fps: 
     os.makedirs(folder, exist_ok=True)
     stem = os.path.join(folder, name)
     write_video(stem + ".avi", seconds, fps, size, label, face)
-    write_wav(stem + ".wav", tone(seconds, label, sample_rate, seed=zlib.crc32(name.encode()) % 1000),
-              sample_rate)
+    seed = zlib.crc32(name.encode()) % 1000
+    write_wav(stem + ".wav", tone(seconds, label, sample_rate, seed=seed), sample_rate)
     if transcript:
         words = POSITIVE if label > 0 else NEGATIVE
         half = seconds / 2

@@ -91,11 +91,11 @@ def default_names(spec=None) -> dict[str, str]:
     return out
 
 
-def make_audio(name: str, sample_rate: int, t0_s: float = 0.0):
+def make_audio(name: str, sample_rate: int, t0_s: float = 0.0, **kw):
     """A streaming audio featurizer (see :mod:`hrlf.runtime.featurizers.audio`)."""
     from hrlf.runtime.featurizers import audio
 
-    return audio.make(name, sample_rate, t0_s)
+    return audio.make(name, sample_rate, t0_s, **kw)
 
 
 def make_vision(name: str = HAARFACE.name, **kw):
@@ -105,7 +105,8 @@ def make_vision(name: str = HAARFACE.name, **kw):
         BackendUnavailable: OpenCV or its Haar cascade is missing (one line).
     """
     if name != HAARFACE.name:
-        raise InputError(f"featurizer '{name}': not a vision featurizer{suggest(name, [HAARFACE.name])}")
+        raise InputError(f"featurizer '{name}': not a vision featurizer"
+                         f"{suggest(name, [HAARFACE.name])}; use {HAARFACE.name}")
     from hrlf.runtime.featurizers import vision
 
     return vision.HaarFaceFeaturizer(**kw)
@@ -114,7 +115,8 @@ def make_vision(name: str = HAARFACE.name, **kw):
 def make_text(name: str = VADER_HASH.name):
     """A text featurizer (see :mod:`hrlf.runtime.featurizers.text`)."""
     if name != VADER_HASH.name:
-        raise InputError(f"featurizer '{name}': not a text featurizer{suggest(name, [VADER_HASH.name])}")
+        raise InputError(f"featurizer '{name}': not a text featurizer"
+                         f"{suggest(name, [VADER_HASH.name])}; use {VADER_HASH.name}")
     from hrlf.runtime.featurizers import text
 
     return text.VaderHashFeaturizer()

@@ -49,6 +49,8 @@ class StreamingAudio:
     Args:
         sample_rate: input sample rate in Hz.
         t0_s: timestamp of the first sample.
+        min_chunk_frames: recompute after this much new audio (frames); smaller means less
+            latency for more compute (None: the featurizer's default).
     """
 
     info: FeaturizerInfo
@@ -56,7 +58,9 @@ class StreamingAudio:
     lookahead_frames = 0
     min_chunk_frames = 0
 
-    def __init__(self, sample_rate: int, t0_s: float = 0.0):
+    def __init__(self, sample_rate: int, t0_s: float = 0.0, min_chunk_frames: int | None = None):
+        if min_chunk_frames is not None:
+            self.min_chunk_frames = int(min_chunk_frames)
         if int(sample_rate) <= 0:
             raise InputError(f"audio featurizer: sample rate {sample_rate} must be positive")
         self.sample_rate = int(sample_rate)
@@ -70,6 +74,11 @@ class StreamingAudio:
     @property
     def dim(self) -> int:
         return self.info.dim
+
+    @property
+    def latency_s(self) -> float:
+        """Worst-case delay from a sample's arrival to its frame's emission (chunked)."""
+        return (self.min_chunk_frames + self.lookahead_frames) / self.info.rate_hz
 
     @property
     def next_t(self) -> float:
@@ -132,8 +141,8 @@ class LogMel(StreamingAudio):
     info = LOGMEL
     n_mels = 40
 
-    def __init__(self, sample_rate: int, t0_s: float = 0.0):
-        super().__init__(sample_rate, t0_s)
+    def __init__(self, sample_rate: int, t0_s: float = 0.0, **kw):
+        super().__init__(sample_rate, t0_s, **kw)
         self.win = int(round(0.025 * self.sample_rate))
         self.n_fft = 1 << (self.win - 1).bit_length()
         self.window = np.hanning(self.win).astype(np.float32)
@@ -186,9 +195,9 @@ class Egemaps(StreamingAudio):
     lookahead_frames = 10  # 60 ms pitch window + 3-frame smoothing not complete yet
     min_chunk_frames = 25  # recompute at most every 250 ms of new audio
 
-    def __init__(self, sample_rate: int, t0_s: float = 0.0):
+    def __init__(self, sample_rate: int, t0_s: float = 0.0, **kw):
         self._smile_obj = _smile()  # raise BackendUnavailable at construction, not mid-stream
-        super().__init__(sample_rate, t0_s)
+        super().__init__(sample_rate, t0_s, **kw)
 
     def compute(self, signal: np.ndarray) -> np.ndarray:
         # opensmile needs a few analysis windows (60 ms) to produce a frame
@@ -202,8 +211,9 @@ class Egemaps(StreamingAudio):
 _CLASSES = {EGEMAPS.name: Egemaps, LOGMEL.name: LogMel}
 
 
-def make(name: str, sample_rate: int, t0_s: float = 0.0) -> StreamingAudio:
-    """Build audio featurizer ``name`` for a stream at ``sample_rate``.
+def make(name: str, sample_rate: int, t0_s: float = 0.0, **kw) -> StreamingAudio:
+    """Build audio featurizer ``name`` for a stream at ``sample_rate`` (``kw``: see
+    :class:`StreamingAudio`).
 
     Raises:
         InputError: ``name`` is not an audio featurizer.
@@ -213,4 +223,4 @@ def make(name: str, sample_rate: int, t0_s: float = 0.0) -> StreamingAudio:
     if cls is None:
         raise InputError(f"featurizer '{name}': not an audio featurizer; use one of "
                          f"{sorted(_CLASSES)}")
-    return cls(sample_rate, t0_s)
+    return cls(sample_rate, t0_s, **kw)

@@ -68,7 +68,8 @@ def cascade_path(cv2=None) -> str:
             return path
     raise BackendUnavailable(f"vision featurizer {name}: {CASCADE_FILE} not found in "
                              f"cv2.data.haarcascades ({data or 'absent'}); install "
-                             "'opencv-python-headless>=4.8,<5' or set HRLF_HAAR_CASCADE to the file")
+                             "'opencv-python-headless>=4.8,<5' or set HRLF_HAAR_CASCADE to "
+                             "the file")
 
 
 class RateGate:
@@ -135,9 +136,11 @@ class HaarFaceFeaturizer:
         frame = np.asarray(frame)
         if frame.ndim != 2 and not (frame.ndim == 3 and frame.shape[2] in (1, 3, 4)):
             raise ValueError(f"frame of shape {frame.shape} is not an image")
-        gray = frame if frame.ndim == 2 else (
-            frame[..., 0] if frame.shape[2] == 1 else self.cv2.cvtColor(
-                frame, self.cv2.COLOR_BGR2GRAY if frame.shape[2] == 3 else self.cv2.COLOR_BGRA2GRAY))
+        if frame.ndim == 2 or frame.shape[2] == 1:
+            gray = frame.reshape(frame.shape[:2])
+        else:
+            code = self.cv2.COLOR_BGR2GRAY if frame.shape[2] == 3 else self.cv2.COLOR_BGRA2GRAY
+            gray = self.cv2.cvtColor(frame, code)
         gray = np.ascontiguousarray(gray, np.uint8)
         box = self.detect(gray)
         if box is None:

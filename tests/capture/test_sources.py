@@ -70,7 +70,8 @@ def _fake_sounddevice(monkeypatch, fakes, blocks_per_stream):
 
         @staticmethod
         def InputStream(callback=None, **kw):
-            s = fakes.Stream(callback, blocks_per_stream[min(len(opened), len(blocks_per_stream) - 1)])
+            i = min(len(opened), len(blocks_per_stream) - 1)
+            s = fakes.Stream(callback, blocks_per_stream[i])
             opened.append(s)
             return s
 
@@ -116,6 +117,7 @@ def test_mic_lost_midstream_reconnects_and_restamps(monkeypatch, fakes):
     src = open_source("mic", spec, backoff_s=(0.01,))
     try:
         assert src.featurizers == {"audio": "logmel40-v1"}
+        assert 0.2 < src.latency_s < 1.0  # audio frames trail their timestamps (grace hint)
         seen, drops, statuses = [], {}, set()
         assert fakes.wait_for(lambda: _collect(src, seen, drops, statuses)
                               and src.stats()["reconnects"] >= 1 and len(seen) > 200, 15.0)
