@@ -113,6 +113,7 @@ def _write_spec_and_triton(tmp: str, spec: ModelSpec, report: dict, triton, max_
 def _export_into(tmp: str, net, spec: ModelSpec, fp16: bool, opset: int) -> dict:
     """Write model.onnx (+ model.fp16.onnx) into ``tmp`` and check their parity."""
     sec: dict[str, float] = {}
+    log.info("exporting with torch.onnx.export(dynamo=True, opset %d)…", opset)
     t0 = time.perf_counter()
     exported = export_onnx(net, spec, opset)
     sec["export"] = time.perf_counter() - t0

@@ -76,8 +76,6 @@ def _setup_logging(verbose: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("hrlf").setLevel(logging.INFO)
-    if not verbose:  # torch's exporter warns about every optional torchvision op
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 
 
 def _summary(report: dict) -> None:

@@ -36,6 +36,11 @@ _ONNX_DTYPES = {"float32": onnx.TensorProto.FLOAT}
 _DIM_LIMIT = 1 << 16
 
 
+def _no_torchvision_noise(record: logging.LogRecord) -> bool:
+    """torch warns once per optional torchvision op it cannot register: not our concern."""
+    return "torchvision is not installed" not in record.getMessage()
+
+
 def max_opset() -> int:
     """Highest opset the installed onnx package defines."""
     return onnx.defs.onnx_opset_version()
@@ -96,6 +101,9 @@ def export_onnx(net: HRLFNet, spec: ModelSpec, opset: int = DEFAULT_OPSET) -> on
     check_opset(opset)
     inputs, outputs = graph_io(spec)
     graph = InferenceGraph(net).eval()
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    if _no_torchvision_noise not in registration.filters:
+        registration.addFilter(_no_torchvision_noise)
     with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         # torch prints progress to stdout (ours carries JSON) and warns about its renaming.
         warnings.filterwarnings("ignore", message=r".*axis name.*will not be used.*")
