@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 
 import click
 
@@ -69,12 +68,21 @@ def main(run_dir, out_dir, fp16, engine, triton_repo, opset, max_batch, max_fram
     click.echo(json.dumps(report, sort_keys=True))
 
 
+class _EchoHandler(logging.Handler):
+    """Logs to the current stderr via click (so CliRunner and pipes both work)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
 def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    """hrlf's INFO logs to stderr; with -v the libraries' too. Idempotent."""
+    target = logging.getLogger() if verbose else logging.getLogger("hrlf")
+    if not any(isinstance(h, _EchoHandler) for h in target.handlers):
+        handler = _EchoHandler()
+        handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+        target.addHandler(handler)
+    target.setLevel(logging.INFO)
     logging.getLogger("hrlf").setLevel(logging.INFO)
 
 

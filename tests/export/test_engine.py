@@ -70,3 +70,61 @@ def test_engine_build_and_parity(tmp_path, run_dir):
                          timing_cache=str(tmp_path / "tc"))
     if again["files"]["model.onnx"] == rep["files"]["model.onnx"]:
         assert again["engine"]["reused"]
+
+
+class _FakeParser:
+    """Stands in for trt.OnnxParser on a graph TensorRT cannot parse."""
+
+    errors = ["node 12 (CumSum): unsupported datatype", "node 40: shape mismatch"]
+
+    def __init__(self, network, logger):
+        self.num_errors = 0
+
+    def parse_from_file(self, path):
+        self.num_errors = len(self.errors)
+        return False
+
+    def get_error(self, i):
+        return self.errors[i]
+
+
+def test_every_parser_error_is_reported(tmp_path, monkeypatch, caplog):
+    import types
+
+    import polygraphy.backend.trt as ptrt
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level):
+            pass
+
+    trt = types.SimpleNamespace(__version__="10.3.0", OnnxParser=_FakeParser, Logger=Logger)
+    monkeypatch.setattr(ptrt, "CreateNetwork", lambda **k: (lambda: ("builder", "network")))
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    plan = engine.build_plan(str(tmp_path), "fp16", "10.3.0", "Orin")
+    with caplog.at_level("ERROR", logger="hrlf.export"), \
+            pytest.raises(ArtifactError, match=r"cannot parse it \(2 error\(s\), first: node 12"):
+        engine._parse(trt, plan)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"TensorRT parser: {e}" for e in _FakeParser.errors]
+
+
+def test_fresh_cached_engine_is_copied_stale_one_is_not(tmp_path, export_spec):
+    from hrlf.runtime.engine_cache import EngineKey
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    (old / "model.onnx").write_bytes(b"onnx")
+    key = EngineKey("10.3.0", "Orin", "fp16", sha256_file(old / "model.onnx"))
+    (old / key.filename).write_bytes(b"plan")
+    export_spec.replace(artifacts={"model.onnx": key.onnx_sha256,
+                                   key.filename: sha256_file(old / key.filename)}).save(
+        old / "spec.json")
+    assert engine._reuse(str(old), key, str(new / key.filename))
+    assert (new / key.filename).read_bytes() == b"plan"
+    other = EngineKey("10.3.0", "Orin", "fp16", "ab" * 32)  # the ONNX changed
+    assert not engine._reuse(str(old), other, str(new / other.filename))
+    assert not (new / other.filename).exists()
+    assert not engine._reuse(None, key, str(new / "x.engine"))
