@@ -44,11 +44,12 @@ TRT_SKIP = _trt_reason()
 def pytest_collection_modifyitems(config, items):
     slow_ok = os.environ.get("HRLF_SLOW") == "1" or config.getoption("-m") in ("slow",)
     for item in items:
-        if "gpu" in item.keywords and GPU_SKIP:
+        # markers, not keywords: a folder named tests/gpu must not count as the marker
+        if item.get_closest_marker("gpu") and GPU_SKIP:
             item.add_marker(pytest.mark.skip(reason=GPU_SKIP))
-        if "trt" in item.keywords and TRT_SKIP:
+        if item.get_closest_marker("trt") and TRT_SKIP:
             item.add_marker(pytest.mark.skip(reason=TRT_SKIP))
-        if "slow" in item.keywords and not slow_ok:
+        if item.get_closest_marker("slow") and not slow_ok:
             item.add_marker(pytest.mark.skip(reason="slow test; run with HRLF_SLOW=1 or -m slow"))
 
 
