@@ -19,7 +19,7 @@ from hrlf.export.graph import check_model, clean_graph, save_model
 from hrlf.export.onnx import DEFAULT_OPSET, check_opset, export_onnx
 from hrlf.export import triton as triton_repo
 from hrlf.export.parity import (BATCHES, FP16_ATOL, FP32_ATOL, TorchRunner, check_onnx_parity,
-                                compare_outputs, parity_cases, run_cases)
+                                compare_outputs, onnxrt_runner, parity_cases, run_cases)
 from hrlf.runtime.engine_cache import DEFAULT_MAX_BATCH, check_limits, default_max_frames
 from hrlf.runtime.errors import ArtifactError, InputError
 from hrlf.runtime.spec import SPEC_FILE, ModelSpec, sha256_file
@@ -141,7 +141,7 @@ def _export_into(tmp: str, net, spec: ModelSpec, fp16: bool, opset: int) -> dict
 
 def _engine_into(tmp: str, out_dir: str, net, spec: ModelSpec, fp16: bool, max_batch: int,
                  max_frames: int, timing_cache: str | None) -> dict:
-    """Build (or reuse) the engine in ``tmp`` and compare it with PyTorch."""
+    """Build (or reuse) the engine in ``tmp``; compare it with PyTorch and ONNX Runtime."""
     from hrlf.export.engine import build_engine, trt_runner
 
     precision = "fp16" if fp16 else "fp32"
@@ -149,11 +149,16 @@ def _engine_into(tmp: str, out_dir: str, net, spec: ModelSpec, fp16: bool, max_b
                        reuse_from=out_dir if os.path.isdir(out_dir) else None)
     batches = tuple(sorted({min(b, max_batch) for b in BATCHES}))
     cases = parity_cases(spec, batches=batches, max_frames=max_frames)
-    outs = run_cases([TorchRunner(net, spec), trt_runner(os.path.join(tmp, rep["file"]))], cases)
+    outs = run_cases([TorchRunner(net, spec), onnxrt_runner(os.path.join(tmp, rep["source"]),
+                                                            "onnxruntime"),
+                      trt_runner(os.path.join(tmp, rep["file"]))], cases)
     atol = FP16_ATOL if fp16 else ENGINE_FP32_ATOL
     res = compare_outputs(rep["file"], outs["pytorch"], outs["tensorrt"], cases, atol)
+    vs_ort = compare_outputs(rep["file"], outs["onnxruntime"], outs["tensorrt"], cases, atol,
+                             reference_name=f"ONNX Runtime ({rep['source']})")
     res.raise_if_failed()
-    return {**rep, "parity": res.summary()}
+    vs_ort.raise_if_failed()
+    return {**rep, "parity": {**res.summary(), "vs_onnxruntime": vs_ort.summary()}}
 
 
 def _check_out_dir(run_dir: str, out_dir: str) -> None:

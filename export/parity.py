@@ -102,6 +102,7 @@ class ParityResult:
     Attributes:
         candidate: what was compared (e.g. ``model.fp16.onnx``).
         atol: the tolerance.
+        reference: what it was compared against.
         diffs: case name -> max abs difference (inf for NaN/Inf or a shape mismatch).
         failures: case name -> reason, for the cases that failed.
         shape_failures: names of cases whose output shapes differ.
@@ -109,6 +110,7 @@ class ParityResult:
 
     candidate: str
     atol: float
+    reference: str = "PyTorch"
     diffs: dict[str, float] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     shape_failures: list[str] = field(default_factory=list)
@@ -123,26 +125,36 @@ class ParityResult:
 
     def summary(self) -> dict:
         """JSON-ready summary for reports."""
-        return {"candidate": self.candidate, "atol": self.atol, "cases": len(self.diffs),
+        return {"candidate": self.candidate, "reference": self.reference, "atol": self.atol,
+                "cases": len(self.diffs),
                 "failed": len(self.failures), "max_abs_diff": self.max_abs_diff,
                 "worst_case": self.worst_case}
 
     def raise_if_failed(self) -> None:
-        """Raise one ShapeError/AtolError naming every failed case with its max diff."""
+        """Raise one ShapeError/AtolError naming the failed cases with their max diffs.
+
+        The message lists up to 12 cases (one line); every failed case is logged, and the
+        exception's ``result`` attribute holds this whole :class:`ParityResult`.
+        """
         if not self.failures:
             return
+        for name, why in self.failures.items():
+            log.error("parity %s vs %s: %s: %s", self.candidate, self.reference, name, why)
         listed = "; ".join(f"{k}: {v}" for k, v in list(self.failures.items())[:12])
         more = f"; … {len(self.failures) - 12} more" if len(self.failures) > 12 else ""
         cls = ShapeError if self.shape_failures else AtolError
-        raise cls(f"{self.candidate}: {len(self.failures)}/{len(self.diffs)} parity cases fail "
-                  f"against PyTorch (atol {self.atol:g}) [{listed}{more}]; do not deploy it, "
-                  "re-export or report a bug with the checkpoint")
+        err = cls(f"{self.candidate}: {len(self.failures)}/{len(self.diffs)} parity cases fail "
+                  f"against {self.reference} (atol {self.atol:g}) [{listed}{more}]; do not "
+                  "deploy it, re-export or report a bug with the checkpoint")
+        err.result = self
+        raise err
 
 
 def compare_outputs(candidate: str, reference: list[dict], outputs: list[dict],
-                    cases: list[Case], atol: float) -> ParityResult:
+                    cases: list[Case], atol: float, reference_name: str = "PyTorch"
+                    ) -> ParityResult:
     """Compare every case's outputs; collect, never stop at, the first failure."""
-    res = ParityResult(candidate, atol)
+    res = ParityResult(candidate, atol, reference_name)
     for case, ref, out in zip(cases, reference, outputs):
         want, got = np.asarray(ref[SCORE]), np.asarray(out.get(SCORE))
         if got.shape != want.shape:

@@ -79,8 +79,9 @@ def test_all_failures_are_collected_before_raising(export_spec):
     assert "max |diff| 0.5" in msg and "1 NaN/Inf" in msg and "\n" not in msg
     out[2][SCORE] = np.zeros(3, np.float32)                # shape
     res = compare_outputs("m.onnx", ref, out, cases, atol=1e-4)
-    with pytest.raises(ShapeError, match="3/12 parity cases"):
+    with pytest.raises(ShapeError, match="3/12 parity cases") as e:
         res.raise_if_failed()
+    assert e.value.result.shape_failures == [cases[2].name]
 
 
 def test_wrong_weights_fail_parity_with_every_case_named(exported, make_student, export_spec):
