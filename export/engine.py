@@ -114,9 +114,11 @@ def build_plan(model_dir: str, precision: str, trt_version: str, gpu: str) -> En
 def _parse(trt, plan: EnginePlan):
     """Builder, network and parser for the plan; every parser error reported."""
     from polygraphy.backend.trt import CreateNetwork
+    from polygraphy.backend.trt.util import get_trt_logger
 
     builder, network = CreateNetwork(strongly_typed=plan.strongly_typed or None)()
-    parser = trt.OnnxParser(network, trt.Logger(trt.Logger.WARNING))
+    # polygraphy's process-wide logger: it outlives the parser (a temporary would not)
+    parser = trt.OnnxParser(network, get_trt_logger())
     if not parser.parse_from_file(plan.source):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         for e in errors:

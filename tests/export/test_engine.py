@@ -93,14 +93,11 @@ def test_every_parser_error_is_reported(tmp_path, monkeypatch, caplog):
 
     import polygraphy.backend.trt as ptrt
 
-    class Logger:
-        WARNING = 2
+    trt = types.SimpleNamespace(__version__="10.3.0", OnnxParser=_FakeParser)
+    import polygraphy.backend.trt.util as ptrt_util
 
-        def __init__(self, level):
-            pass
-
-    trt = types.SimpleNamespace(__version__="10.3.0", OnnxParser=_FakeParser, Logger=Logger)
     monkeypatch.setattr(ptrt, "CreateNetwork", lambda **k: (lambda: ("builder", "network")))
+    monkeypatch.setattr(ptrt_util, "get_trt_logger", lambda: None)
     (tmp_path / "model.onnx").write_bytes(b"x")
     plan = engine.build_plan(str(tmp_path), "fp16", "10.3.0", "Orin")
     with caplog.at_level("ERROR", logger="hrlf.export"), \
