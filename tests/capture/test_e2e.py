@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 
 import pytest
@@ -99,6 +100,76 @@ def test_clips_train_export_run(tmp_path, face_featurizer, monkeypatch):
 
     _no_camera(monkeypatch)
     _assert_no_camera_line(run_main, [str(tmp_path / "model")])
+    _live_camera_and_lost_mic(monkeypatch, run_main, tmp_path / "model")
+
+
+def _live_camera_and_lost_mic(monkeypatch, run_main, model):
+    """camera0 + mic through hrlf-run with paced stand-ins; the mic dies after 1 s."""
+    import threading
+    import time
+
+    import cv2
+    import numpy as np
+
+    from hrlf.runtime.capture import sources
+
+    frames = list(testmedia.video_frames(1.0, 15, label=2.0))
+
+    class Cam:
+        def __init__(self):
+            self.i, self.next = 0, time.monotonic()
+
+        def isOpened(self):
+            return True
+
+        def read(self):
+            self.next += 1 / 15
+            time.sleep(max(0.0, self.next - time.monotonic()))
+            self.i += 1
+            return True, frames[self.i % len(frames)]
+
+        def release(self):
+            pass
+
+    class Stream:  # 1 s of audio in 50 ms blocks, then silence from the driver
+        def __init__(self, callback=None, **_):
+            self.cb, self.active = callback, True
+
+        def start(self):
+            threading.Thread(target=self._run, daemon=True).start()
+
+        def _run(self):
+            x = testmedia.tone(1.0, 2.0)
+            for i in range(0, len(x), 800):
+                time.sleep(0.05)
+                if self.active:
+                    self.cb(x[i:i + 800, None], 800, None, None)
+
+        def close(self):
+            self.active = False
+
+    sd = type("SD", (), {"query_devices": staticmethod(lambda d=None, k=None: {}),
+                         "check_input_settings": staticmethod(lambda **k: None),
+                         "InputStream": Stream})
+    real = os.path.exists
+    monkeypatch.setattr(sources.os.path, "exists",
+                        lambda p: True if str(p).startswith("/dev/video") else real(p))
+    monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: Cam())
+    monkeypatch.setitem(sys.modules, "sounddevice", sd)
+    from hrlf.runtime.capture import base
+
+    seen_stats, real_stats = [], base.LiveSource.stats
+    monkeypatch.setattr(base.LiveSource, "stats",
+                        lambda self: seen_stats.append(real_stats(self)) or seen_stats[-1])
+    code, out = _invoke(run_main, [str(model), "--stream", "camera0", "--duration", "4",
+                                   "--stats-every", "0"])
+    assert code == 0, out
+    segs = [json.loads(ln) for ln in out.splitlines() if ln.startswith('{"segment"')]
+    assert len(segs) >= 2 and all("vision" in s["modalities"] for s in segs)
+    assert seen_stats, "hrlf-run did not ask the source for stats() for its summary"
+    st = seen_stats[-1]
+    assert st["tracks"]["audio"]["lost"] >= 1 and st["reconnects"] >= 1
+    assert np.isfinite([s["score"] for s in segs]).all()
 
 
 def _run(run_main, model, video):
