@@ -3,7 +3,7 @@
     python bench/capture.py --json results/capture.json [--seconds 10] [--model MODEL_DIR]
 
 Per modality it reports seconds of compute per second of media (``cost_per_media_s``; below
-1 keeps up on one core): audio at 16 kHz (each audio featurizer, offline and in 100 ms
+1 keeps up on one core): audio at 16 kHz (each audio featurizer, offline and in 50 ms
 blocks as a microphone delivers), video at 30 fps 640x480 (MJPG decode of every frame plus
 the face featurizer on the 10 Hz it samples, and the featurizer alone per frame), and text
 (per utterance). The pipeline figure runs the ``file:`` source, which decodes every video
