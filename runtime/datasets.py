@@ -103,12 +103,15 @@ class Split:
         return out
 
     def norm(self) -> dict[str, dict[str, tuple[float, ...]]]:
-        """z-score statistics over the valid slots (std below 1e-6 becomes 1)."""
+        """z-score statistics over the valid slots (std below 1e-6 becomes 1; a modality with
+        no valid slot at all gets mean 0, std 1)."""
         out = {}
         for m in MODALITIES:
             x = self.feats[m][self.masks[m] > 0].astype(np.float64)
-            if len(x) == 0:
-                raise DataError(f"{m}: no valid frames to compute normalization from")
+            if len(x) == 0:  # a modality absent from all training data: identity stats
+                dim = self.feats[m].shape[-1]
+                out[m] = {"mean": (0.0,) * dim, "std": (1.0,) * dim}
+                continue
             std = x.std(0)
             std[std < 1e-6] = 1.0
             out[m] = {"mean": tuple(x.mean(0).tolist()), "std": tuple(std.tolist())}

@@ -41,9 +41,10 @@ class Runner:
 
     def __init__(self, source: Source, session: Session, write: Callable[[str], None],
                  fmt: str = "jsonl", pace: str = "fast", duration_s: float | None = None,
-                 stats_every_s: float = 5.0, log: TextIO = sys.stderr):
+                 stats_every_s: float = 5.0, log: TextIO | None = None):
         self.source, self.session, self.write, self.fmt = source, session, write, fmt
-        self.pace, self.duration_s, self.stats_every_s, self.log = pace, duration_s, stats_every_s, log
+        self.pace, self.duration_s, self.stats_every_s = pace, duration_s, stats_every_s
+        self.log = log if log is not None else sys.stderr  # resolved now, not at import
         self.truth = getattr(source, "truth", None)
         self.pairs: list[tuple[float, float]] = []
 
