@@ -128,17 +128,21 @@ class TrtBackend:
         import tensorrt as trt
 
         self.cuda = _cuda()
-        precision = "fp16" if precision == "auto" else precision
-        major = int(trt.__version__.split(".")[0])
-        source = engine_source(precision, major)
-        if source not in spec.artifacts:
-            raise BackendUnavailable(f"trt: {source} is not in this MODEL_DIR; export with "
-                                     "hrlf-export RUN_DIR --out MODEL_DIR --fp16 --engine")
-        key = EngineKey(trt.__version__, self.cuda.gpu_name(), precision, spec.artifacts[source])
-        status = check_engine(model_dir, spec, key)
-        if not status.fresh:
-            raise BackendUnavailable(f"trt: no usable engine ({status.reason}); build it on this "
-                                     "device: hrlf-export RUN_DIR --out MODEL_DIR --fp16 --engine")
+        major, gpu = int(trt.__version__.split(".")[0]), self.cuda.gpu_name()
+        reasons = []
+        for precision in (("fp16", "fp32") if precision == "auto" else (precision,)):
+            source = engine_source(precision, major)
+            if source not in spec.artifacts:
+                reasons.append(f"{precision}: {source} not exported")
+                continue
+            key = EngineKey(trt.__version__, gpu, precision, spec.artifacts[source])
+            status = check_engine(model_dir, spec, key)
+            if status.fresh:
+                break
+            reasons.append(f"{precision}: {status.reason}")
+        else:
+            raise BackendUnavailable(f"trt: no usable engine ({'; '.join(reasons)}); build it on "
+                                     "this device: hrlf-export RUN_DIR --out MODEL_DIR --fp16 --engine")
         self._trt = trt
         logger = trt.Logger(trt.Logger.WARNING)
         with open(status.path, "rb") as f:
