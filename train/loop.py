@@ -47,6 +47,8 @@ class TrainConfig:
     early_stop: int = 10
     seed: int = 0
     eval_seed: int = 1234
+    hal_form: str = "nonsaturating"  # or "minimax" (the paper's log(1 - De), = GRL)
+    msm: str = "auto"  # student corruption: "full" MSM, "inter" (conditions only), "auto"
     ablate: str | None = None
     baseline: str | None = None
     device: str = "cpu"
@@ -61,6 +63,11 @@ class TrainConfig:
         if self.ablate and self.baseline:
             raise InputError("--ablate and --baseline: choose one; an ablation is the full "
                              "student minus one term, the baseline has no teacher")
+        if self.hal_form not in ("nonsaturating", "minimax"):
+            raise InputError(f"config: hal_form '{self.hal_form}' is not 'nonsaturating' or "
+                             "'minimax'")
+        if self.msm not in ("full", "inter", "auto"):
+            raise InputError(f"config: msm '{self.msm}' is not 'full', 'inter' or 'auto'")
         for k in ("epochs", "batch_size", "early_stop"):
             if int(getattr(self, k)) < 1:
                 raise InputError(f"config: {k} must be >= 1, got {getattr(self, k)}")
@@ -180,7 +187,7 @@ class Stage:
             dl = disc_loss(self.disc_run, t_out, out)
             dl.backward()
             self.dopt.step()
-            losses["hal"] = hal_loss(self.disc, out)
+            losses["hal"] = hal_loss(self.disc, out, self.cfg.hal_form)
         total = torch.stack(list(losses.values())).sum()
         self.opt.zero_grad(set_to_none=True)
         total.backward()
@@ -283,14 +290,27 @@ def make_teacher_stage(cfg: TrainConfig, dims: dict) -> Stage:
     return Stage("teacher", cfg, model_config(cfg, dims), ("task", "frf"), "none")
 
 
-def make_student_stage(cfg: TrainConfig, dims: dict, teacher: HRLFNet | None) -> Stage:
+def msm_mode(cfg: TrainConfig, frames: dict | None) -> str:
+    """The student's corruption: full MSM, or its inter-modality part alone (``inter``).
+
+    ``auto`` uses ``inter`` when every modality has one frame per window: there, dropping
+    frames at p ~ U[0, 1) erases whole modalities and leaves 39% of the samples with no
+    input at all, which the paper's 50-frame sequences never do.
+    """
+    if cfg.msm == "inter" or (cfg.msm == "auto" and frames and max(frames.values()) == 1):
+        return "dropout"
+    return "msm"
+
+
+def make_student_stage(cfg: TrainConfig, dims: dict, teacher: HRLFNet | None,
+                       dims_frames: dict | None = None) -> Stage:
     """The student (or dropout baseline); ``teacher`` is frozen here (eval, no grad)."""
     torch.manual_seed(cfg.seed + 1)
     if teacher is not None:
         teacher = teacher.to(cfg.device).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-    corruption = "dropout" if cfg.baseline == "dropout" else "msm"
+    corruption = "dropout" if cfg.baseline == "dropout" else msm_mode(cfg, dims_frames)
     return Stage("student", cfg, model_config(cfg, dims), cfg.student_terms(), corruption,
                  teacher=None if cfg.baseline else teacher)
 
@@ -303,9 +323,13 @@ def train_teacher(cfg: TrainConfig, prep: Prepared, progress: bool = False) -> H
 
 def train_student(cfg: TrainConfig, prep: Prepared, teacher: HRLFNet | None,
                   progress: bool = False) -> HRLFNet:
-    stage = make_student_stage(cfg, _dims(prep), teacher)
+    stage = make_student_stage(cfg, _dims(prep), teacher, frames_of(prep))
     run_stage(stage, prep, cfg.epochs, progress)
     return stage.best_net()
+
+
+def frames_of(prep: Prepared) -> dict:
+    return {m: int(prep.train[m].shape[1]) for m in ("text", "audio", "vision")}
 
 
 def _dims(prep: Prepared) -> dict:

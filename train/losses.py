@@ -95,11 +95,20 @@ def disc_loss(disc: nn.Module, teacher: dict, student: dict) -> torch.Tensor:
     return torch.stack(terms).sum()
 
 
-def hal_loss(disc: nn.Module, student: dict) -> torch.Tensor:
-    """The student's non-saturating adversarial loss: sum of -log De_i(student reps)."""
+def hal_loss(disc: nn.Module, student: dict, form: str = "nonsaturating") -> torch.Tensor:
+    """The student's adversarial loss, summed over scales and their representations.
+
+    Args:
+        form: ``nonsaturating``: -log De_i(s) (§6.9); ``minimax``: the paper's own
+            log(1 - De_i(s)) (what a gradient-reversal layer optimizes), whose gradient
+            fades where the discriminator is confident.
+    """
     logits = disc({k: v for k, v in student.items() if k in _REPS})
-    return torch.stack([F.binary_cross_entropy_with_logits(g, torch.ones_like(g))
-                        for g in logits]).sum()
+    if form == "minimax":
+        terms = [-F.binary_cross_entropy_with_logits(g, torch.zeros_like(g)) for g in logits]
+    else:
+        terms = [F.binary_cross_entropy_with_logits(g, torch.ones_like(g)) for g in logits]
+    return torch.stack(terms).sum()
 
 
 _REPS = {n for names in SCALES for n in names}

@@ -132,11 +132,14 @@ class HRLFNet(nn.Module):
             z = self.enc[m](batch[m] * fm[..., None], fm)
             out["Z"][m], out["Q"][m], out["U"][m] = z, self.sent[m](z), self.spec[m](z)
         h = torch.cat([torch.cat([out["Q"][m], out["U"][m]], -1) for m in MODALITIES], -1)
-        i1 = self.drop(torch.relu(self.fc1(h)))
-        i2 = self.drop(torch.relu(self.fc2(i1)))
-        i3 = self.drop(torch.relu(self.fc3(i2)))
-        ht = self.drop(torch.relu(self.fc4(i3)))
-        raw = self.head(ht).squeeze(-1)
+        # I1, I2, I3, Ht are reported *before* dropout: HMI and HAL compare them with the
+        # frozen teacher's (eval mode, no dropout), and dropout's zero pattern alone would
+        # tell the two apart. In eval mode (export, runtime) dropout is the identity.
+        i1 = torch.relu(self.fc1(h))
+        i2 = torch.relu(self.fc2(self.drop(i1)))
+        i3 = torch.relu(self.fc3(self.drop(i2)))
+        ht = torch.relu(self.fc4(self.drop(i3)))
+        raw = self.head(self.drop(ht)).squeeze(-1)
         lo, hi = self.config.score_range
         out.update(H=h, I1=i1, I2=i2, I3=i3, Ht=ht, raw=raw, score=raw.clamp(lo, hi))
         return out

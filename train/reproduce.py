@@ -70,11 +70,13 @@ def run_job(job: dict) -> dict:
     from hrlf.train import loop as L
     from hrlf.train.run import seed_everything
 
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     tr, va, ev, idx = _splits(job["data"], job["synthetic"], job["proto"], job["fold"], job["folds"])
+    if job.get("score") == "valid":  # design decisions: score the validation part, never test
+        ev, idx = va, np.arange(len(va))
     prep = L.prepare_splits(tr, va)
     batch = ev.batch(prep.norm)
-    base = dict(epochs=job["epochs"], seed=job["seed"], model=job.get("model", {}))
+    base = {"model": {}, **job.get("config", {}), "epochs": job["epochs"], "seed": job["seed"]}
     out = {"job": job, "idx": idx, "label": ev.label, "scores": {}, "intra": {}, "epochs": {}}
     nets = {}
     seed_everything(job["seed"])
@@ -83,7 +85,7 @@ def run_job(job: dict) -> dict:
     for name, kw in STUDENTS.items():
         seed_everything(job["seed"])
         cfg = L.TrainConfig(**base, **kw)
-        stage = L.make_student_stage(cfg, L._dims(prep), teacher)
+        stage = L.make_student_stage(cfg, L._dims(prep), teacher, L.frames_of(prep))
         L.run_stage(stage, prep, cfg.epochs)
         nets[name] = stage.best_net()
         out["epochs"][name] = stage.epoch
@@ -99,7 +101,7 @@ def run_job(job: dict) -> dict:
                 E.project_2d(E.representations(nets[name], protocol.apply_condition(batch, c)),
                              job["eval_seed"]), cls)
             for name in ("hrlf", "dropout") for c in ("lav", "l")}
-    out["seconds"] = time.time() - t0
+    out["seconds"], out["cpu_s"] = time.time() - t0, time.process_time() - c0
     del torch
     return out
 
@@ -113,10 +115,20 @@ def _metrics(scores: dict, label: np.ndarray) -> dict:
 
 
 def collect(results: list[dict], proto: str, seeds, n_eval: int | None) -> dict:
-    """Per model: metrics per seed (B: held-out predictions pooled over folds), aggregated."""
+    """Per model: metrics per seed (B: held-out predictions pooled over folds), aggregated.
+
+    Runs scored on validation parts (``--score valid``) are not pooled: each (fold, seed)
+    counts as one run.
+    """
     from hrlf.train.evaluate import aggregate
 
     per_model = {m: [] for m in MODELS}
+    if any(r["job"].get("score") == "valid" for r in results):
+        for r in results:
+            if r["job"]["proto"] == proto:
+                for m in MODELS:
+                    per_model[m].append(_metrics(r["scores"][m], r["label"]))
+        return {m: aggregate(v) for m, v in per_model.items() if v}
     for seed in seeds:
         parts = [r for r in results if r["job"]["proto"] == proto and r["job"]["seed"] == seed]
         if not parts:
@@ -135,8 +147,13 @@ def collect(results: list[dict], proto: str, seeds, n_eval: int | None) -> dict:
 
 
 def jobs_for(args) -> list[dict]:
-    common = dict(data=args.data, synthetic={}, epochs=args.epochs, folds=args.folds,
-                  eval_seed=1234, intra=args.data == "synthetic")
+    config = {}
+    if args.config:
+        with open(args.config) as f:
+            config = json.load(f)
+    common = dict(data=args.data, synthetic=config.pop("synthetic", {}), epochs=args.epochs,
+                  folds=args.folds, eval_seed=1234, intra=args.data == "synthetic",
+                  config=config, score=args.score)
     jobs = []
     if "A" in args.protocols:
         jobs += [dict(common, proto="A", fold=0, seed=s, embed=(s == args.seeds[0]))
@@ -175,6 +192,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--protocols", default="AB", help="A, B or AB [AB]")
+    ap.add_argument("--config", default=None, help="JSON of TrainConfig fields for every model")
+    ap.add_argument("--score", choices=("test", "valid"), default="test",
+                    help="'valid' scores the (inner) validation parts instead of test, for "
+                         "design decisions that must not look at test labels")
     args = ap.parse_args(argv)
     from hrlf.train import summary
 

@@ -134,7 +134,7 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     if cfg.baseline is None:
         teacher, logs["teacher"] = _teacher(cfg, prep, dims, work, state, save, progress)
         state = state if state and state["stage"]["role"] == "student" else None
-    stage = L.make_student_stage(cfg, dims, teacher)
+    stage = L.make_student_stage(cfg, dims, teacher, L.frames_of(prep))
     if state is not None:
         stage.load_state_dict(state["stage"])
     L.run_stage(stage, prep, cfg.epochs, progress, on_epoch=save)

@@ -61,7 +61,8 @@ def build(args, results: list[dict], wall_s: float) -> dict:
 
     res = {"protocol": PROTOCOLS, "seeds": list(args.seeds), "data": args.data,
            "epochs_max": args.epochs, "folds": args.folds, "workers": args.workers,
-           "threads_per_worker": 1, "wall_time_s": round(wall_s, 1)}
+           "score": getattr(args, "score", "test"), "threads_per_worker": 1, "wall_time_s": round(wall_s, 1),
+           "cpu_time_s": round(sum(r.get("cpu_s", 0.0) for r in results), 1)}
     if "A" in args.protocols:
         res["models"] = collect(results, "A", args.seeds, None)
     if "B" in args.protocols:
@@ -99,7 +100,8 @@ def _epochs(results) -> dict:
 def write(res: dict, results: list[dict], out: str, data: str) -> None:
     from hrlf.train import plots as P
 
-    name = "synthetic" if data == "synthetic" else "mosi"
+    name = ("synthetic" if data == "synthetic" else "mosi") + (
+        "_valid" if res.get("score") == "valid" else "")
     os.makedirs(out, exist_ok=True)
     tmp = os.path.join(out, f".{name}.json.tmp")
     with open(tmp, "w") as f:
@@ -127,7 +129,9 @@ def markdown(res: dict, name: str) -> str:
     lines = [f"## {name} results (`python -m hrlf.train.reproduce --data {res['data']}`)", "",
              f"Seeds {s}; mean ± std over seeds; max {res['epochs_max']} epochs per stage with "
              f"early stopping; wall time {res['wall_time_s'] / 60:.1f} min with "
-             f"{res['workers']} worker processes × 1 thread.", ""]
+             f"{res['workers']} worker processes × 1 thread (CPU time of all jobs "
+             f"{res['cpu_time_s'] / 60:.1f} min; the wall time includes whatever else the "
+             "machine was running).", ""]
     for key, tag in (("models", "A"), ("cv", "B")):
         if key not in res:
             continue

@@ -95,3 +95,20 @@ def test_jsd_mi_prefers_dependent_pairs():
     indep = jsd_mi(stat, x, torch.randn_like(x)).item()
     # the estimate is <= 0, 0 for perfectly separated pairs, -2 log 2 for independent ones
     assert dep > -0.5 and indep < dep - 0.5
+
+
+def test_hal_forms_and_msm_mode():
+    disc = Discriminators(4)
+    reps = {k: torch.randn(5, w) for k, w in (("H", 12), ("Ht", 12), ("I1", 8), ("I3", 8), ("I2", 4))}
+    logits = disc(reps)
+    want = sum(torch.log1p(-torch.sigmoid(g)).mean() for g in logits)
+    assert hal_loss(disc, reps, "minimax").item() == pytest.approx(want.item(), rel=1e-5)
+    want_ns = sum(-torch.log(torch.sigmoid(g)).mean() for g in logits)
+    assert hal_loss(disc, reps).item() == pytest.approx(want_ns.item(), rel=1e-5)
+    one = {"text": 1, "audio": 1, "vision": 1}
+    assert L.TrainConfig().msm == "auto" and L.msm_mode(L.TrainConfig(), one) == "dropout"
+    assert L.msm_mode(L.TrainConfig(msm="auto"), {**one, "audio": 40}) == "msm"
+    assert L.msm_mode(L.TrainConfig(msm="full"), one) == "msm"
+    assert L.msm_mode(L.TrainConfig(msm="inter"), {**one, "audio": 40}) == "dropout"
+    with pytest.raises(Exception, match="hal_form"):
+        L.TrainConfig(hal_form="gan")
