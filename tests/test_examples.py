@@ -1,0 +1,33 @@
+"""Every example runs and its output says what it should (untested samples rot)."""
+import json
+import pathlib
+import subprocess
+import sys
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def _run(name, *args, timeout=120):
+    out = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True,
+                         text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def test_robot_callback_keeps_going_when_camera_is_covered():
+    lines = _run("robot_callback.py", "--seconds", "9")
+    moods = [x for x in lines if "mood" in x and "sees" in x]
+    assert len(moods) >= 6
+    assert any("sees text,audio,vision" in x for x in moods)
+    assert any(x.endswith("sees text,audio") for x in moods)   # camera covered from 6 s
+    assert lines[-1].endswith("accounting ok: True")
+
+
+def test_call_center_pipeline_audio_and_text_only():
+    lines = _run("call_center.py")
+    segs = [x for x in lines if x.startswith("[call")]
+    assert segs and all("(text+audio)" in x or "(audio)" in x or "(text)" in x for x in segs)
+    sums = [json.loads(x)["summary"] for x in lines if x.startswith('{"summary"')]
+    assert [s["call"] for s in sums] == ["call1.jsonl", "call2.jsonl"]
+    for s in sums:
+        assert s["segments"] == 19 and -3 <= s["mean_score"] <= 3 and not s["frames_dropped"]
