@@ -63,7 +63,6 @@ class Runner:
         paced = self.pace == "realtime" and not src.live
         wall0 = time.monotonic()
         last_stats = wall0
-        stream_t = 0.0
         stop = False
         try:
             while not stop:
@@ -81,7 +80,8 @@ class Runner:
                             self._emit(s.advance())
                             time.sleep(delay)
                     s.push(e.modality, e.t, e.x)
-                    stream_t = max(stream_t, e.t)
+                    if not src.live and s.ready():  # file sources: never overflow a buffer
+                        self._emit(s.advance())
                 self._emit(s.advance())
                 if res.status == Status.EOS:
                     break

@@ -185,6 +185,16 @@ class Session:
         return max(0, math.floor((t - self.window_s) / self.hop_s + EPS) + 1)
 
     # ---- segments --------------------------------------------------------------------
+    def ready(self) -> bool:
+        """True when a reader of a file source should call advance() before pushing more:
+        a full batch of windows is due, or a buffer is 3/4 full (so that as-fast-as-possible
+        reading never overflows a buffer; live sources rely on the clock and drop-oldest)."""
+        if self._k_next is None:
+            return False
+        due = math.floor((self._watermark - self.window_s) / self.hop_s + EPS) - self._k_next + 1
+        return due >= self.cfg.max_batch or any(
+            4 * len(b) >= 3 * b.capacity for b in self.buffers.values())
+
     def advance(self) -> list[Result]:
         """Score every window that is due now; returns their results (also delivered)."""
         return self._emit(final=False)
