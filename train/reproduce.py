@@ -196,8 +196,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--score", choices=("test", "valid"), default="test",
                     help="'valid' scores the (inner) validation parts instead of test, for "
                          "design decisions that must not look at test labels")
+    ap.add_argument("--render", metavar="NAME", default=None,
+                    help="only rewrite OUT/NAME.md from OUT/NAME.json and OUT/NAME.notes.md")
     args = ap.parse_args(argv)
     from hrlf.train import summary
+
+    if args.render:
+        print(summary.render(args.out, args.render))
+        return {}
 
     t0 = time.time()
     jobs = jobs_for(args)

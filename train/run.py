@@ -121,7 +121,8 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     ds = D.load_data(data, cfg.synthetic)  # before touching the disk: bad data writes nothing
     L.model_config(cfg, D.dims_of(ds))  # dims in the config must match the data
     cfg.device = ddp.init(resolve_device(cfg.device))
-    work = _prepare_out(out, resume)
+    work = _prepare_out(out, resume) if ddp.is_main() else partial_dir(out)
+    ddp.barrier()  # only rank 0 creates RUN_DIR.partial; the others wait for it
     state = _load_state(work) if resume else None
     seed_everything(cfg.seed)
     prep = L.prepare(ds)

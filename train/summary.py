@@ -120,8 +120,21 @@ def write(res: dict, results: list[dict], out: str, data: str) -> None:
         P.plot_embedding(emb, ("negative", "neutral", "positive"),
                          os.path.join(out, f"{name}_embedding.png"),
                          title=f"{name} test, protocol A, seed {res['seeds'][0]}: t-SNE of Ht")
-    with open(os.path.join(out, f"{name}.md"), "w") as f:
-        f.write(markdown(res, name))
+    render(out, name)
+
+
+def render(out: str, name: str) -> str:
+    """(Re)write ``<name>.md`` from ``<name>.json`` plus the hand-written ``<name>.notes.md``."""
+    with open(os.path.join(out, f"{name}.json")) as f:
+        text = markdown(json.load(f), name)
+    notes = os.path.join(out, f"{name}.notes.md")  # decisions and what was tried
+    if os.path.isfile(notes):
+        with open(notes) as f:
+            text += "\n" + f.read()
+    path = os.path.join(out, f"{name}.md")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 def markdown(res: dict, name: str) -> str:
