@@ -156,3 +156,19 @@ def test_eval_errors(tiny_run, tmp_path):
     mosi = fake_mosi(tmp_path / "m.npz")
     res = CliRunner().invoke(eval_main, [tiny_run, "--data", mosi, "--out", str(tmp_path / "e")])
     _one_line_error(res, "spec.json", "text")
+
+
+def test_data_sources_dispatch(tmp_path, monkeypatch, tiny_synthetic):
+    from hrlf.train import clips
+    from hrlf.train import data as D
+
+    seen = []
+    monkeypatch.setattr(clips, "load_clips", lambda p: seen.append(p) or tiny_synthetic)
+    assert D.load_data(str(tmp_path / "list.csv")) is tiny_synthetic and seen
+    mosi = fake_mosi(tmp_path / "mosi_utterance.npz")
+    monkeypatch.setenv("HRLF_DATA", str(tmp_path))  # a folder holding the npz
+    ds = D.load_data(None)
+    assert ds.name == "mosi" and len(ds.splits["test"]) == 8
+    assert D.load_data(mosi).fingerprint["sha256"] == ds.fingerprint["sha256"]
+    monkeypatch.delenv("HRLF_DATA")
+    assert D.load_data(None).name == "synthetic"
