@@ -54,8 +54,9 @@ def _parse_drop(text: str):
 @click.option("--drop", "drops", multiple=True, metavar="MOD:FROM-TO",
               help="Scheduled outage, e.g. audio:10-25 (repeatable).")
 @click.option("--condition", default=None, help="Keep only these modalities, e.g. la or {l,v}.")
-@click.option("--grace", type=float, default=0.1, show_default=True,
-              help="Live sources: seconds a window waits for late frames.")
+@click.option("--grace", type=float, default=None,
+              help="Live sources: seconds a window waits for late frames [the source's "
+                   "latency, at least 0.1].")
 @click.option("--stats-every", type=float, default=5.0, show_default=True,
               help="Seconds between stats lines on stderr (0: none).")
 @click.option("--threads", type=int, default=1, show_default=True, help="Inference threads.")
@@ -98,6 +99,8 @@ def _run(model_dir, stream, backend, precision, fmt, duration, pace, window, hop
         check_featurizers(source, spec)
         if pace == "auto":
             pace = "realtime" if scheme_of(stream) == "demo" else "fast"
+        if grace is None:  # capture sources say how late their frames arrive
+            grace = max(0.1, float(getattr(source, "latency_s", 0.0) or 0.0))
         cfg = SessionConfig(window_s=window, hop_s=hop, live=bool(source.live), grace_s=grace,
                             max_batch=1 if (source.live or pace == "realtime") else max_batch,
                             condition=condition, drops=[_parse_drop(d) for d in drops],
