@@ -190,4 +190,7 @@ def _orientation(res: dict) -> list[str]:
     for k, v in c.items():
         fr = "/".join(str(v["frames"][m]) for m in ("text", "audio", "vision"))
         lines.append(f"| {k} | {fr} | {v['parameters']:,} | {v['flops']:,} |")
-    return lines + [""]
+    return lines + ["", "Parameters: `train.model.inference_parameters` (the training-only decoder "
+                    "D_r, statistic networks, discriminators and teacher excluded). FLOPs: "
+                    "`torch.utils.flop_counter.FlopCounterMode` on the exported graph "
+                    "(`InferenceGraph`), 2 per multiply-add, matmuls and convolutions only.", ""]
