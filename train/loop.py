@@ -191,7 +191,11 @@ class Stage:
         total = torch.stack(list(losses.values())).sum()
         self.opt.zero_grad(set_to_none=True)
         total.backward()
-        torch.nn.utils.clip_grad_norm_(self.obj.parameters(), self.cfg.grad_clip)
+        # clip the network's gradient on its own: the HMI statistic networks share the
+        # optimizer, and their gradients must not shrink the network's step
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+        if self.obj.critics is not None:
+            torch.nn.utils.clip_grad_norm_(self.obj.critics.parameters(), self.cfg.grad_clip)
         self.opt.step()
         logs = {k: float(v.detach()) for k, v in losses.items()}
         if self.disc is not None:
