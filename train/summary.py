@@ -140,7 +140,7 @@ def render(out: str, name: str) -> str:
 def markdown(res: dict, name: str) -> str:
     s = res["seeds"]
     lines = [f"## {name} results (`python -m hrlf.train.reproduce --data {res['data']}`)", "",
-             f"Seeds {s}; mean ± std over seeds; max {res['epochs_max']} epochs per stage with "
+             f"Seeds {s}; mean ± std (population) over seeds; max {res['epochs_max']} epochs per stage with "
              f"early stopping; wall time {res['wall_time_s'] / 60:.1f} min with "
              f"{res['workers']} worker processes × 1 thread (CPU time of all jobs "
              f"{res['cpu_time_s'] / 60:.1f} min; the wall time includes whatever else the "
