@@ -21,6 +21,23 @@ line on stderr every few seconds and a JSON summary at exit.
 """
 
 
+class _EchoHandler(logging.Handler):
+    """Logs to the current stderr via click (so pipes and CliRunner both work)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"[hrlf-run] {record.getMessage()}", err=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    """The runtime's own loggers: INFO with -v, else warnings only; idempotent."""
+    for name in ("hrlf.runtime", "hrlf.kernels"):
+        lg = logging.getLogger(name)
+        lg.setLevel(logging.INFO if verbose else logging.WARNING)
+        lg.propagate = False  # one line per record, whatever else configured "hrlf"
+        if not any(isinstance(h, _EchoHandler) for h in lg.handlers):
+            lg.addHandler(_EchoHandler())
+
+
 def _parse_drop(text: str):
     from hrlf.runtime.errors import InputError
 
@@ -70,8 +87,7 @@ def main(model_dir, stream, backend, precision, fmt, duration, pace, window, hop
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="[hrlf-run] %(message)s")
+    _setup_logging(verbose)
     from hrlf.runtime.errors import HrlfError
 
     try:

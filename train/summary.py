@@ -22,6 +22,11 @@ PROTOCOLS = {
     "cv": "B (leakage-free): 5-fold CV over the test split's 31 videos (folds by video), "
           "selection on an inner validation fifth of the training videos; held-out "
           "predictions of the 5 folds pooled per seed and scored on all 752 test clips"}
+SYNTHETIC_PROTOCOLS = {
+    "models": "A: train on the train recordings' windows, select on valid, report test "
+              "(disjoint recordings drawn from disjoint seeds; sizes in the data fingerprint)",
+    "cv": "B: 5-fold CV over the test recordings (folds by recording), selection on an inner "
+          "validation fifth of the training recordings"}
 
 
 def inference_cost(dims: dict, frames: dict, d_model: dict | None = None) -> dict:
@@ -59,7 +64,8 @@ def build(args, results: list[dict], wall_s: float) -> dict:
 
     from hrlf.runtime.datasets import MOSI_DIMS
 
-    res = {"protocol": PROTOCOLS, "seeds": list(args.seeds), "data": args.data,
+    protocols = SYNTHETIC_PROTOCOLS if args.data == "synthetic" else PROTOCOLS
+    res = {"protocol": protocols, "seeds": list(args.seeds), "data": args.data,
            "epochs_max": args.epochs, "folds": args.folds, "workers": args.workers,
            "score": getattr(args, "score", "test"), "threads_per_worker": 1, "wall_time_s": round(wall_s, 1),
            "cpu_time_s": round(sum(r.get("cpu_s", 0.0) for r in results), 1)}
