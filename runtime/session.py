@@ -146,10 +146,12 @@ class Session:
                 return False
             t = float(t)
             self.buffers[modality].append(t, arr)
-            self._watermark = max(self._watermark, t)
+            if t > self._watermark:
+                self._watermark = t
             if self._k_next is None:
                 self._k_next = self._first_window(t)
-            self._wake.notify()
+            if self._thread is not None:
+                self._wake.notify()
             return True
 
     def _check(self, modality: str, t, x) -> tuple[str | None, np.ndarray | None]:
@@ -166,7 +168,9 @@ class Session:
             return "wrong_dim", None
         if not math.isfinite(t) or t < 0:
             return "bad_timestamp", None
-        if not np.isfinite(arr).all():
+        # a finite sum proves every value finite (NaN/Inf propagate); only an overflowing
+        # sum of finite values needs the exact, slower check
+        if not math.isfinite(np.add.reduce(arr)) and not np.isfinite(arr).all():
             return "nonfinite", None
         if modality not in self.kept:
             return "condition", None

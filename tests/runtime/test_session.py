@@ -164,3 +164,11 @@ def test_results_iterator(make_session, recording):
     for r in s.results():
         out.append(r.segment)
     assert out == list(range(len(out))) and len(out) == 11
+
+
+def test_huge_but_finite_frame_is_kept(make_session):
+    s, _ = make_session()
+    assert s.push("audio", 0.5, np.full(24, 3e38, np.float32))  # its sum overflows, values don't
+    assert not s.push("audio", 0.6, np.array([np.inf] + [0.0] * 23, np.float32))
+    s.close()
+    assert s.stats()["dropped"] == {"nonfinite": 1}
