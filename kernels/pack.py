@@ -75,30 +75,41 @@ def pack_segments_numpy(frames: np.ndarray, times: np.ndarray, starts: np.ndarra
     lengths = hi - lo
     total = int(lengths.sum())
     if total:
-        # frame index and window of every (window, frame) pair, window by window
-        seg = np.repeat(np.arange(n_seg), lengths)
-        idx = np.arange(total) + np.repeat(lo - (np.cumsum(lengths) - lengths), lengths)
-        slot = np.floor((times[idx] - starts[seg]) * rate_hz + SLOT_EPS).astype(np.int64)
+        if n_seg == 1:  # the streaming case: one contiguous run of frames, no gathering
+            seg, fr, t = np.zeros(total, np.int64), frames[lo[0]:hi[0]], times[lo[0]:hi[0]]
+        else:  # frame index and window of every (window, frame) pair, window by window
+            seg = np.repeat(np.arange(n_seg), lengths)
+            idx = np.arange(total) + np.repeat(lo - (np.cumsum(lengths) - lengths), lengths)
+            fr, t = frames[idx], times[idx]
+        slot = np.floor((t - starts[seg]) * rate_hz + SLOT_EPS).astype(np.int64)
         np.minimum(slot, n_frames - 1, out=slot)  # t >= start, so slot >= 0 already
-        fr = frames[idx]
-        ok = np.isfinite(fr).all(axis=1)
-        if not ok.all():
+        # a finite float64 sum <=> every value finite; only then skip the per-row check
+        with np.errstate(invalid="ignore"):  # inf + -inf = nan is the point here
+            total_sum = np.add.reduce(fr, axis=None, dtype=np.float64)
+        if not np.isfinite(total_sum):
+            ok = np.isfinite(fr).all(axis=1)
             fr, seg, slot = fr[ok], seg[ok], slot[ok]
         flat = seg * out_frames + slot  # non-decreasing: times ascend within each window
-        if len(flat):
-            change = flat[1:] != flat[:-1]
-            if change.all():  # one frame per slot, the usual case: no averaging needed
-                x[flat] = (fr.astype(np.float64) - mean) / std
-                mask[flat] = 1.0
-            else:
-                first = np.flatnonzero(np.concatenate(([True], change)))
-                sums = np.add.reduceat(fr.astype(np.float64), first, axis=0)
-                counts = np.diff(first, append=len(flat))
-                x[flat[first]] = (sums / counts[:, None] - mean) / std
-                mask[flat[first]] = 1.0
+        if len(flat):  # a z-score beyond float32 range becomes inf, as on the GPU: the
+            # runtime masks such slots (Session: slots_out_of_range), so no warning here
+            _pack_slots(x, mask, fr, flat, mean, std)
     return (x.reshape(n_seg, out_frames, dim).astype(dtype, copy=False),
             mask.reshape(n_seg, out_frames))
 
+
+def _pack_slots(x, mask, fr, flat, mean, std) -> None:
+    """Write each slot's mean frame, z-normalized, into ``x`` (flat slot order)."""
+    change = flat[1:] != flat[:-1]
+    with np.errstate(over="ignore"):
+        if change.all():  # one frame per slot, the usual case: no averaging needed
+            x[flat] = (fr.astype(np.float64) - mean) / std
+            mask[flat] = 1.0
+            return
+        first = np.flatnonzero(np.concatenate(([True], change)))
+        sums = np.add.reduceat(fr.astype(np.float64), first, axis=0)
+        counts = np.diff(first, append=len(flat))
+        x[flat[first]] = (sums / counts[:, None] - mean) / std
+        mask[flat[first]] = 1.0
 
 def cuda_unavailable_reason() -> str | None:
     """None when the fused CUDA kernel can run here, else why not (one line with a fix)."""

@@ -30,6 +30,7 @@ class Accounting:
         self.segments = 0
         self.segments_dropped: Counter = Counter()
         self.empty_windows = 0
+        self.slots_out_of_range = 0
 
     def drop(self, reason: str, n: int = 1) -> None:
         with self.lock:
@@ -47,7 +48,8 @@ class Accounting:
             return {"received": self.received, "used": self.used,
                     "dropped": dict(self.dropped), "source_drops": dict(self.source_drops),
                     "segments": self.segments, "segments_dropped": dict(self.segments_dropped),
-                    "empty_windows": self.empty_windows}
+                    "empty_windows": self.empty_windows,
+                    "slots_out_of_range": self.slots_out_of_range}
 
 
 class ModalityBuffer:

@@ -42,6 +42,8 @@ from hrlf.runtime.sinks import LatencyStats, Result
 from hrlf.runtime.spec import MODALITIES, MODALITY_MASK, ModelSpec, frame_mask_name
 
 EPS = 1e-9
+#: |z-score| beyond which a packed slot is treated as broken: finite in FP16 (max 65504).
+Z_LIMIT = 1e4
 
 
 @dataclass
@@ -287,9 +289,22 @@ class Session:
                     rate_hz=f.frame_rate_hz, n_frames=self.n_frames[m],
                     mean=self.norm[m][0], std=self.norm[m][1])
         for i, m in enumerate(MODALITIES):
-            present[:, i] = feeds[frame_mask_name(m)].any(axis=1)
+            x, mask = feeds[m], feeds[frame_mask_name(m)]
+            if not (np.minimum.reduce(x, axis=None, initial=0.0) >= -Z_LIMIT
+                    and np.maximum.reduce(x, axis=None, initial=0.0) <= Z_LIMIT):
+                self._mask_out_of_range(x, mask)
+            present[:, i] = mask.any(axis=1)
         feeds[MODALITY_MASK] = present
         return feeds, time.perf_counter() - t_perf, t_start
+
+    def _mask_out_of_range(self, x: np.ndarray, mask: np.ndarray) -> None:
+        """Zero and mask slots whose z-scores are absurd (a finite but broken frame), so that
+        no Inf reaches the model, FP16 included; counted as ``slots_out_of_range``."""
+        bad = ~(np.abs(x) <= Z_LIMIT).all(axis=-1)
+        x[bad] = 0.0
+        mask[bad] = 0.0
+        with self.acct.lock:
+            self.acct.slots_out_of_range += int(bad.sum())
 
     def _infer(self, due, feeds, t_pack: float, t_start: float) -> list[Result]:
         t0 = time.perf_counter()

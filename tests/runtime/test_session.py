@@ -166,9 +166,14 @@ def test_results_iterator(make_session, recording):
     assert out == list(range(len(out))) and len(out) == 11
 
 
-def test_huge_but_finite_frame_is_kept(make_session):
-    s, _ = make_session()
-    assert s.push("audio", 0.5, np.full(24, 3e38, np.float32))  # its sum overflows, values don't
-    assert not s.push("audio", 0.6, np.array([np.inf] + [0.0] * 23, np.float32))
-    s.close()
-    assert s.stats()["dropped"] == {"nonfinite": 1}
+def test_absurd_finite_frame_is_masked_not_fed(make_session):
+    s, be = make_session()
+    assert s.push("audio", 0.5, np.full(24, 3e38, np.float32))  # finite, absurd z-scores
+    assert s.push("audio", 0.7, np.zeros(24, np.float32))
+    assert not s.push("audio", 0.9, np.array([np.inf] + [0.0] * 23, np.float32))
+    (r,) = s.close()
+    st = s.stats()
+    assert st["dropped"] == {"nonfinite": 1} and st["slots_out_of_range"] == 1
+    assert r.frames["audio"] == 1 and st["accounting_ok"]
+    fed = be.calls[0]
+    assert np.isfinite(fed["audio"]).all() and np.abs(fed["audio"]).max() < 1e4
