@@ -78,15 +78,7 @@ def open_camera(uri: str, spec=None, audio: bool | None = None, mic: int | None 
         raise InputError(f"{uri}: no video device found (/dev/video{idx} does not exist); "
                          "connect a camera, or use --stream file:PATH or demo")
     cv2 = _cv2(uri)
-
-    def reopen():
-        with _quiet(cv2):
-            cap = cv2.VideoCapture(idx)
-        if cap.isOpened():
-            return cap
-        cap.release()
-        return None
-
+    reopen = _opener(cv2, idx)
     cap = reopen()
     if cap is None:
         raise InputError(f"{uri}: no video device found (OpenCV cannot open camera index {idx}); "
@@ -101,20 +93,25 @@ def open_rtsp(uri: str, spec=None, audio: bool | None = False, backoff_s=live.BA
         InputError: the stream cannot be opened or OpenCV is missing.
     """
     cv2 = _cv2(uri)
-
-    def reopen():
-        with _quiet(cv2):
-            cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
-        if cap.isOpened():
-            return cap
-        cap.release()
-        return None
-
+    reopen = _opener(cv2, uri, cv2.CAP_FFMPEG)
     cap = reopen()
     if cap is None:
         raise InputError(f"{uri}: cannot open the stream (OpenCV/FFmpeg could not connect or "
                          "decode it); check the URL, credentials and network")
     return _live_video(uri, spec, cap, reopen, audio, None, backoff_s)
+
+
+def _opener(cv2, *args):
+    """A function that opens ``cv2.VideoCapture(*args)``: the capture, or None (and
+    released) when it cannot be opened; used at start and for every reconnect."""
+    def reopen():
+        with _quiet(cv2):
+            cap = cv2.VideoCapture(*args)
+        if cap.isOpened():
+            return cap
+        cap.release()
+        return None
+    return reopen
 
 
 def _live_video(uri, spec, cap, reopen, audio, mic, backoff_s):
