@@ -105,6 +105,9 @@ def test_synthetic_sentiment_recoverable_all_beats_each():
 
 def test_runtime_does_not_import_torch():
     code = ("import sys, hrlf.runtime, hrlf.runtime.datasets, hrlf.runtime.synthetic, "
-            "hrlf.runtime.protocol, hrlf.runtime.metrics, hrlf.kernels; "
+            "hrlf.runtime.protocol, hrlf.runtime.metrics, hrlf.kernels, hrlf.runtime.cli, "
+            "hrlf.runtime.session, hrlf.runtime.runner, hrlf.runtime.stream_sources, "
+            "hrlf.runtime.backends.ort, hrlf.runtime.backends.trt, hrlf.runtime.engine_cache, "
+            "hrlf.runtime.capture.sources, hrlf.runtime.featurizers; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
