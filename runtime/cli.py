@@ -61,6 +61,8 @@ def _parse_drop(text: str):
               show_default=True, help="Inference backend; auto picks the best available and logs why.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16"]), default="auto",
               show_default=True, help="Which exported model to run (fp16 needs hrlf-export --fp16).")
+@click.option("--provider", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), default="auto",
+              show_default=True, help="ONNX Runtime execution provider (auto: CUDA where present).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "text"]), default="jsonl", show_default=True)
 @click.option("--duration", type=float, default=None, help="Stop after S stream seconds.")
 @click.option("--pace", type=click.Choice(["auto", "realtime", "fast"]), default="auto", show_default=True,
@@ -82,7 +84,7 @@ def _parse_drop(text: str):
 @click.option("--pack-device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="Pack windows with numpy (cpu) or the fused CUDA kernel.")
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
-def main(model_dir, stream, backend, precision, fmt, duration, pace, window, hop, drops,
+def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
          condition, grace, stats_every, threads, max_batch, pack_device, verbose):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
@@ -91,7 +93,7 @@ def main(model_dir, stream, backend, precision, fmt, duration, pace, window, hop
     from hrlf.runtime.errors import HrlfError
 
     try:
-        _run(model_dir, stream, backend, precision, fmt, duration, pace, window, hop, drops,
+        _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
              condition, grace, stats_every, threads, max_batch, pack_device)
     except HrlfError as e:
         raise click.ClickException(str(e)) from None
@@ -99,7 +101,7 @@ def main(model_dir, stream, backend, precision, fmt, duration, pace, window, hop
         sys.stderr.close()
 
 
-def _run(model_dir, stream, backend, precision, fmt, duration, pace, window, hop, drops,
+def _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
          condition, grace, stats_every, threads, max_batch, pack_device):
     from hrlf.runtime.assets import demo_model_dir
     from hrlf.runtime.backends.base import open_backend
@@ -121,7 +123,10 @@ def _run(model_dir, stream, backend, precision, fmt, duration, pace, window, hop
                             max_batch=1 if (source.live or pace == "realtime") else max_batch,
                             condition=condition, drops=[_parse_drop(d) for d in drops],
                             device=pack_device)
-        be = open_backend(backend, model_dir, spec, precision=precision, threads=threads,
+        if provider != "auto" and backend == "auto":  # a named provider means ONNX Runtime
+            backend = "ort"
+        be = open_backend(backend, model_dir, spec, precision=precision, provider=provider,
+                          threads=threads,
                           max_batch=max(1, max_batch))
         session = Session(be, spec, cfg)
     except BaseException:

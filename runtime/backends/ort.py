@@ -9,7 +9,8 @@ from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError
 from hrlf.runtime.spec import SCORE, ModelSpec, check_artifact
 
 FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx"}
-PROVIDERS = ("auto", "cpu", "cuda")
+PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
+_EP = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
 
 def model_file(model_dir: str, precision: str) -> str:
@@ -32,11 +33,12 @@ class OrtBackend:
         if provider not in PROVIDERS:
             raise InputError(f"provider '{provider}': unknown; choose one of {PROVIDERS}")
         available = ort.get_available_providers()
-        has_cuda = "CUDAExecutionProvider" in available
-        if provider == "cuda" and not has_cuda:
-            raise BackendUnavailable("ort: the CUDA execution provider is not available "
-                                     f"(have {available}); install onnxruntime-gpu")
-        use_cuda = provider == "cuda" or (provider == "auto" and has_cuda)
+        if provider in _EP and _EP[provider] not in available:
+            raise BackendUnavailable(f"ort: the {_EP[provider]} is not available (have "
+                                     f"{available}); install onnxruntime-gpu (and TensorRT for "
+                                     "the TensorRT provider)")
+        has_cuda = _EP["cuda"] in available
+        use_cuda = provider in _EP or (provider == "auto" and has_cuda)
         if precision == "auto":  # FP16 pays off on a GPU; on a CPU FP32 is faster
             fp16_file = os.path.join(model_dir, FILES["fp16"])
             precision = "fp16" if use_cuda and os.path.isfile(fp16_file) else "fp32"
@@ -49,7 +51,8 @@ class OrtBackend:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
+        providers = ([_EP["tensorrt"]] if provider == "tensorrt" else []) + (
+            [_EP["cuda"]] if use_cuda and has_cuda else []) + ["CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(path, opts, providers=providers)
         except Exception as e:  # onnxruntime raises its own pybind types for bad files
@@ -59,7 +62,8 @@ class OrtBackend:
         spec.check_inputs({i.name: tuple(i.shape) for i in self.session.get_inputs()}, path)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.spec, self.max_batch, self.path = spec, max_batch, path
-        self.name = f"ort-{'cuda' if use_cuda else 'cpu'}-{precision}"
+        ep = provider if provider in _EP else "cuda" if use_cuda else "cpu"
+        self.name = f"ort-{ep}-{precision}"
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         out = self.session.run([SCORE], {k: feeds[k] for k in self.input_names})[0]

@@ -105,3 +105,8 @@ def test_foreign_featurizers_refused(model_dir, mosi_path):
     r = CliRunner().invoke(main, [model_dir, "--stream", f"replay:{mosi_path}"])
     assert r.exit_code == 1
     assert "provides text features from 'mosi-bclstm-text-cnn' but the model expects" in r.stderr
+
+
+def test_named_provider_never_falls_back(model_dir):
+    r = CliRunner().invoke(main, [model_dir, "--provider", "cuda", "--pace", "fast"])
+    assert r.exit_code == 1 and "CUDAExecutionProvider is not available" in r.stderr
