@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 
-from hrlf.runtime import protocol
 from hrlf.train import evaluate as E
 
 RIDGE_FLOOR = {"lav": {"mae": 0.954, "corr": 0.627, "acc2": 0.778},

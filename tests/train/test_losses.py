@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from hrlf.runtime import protocol
 from hrlf.train import data as D
 from hrlf.train import loop as L
 from hrlf.train.losses import Critics, Discriminators, disc_loss, frf_loss, hal_loss, jsd_mi
