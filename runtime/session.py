@@ -224,16 +224,20 @@ class Session:
             start, end = k * self.hop_s, k * self.hop_s + self.window_s
             if not self._due(end, final):
                 break
-            has_data = any(b.first_time() is not None and b.first_time() < end
-                           if final else _has_frames(b, start, end) for b in self.buffers.values())
+            if final:  # at the end only windows with frames no segment used yet
+                firsts = [t for t in (b.first_time() for b in self.buffers.values())
+                          if t is not None]
+                has_data = any(t < end for t in firsts)
+            else:
+                has_data = any(_has_frames(b, start, end) for b in self.buffers.values())
             if has_data:
                 due.append((k, self._due_wall(end)))
                 for b in self.buffers.values():
                     b.mark_used(start, end)
                 self._k_next = k + 1
             else:
-                nxt = [b.first_time() for b in self.buffers.values()]
-                nxt = [t for t in nxt if t is not None]
+                nxt = firsts if final else [t for t in (b.first_time() for b in
+                                                        self.buffers.values()) if t is not None]
                 if not nxt:  # nothing buffered at all
                     if final:
                         self._k_next = None
