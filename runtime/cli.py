@@ -57,8 +57,14 @@ def _parse_drop(text: str):
 @click.argument("model_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--stream", "stream", default="demo", show_default=True,
               help="Source URI: demo[:SEED], replay:PATH[#split], stdin, camera0, mic, file:PATH, rtsp://...")
-@click.option("--backend", type=click.Choice(["auto", "ort", "trt", "torch"]), default="auto",
-              show_default=True, help="Inference backend; auto picks the best available and logs why.")
+@click.option("--backend", type=click.Choice(["auto", "ort", "trt", "torch", "triton"]),
+              default="auto", show_default=True,
+              help="Inference backend; auto picks the best available and logs why; triton scores "
+                   "on a Triton server (--triton-url).")
+@click.option("--triton-url", default="127.0.0.1:8001", show_default=True, metavar="HOST:PORT",
+              help="--backend triton: the server's gRPC endpoint.")
+@click.option("--triton-model", default="hrlf_python", show_default=True, metavar="NAME[:VERSION]",
+              help="--backend triton: model in the server's repository (hrlf-export --triton).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16"]), default="auto",
               show_default=True, help="Which exported model to run (fp16 needs hrlf-export --fp16).")
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), default="auto",
@@ -85,7 +91,7 @@ def _parse_drop(text: str):
               show_default=True, help="Pack windows with numpy (cpu) or the fused CUDA kernel.")
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
 def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-         condition, grace, stats_every, threads, max_batch, pack_device, verbose):
+         condition, grace, stats_every, threads, max_batch, pack_device, verbose, **remote):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
@@ -94,7 +100,7 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 
     try:
         _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-             condition, grace, stats_every, threads, max_batch, pack_device)
+             condition, grace, stats_every, threads, max_batch, pack_device, **remote)
     except HrlfError as e:
         raise click.ClickException(str(e)) from None
     except BrokenPipeError:  # e.g. `hrlf-run | head`
@@ -102,7 +108,7 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 
 
 def _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-         condition, grace, stats_every, threads, max_batch, pack_device):
+         condition, grace, stats_every, threads, max_batch, pack_device, **remote):
     from hrlf.runtime.assets import demo_model_dir
     from hrlf.runtime.backends.base import open_backend
     from hrlf.runtime.runner import Runner, check_featurizers
@@ -127,7 +133,7 @@ def _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
             backend = "ort"
         be = open_backend(backend, model_dir, spec, precision=precision, provider=provider,
                           threads=threads,
-                          max_batch=max(1, max_batch))
+                          max_batch=max(1, max_batch), **remote)
         session = Session(be, spec, cfg)
     except BaseException:
         source.close()

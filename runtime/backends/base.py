@@ -5,7 +5,8 @@ numpy arrays keyed by the model's input names and scores is a float32 ``(B,)`` a
 numpy only, so the streaming core never sees torch, CUDA or TensorRT objects.
 
 ``--backend auto`` tries TensorRT, then ONNX Runtime, then PyTorch, and logs why it skipped
-each one it did not pick; naming a backend never falls back silently.
+each one it did not pick; naming a backend never falls back silently. ``triton`` (a Triton
+server over gRPC) is only used when named.
 """
 from __future__ import annotations
 
@@ -44,9 +45,12 @@ REGISTRY: dict[str, str] = {
     "trt": "hrlf.runtime.backends.trt:open_backend",
     "ort": "hrlf.runtime.backends.ort:open_backend",
     "torch": "hrlf.runtime.backends.torch_ref:open_backend",
+    "triton": "hrlf.runtime.backends.triton:open_backend",
 }
 AUTO_ORDER = ("trt", "ort", "torch")
-BACKENDS = ("auto",) + AUTO_ORDER
+#: Never picked by auto: a remote server is a deployment choice, not a fallback.
+REMOTE = ("triton",)
+BACKENDS = ("auto",) + AUTO_ORDER + REMOTE
 
 
 def _factory(name: str) -> Callable:

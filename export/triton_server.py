@@ -1,0 +1,203 @@
+"""Serve a model repository with the ``tritonserver`` that ``nvidia-pytriton`` ships.
+
+``nvidia-pytriton`` pins ``numpy<2``, so it lives in its own environment (by default
+``.triton-env`` in the checkout; ``tools/install_triton_server.sh`` creates it, ``$HRLF_TRITON_ENV``
+points elsewhere). This module starts the server binary from that environment on loopback
+with the Python backend, the way the tests and ``bench/streams.py`` need it:
+
+* the Python-backend stub for the environment's Python version is copied into a private
+  backend folder (the wheel ships one stub per Python version);
+* ``LD_LIBRARY_PATH`` starts with that Python's own ``lib/`` (the stub must load the same
+  ``libpython`` as the interpreter: a pyenv build fails otherwise) and holds the wheel's
+  bundled libraries (``nvidia_pytriton.libs``: libcudart is needed even without a GPU);
+* the stub imports numpy and onnxruntime from the environment (``PATH``/``PYTHONPATH``).
+
+    python -m hrlf.export.triton_server REPO [--model hrlf_python] [--grpc-port 8001]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from hrlf.runtime.errors import BackendUnavailable
+
+ENV_VAR = "HRLF_TRITON_ENV"
+INSTALL_HINT = "create it with: bash tools/install_triton_server.sh (or set $HRLF_TRITON_ENV)"
+
+
+def default_env() -> str:
+    """The server environment: ``$HRLF_TRITON_ENV`` or ``.triton-env`` in the checkout."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.environ.get(ENV_VAR) or os.path.join(here, ".triton-env")
+
+
+def _env_python(env: str) -> tuple[str, str, str]:
+    """(python executable, 'X.Y', site-packages) of a virtual environment."""
+    py = os.path.join(env, "bin", "python")
+    if not os.path.exists(py):
+        raise BackendUnavailable(f"tritonserver: no Python environment at {env}; {INSTALL_HINT}")
+    out = subprocess.run([py, "-c", "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]);"
+                          "print(sys.base_prefix); print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise BackendUnavailable(f"tritonserver: {py} does not run ({out.stderr.strip()[:120]}); "
+                                 f"{INSTALL_HINT}")
+    version, base, site = out.stdout.split("\n")[:3]
+    return py, version, site
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TritonServer:
+    """One ``tritonserver`` process on loopback, started and stopped by its owner.
+
+    Args:
+        repo: model repository folder.
+        models: models to load (explicit model control); others stay unloaded.
+        env: the server environment (see :func:`default_env`).
+        log_path: where the server's stdout/stderr go (default: a temp file).
+
+    Attributes:
+        grpc_url: ``127.0.0.1:PORT`` for ``--triton-url``.
+    """
+
+    def __init__(self, repo: str, models: tuple[str, ...] = ("hrlf_python",),
+                 env: str | None = None, log_path: str | None = None):
+        self.repo, self.models = os.path.abspath(repo), tuple(models)
+        self.env = env or default_env()
+        py, version, site = _env_python(self.env)
+        self.dist = os.path.join(site, "pytriton", "tritonserver")
+        binary = os.path.join(self.dist, "bin", "tritonserver")
+        if not os.path.isfile(binary):
+            raise BackendUnavailable(f"tritonserver: {binary} not found (nvidia-pytriton is not "
+                                     f"installed in {self.env}); {INSTALL_HINT}")
+        self.binary, self.python, self.version, self.site = binary, py, version, site
+        self.work = tempfile.mkdtemp(prefix="hrlf-triton-")
+        self.log_path = log_path or os.path.join(self.work, "server.log")
+        self.proc: subprocess.Popen | None = None
+        self.grpc_port = self.http_port = 0
+        self.grpc_url = ""
+
+    def _backends(self) -> str:
+        dst = os.path.join(self.work, "backends")
+        shutil.copytree(os.path.join(self.dist, "backends"), dst)
+        stub = os.path.join(self.dist, "python_backend_stubs", self.version,
+                            "triton_python_backend_stub")
+        shutil.copy(stub, os.path.join(dst, "python", "triton_python_backend_stub"))
+        return dst
+
+    def _environ(self) -> dict:
+        env = os.environ.copy()
+        out = subprocess.run([self.python, "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
+                             capture_output=True, text=True, timeout=60)
+        libdir = out.stdout.strip()
+        libs = os.path.join(self.site, "nvidia_pytriton.libs")
+        env["LD_LIBRARY_PATH"] = ":".join(p for p in (libdir, libs, env.get("LD_LIBRARY_PATH"))
+                                          if p)
+        env["PATH"] = os.path.join(self.env, "bin") + os.pathsep + env.get("PATH", "")
+        env["PYTHONPATH"] = self.site  # numpy, onnxruntime for the stub
+        env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "1")
+        return env
+
+    def start(self, timeout_s: float = 120.0) -> "TritonServer":
+        """Start the server and wait until the models are ready.
+
+        Raises:
+            BackendUnavailable: the server exited or was not ready in ``timeout_s`` (the
+                last lines of its log are in the message).
+        """
+        self.grpc_port, self.http_port, metrics = free_port(), free_port(), free_port()
+        cmd = [self.binary, "--model-repository", self.repo, "--backend-directory",
+               self._backends(), "--model-control-mode", "explicit",
+               "--grpc-address", "127.0.0.1", "--grpc-port", str(self.grpc_port),
+               "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
+               "--metrics-port", str(metrics), "--allow-metrics", "false", "--log-verbose", "0"]
+        cmd += [f"--load-model={m}" for m in self.models]
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=self._environ(), start_new_session=True)
+        self.grpc_url = f"127.0.0.1:{self.grpc_port}"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            if self._ready():
+                return self
+            time.sleep(0.25)
+        tail = self.log_tail()
+        self.stop()
+        raise BackendUnavailable(f"tritonserver: not ready after {timeout_s:.0f} s (log: {tail}); "
+                                 "check the repository and the server environment")
+
+    def _ready(self) -> bool:
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        try:
+            with grpcclient.InferenceServerClient(self.grpc_url) as c:
+                return c.is_server_ready(client_timeout=1.0) and all(
+                    c.is_model_ready(m, client_timeout=1.0) for m in self.models)
+        except InferenceServerException:
+            return False
+
+    def log_tail(self, n: int = 3) -> str:
+        """The last ``n`` non-empty lines of the server log, joined with ' | '."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                lines = [x.strip() for x in f if x.strip()]
+        except OSError:
+            return "no log"
+        return " | ".join(lines[-n:])[-600:]
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s) and remove its temp folder."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if getattr(self, "_log", None):
+            self._log.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def __enter__(self) -> "TritonServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Serve a model repository on loopback "
+                                 "(nvidia-pytriton's tritonserver, Python backend).")
+    ap.add_argument("repo")
+    ap.add_argument("--model", action="append", default=None,
+                    help="model to load (repeatable; default hrlf_python)")
+    args = ap.parse_args()
+    server = TritonServer(args.repo, tuple(args.model or ["hrlf_python"]),
+                          log_path=os.path.abspath("tritonserver.log"))
+    server.start()
+    print(f"serving {args.repo} at {server.grpc_url} (gRPC); log: {server.log_path}; Ctrl-C stops",
+          flush=True)
+    try:
+        server.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

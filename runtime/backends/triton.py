@@ -1,0 +1,168 @@
+"""Triton client backend: windows are packed here and scored by a Triton server over gRPC.
+
+Many client processes (each with its own sessions, buffers and accounting) share one
+server; the server's dynamic batcher merges their requests. The model is a folder of the
+repository that ``hrlf-export --triton REPO`` wrote (``hrlf_python`` serves on a CPU box,
+``hrlf_onnx``/``hrlf_trt`` on servers with those backends); its config carries the ONNX
+sha256 (``parameters.onnx_sha256``) and the client refuses a model that is not the one its
+``spec.json`` describes.
+
+Failure policy: at start-up an absent server or model is one line (``BackendUnavailable``).
+While streaming, a call that fails because the connection broke is retried on a fresh
+channel with backoff until ``timeout_s`` is spent; then the call raises
+``BackendUnavailable`` (the caller decides what that window becomes).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError
+from hrlf.runtime.spec import SCORE, ModelSpec, input_names
+
+DEFAULT_URL = "127.0.0.1:8001"
+DEFAULT_MODEL = "hrlf_python"
+SHA_PARAM = "onnx_sha256"
+INSTALL = "pip install 'hrlf[triton]'"
+
+
+def parse_model(text: str) -> tuple[str, str]:
+    """``NAME`` or ``NAME:VERSION`` -> (name, version); version '' means the latest."""
+    name, _, version = str(text).partition(":")
+    if not name or (version and not version.isdigit()):
+        raise InputError(f"--triton-model {text}: expected NAME or NAME:VERSION (e.g. "
+                         f"{DEFAULT_MODEL}:1)")
+    return name, version
+
+
+class TritonBackend:
+    """Scores packed windows on a Triton server (tritonclient, gRPC).
+
+    Args:
+        model_dir: MODEL_DIR whose ``spec.json`` the server's model must match.
+        spec: its spec.
+        url: ``host:port`` of the server's gRPC endpoint.
+        model: ``NAME`` or ``NAME:VERSION`` in the server's repository.
+        timeout_s: per call, and the budget for reconnecting.
+        max_batch: the largest batch sent in one request (capped by the model's
+            ``max_batch_size``).
+    """
+
+    def __init__(self, model_dir: str, spec: ModelSpec, url: str = DEFAULT_URL,
+                 model: str = DEFAULT_MODEL, timeout_s: float = 5.0, max_batch: int = 64):
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        if not timeout_s > 0:
+            raise InputError(f"triton timeout {timeout_s}: must be > 0 seconds")
+        self._grpc, self._error = grpcclient, InferenceServerException
+        self.url, self.timeout_s = url, float(timeout_s)
+        self.model, self.version = parse_model(model)
+        self.spec, self.model_dir = spec, model_dir
+        self.client = self._connect()
+        cfg = self._config()
+        want = spec.artifacts.get("model.onnx")
+        got = cfg.get("parameters", {}).get(SHA_PARAM, {}).get("string_value")
+        if want and got != want:
+            raise ArtifactError(f"triton model '{self.model}' at {url}: serves ONNX "
+                                f"{(got or 'unknown')[:12]}… but {model_dir}/spec.json is for "
+                                f"{want[:12]}…; load the repository exported with this model "
+                                "(hrlf-export --triton REPO)")
+        self.max_batch = max(1, min(int(max_batch), int(cfg.get("max_batch_size", 0) or 1)))
+        self.input_names = input_names()
+        self.name = f"triton-{self.model}"
+        self.reconnects = 0
+
+    def _connect(self):
+        """A client for ``url`` whose server and model are ready, else one clear line."""
+        try:
+            client = self._grpc.InferenceServerClient(self.url)
+            live = client.is_server_live(client_timeout=self.timeout_s)
+        except (self._error, ValueError) as e:
+            raise BackendUnavailable(f"triton: no server at {self.url} ({_first(e)}); start "
+                                     "tritonserver --model-repository REPO (python -m "
+                                     "hrlf.export.triton_server REPO) or pass --triton-url") from None
+        if not live:
+            raise BackendUnavailable(f"triton: the server at {self.url} is not live; check "
+                                     "its log")
+        try:
+            ready = client.is_model_ready(self.model, self.version, client_timeout=self.timeout_s)
+        except self._error as e:
+            ready, why = False, _first(e)
+        else:
+            why = "not loaded"
+        if not ready:
+            raise BackendUnavailable(f"triton: model '{self.model}' (version "
+                                     f"{self.version or 'latest'}) is not ready at {self.url} "
+                                     f"({why}); load it (--load-model {self.model}) or pass "
+                                     "--triton-model NAME[:VERSION]")
+        return client
+
+    def _config(self) -> dict:
+        try:
+            out = self.client.get_model_config(self.model, self.version, as_json=True,
+                                               client_timeout=self.timeout_s)
+        except self._error as e:
+            raise BackendUnavailable(f"triton: cannot read the config of '{self.model}' at "
+                                     f"{self.url} ({_first(e)}); check the server") from None
+        return out.get("config", out)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        n = len(feeds[self.input_names[0]])
+        if n > self.max_batch:  # the server refuses batches above max_batch_size
+            return np.concatenate([self.run({k: v[i:i + self.max_batch] for k, v in feeds.items()})
+                                   for i in range(0, n, self.max_batch)])
+        inputs = []
+        for name in self.input_names:
+            arr = np.ascontiguousarray(feeds[name], np.float32)
+            inp = self._grpc.InferInput(name, list(arr.shape), "FP32")
+            inp.set_data_from_numpy(arr)
+            inputs.append(inp)
+        outputs = [self._grpc.InferRequestedOutput(SCORE)]
+        deadline, delay = time.monotonic() + self.timeout_s, 0.05
+        while True:
+            try:
+                res = self.client.infer(self.model, inputs, model_version=self.version,
+                                        outputs=outputs, client_timeout=self.timeout_s)
+                return np.asarray(res.as_numpy(SCORE), np.float32).reshape(-1)
+            except self._error as e:
+                status = str(e.status() or "")
+                if "UNAVAILABLE" not in status or time.monotonic() + delay > deadline:
+                    raise BackendUnavailable(f"triton: inference on '{self.model}' at {self.url} "
+                                             f"failed ({_first(e)}); check the server") from None
+            time.sleep(delay)  # the connection broke: a fresh channel, with backoff
+            delay = min(2 * delay, 1.0)
+            self._reopen()
+
+    def _reopen(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # a broken channel may fail to close; it is replaced anyway
+            pass
+        self.client = self._grpc.InferenceServerClient(self.url)
+        self.reconnects += 1
+
+    def close(self) -> None:
+        if getattr(self, "client", None) is not None:
+            self.client.close()
+            self.client = None
+
+
+def _first(e: BaseException) -> str:
+    msg = e.message() if hasattr(e, "message") and callable(e.message) else str(e)
+    return (str(msg).strip().splitlines() or [type(e).__name__])[0][:160]
+
+
+def open_backend(model_dir: str, spec: ModelSpec, **opts) -> TritonBackend:
+    try:
+        import tritonclient.grpc  # noqa: F401
+    except ImportError as e:
+        raise BackendUnavailable(f"triton: tritonclient[grpc] is not installed ({e}); "
+                                 f"{INSTALL}") from None
+    kw = {k: v for k, v in opts.items() if k in ("max_batch", "timeout_s") and v is not None}
+    if opts.get("triton_url"):
+        kw["url"] = opts["triton_url"]
+    if opts.get("triton_model"):
+        kw["model"] = opts["triton_model"]
+    return TritonBackend(model_dir, spec, **kw)
