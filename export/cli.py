@@ -19,7 +19,8 @@ Examples:
   hrlf-export runs/mosi --out models/mosi --fp16 --engine --max-batch 8
       also a TensorRT engine for this GPU (run it on the device, e.g. a Jetson)
   hrlf-export runs/mosi --out models/mosi --fp16 --triton triton_repo
-      also triton_repo/hrlf_onnx (and hrlf_trt with --engine) for Triton
+      also triton_repo/hrlf_onnx, hrlf_python (Python backend: serves on a CPU box)
+      and hrlf_trt (with --engine) for Triton
 
 \b
 MODEL_DIR is written to a temp folder and renamed into place: a failure leaves

@@ -109,14 +109,18 @@ class TritonServer:
         env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "1")
         return env
 
-    def start(self, timeout_s: float = 120.0) -> "TritonServer":
+    def start(self, timeout_s: float = 120.0, grpc_port: int | None = None) -> "TritonServer":
         """Start the server and wait until the models are ready.
+
+        Args:
+            timeout_s: how long to wait for readiness.
+            grpc_port: the gRPC port (default: a free one).
 
         Raises:
             BackendUnavailable: the server exited or was not ready in ``timeout_s`` (the
                 last lines of its log are in the message).
         """
-        self.grpc_port, self.http_port, metrics = free_port(), free_port(), free_port()
+        self.grpc_port, self.http_port, metrics = grpc_port or free_port(), free_port(), free_port()
         cmd = [self.binary, "--model-repository", self.repo, "--backend-directory",
                self._backends(), "--model-control-mode", "explicit",
                "--grpc-address", "127.0.0.1", "--grpc-port", str(self.grpc_port),

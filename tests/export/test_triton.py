@@ -28,9 +28,12 @@ def _parse(text: str, section: str) -> list[dict]:
 
 def test_onnx_model_folder(exported):
     report, model_dir, repo = exported
-    assert report["triton"]["models"] == ["hrlf_onnx"]  # no engine here: no hrlf_trt
+    # no engine here: no hrlf_trt; hrlf_python runs the same ONNX in Triton's Python backend
+    assert report["triton"]["models"] == ["hrlf_onnx", "hrlf_python"]
     plan = repo / "hrlf_onnx" / "1" / "model.onnx"
     assert sha256_file(plan) == report["files"]["model.onnx"]
+    assert sha256_file(repo / "hrlf_python" / "1" / "model.onnx") == report["files"]["model.onnx"]
+    assert "class TritonPythonModel" in (repo / "hrlf_python" / "1" / "model.py").read_text()
     assert not any(p.name.startswith(".") for p in repo.iterdir())  # no temp leftovers
     sess = ort.InferenceSession(str(plan), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()][-1] == "modality_mask"
