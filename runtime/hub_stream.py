@@ -1,0 +1,179 @@
+"""One stream of a :class:`~hrlf.runtime.hub.Hub`: a Session whose windows the hub scores.
+
+A ``HubStream`` is a full :class:`~hrlf.runtime.session.Session` (same push contract,
+validation, timestamp policy, buffers, deadlines and accounting), except that it never
+calls the backend itself: due windows are packed into a :class:`Job` that the hub scores
+together with other streams' jobs in one backend call, then the stream builds its own
+results from its rows of the scores.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hrlf.runtime.session import Session
+from hrlf.runtime.sinks import LatencyStats, Result
+
+#: Latencies each stream keeps for its own p50/p99 (bounded: memory per stream stays flat).
+STREAM_LATENCY_KEEP = 256
+
+
+@dataclass
+class Job:
+    """Packed due windows of one stream, waiting to be scored.
+
+    Attributes:
+        stream: the stream.
+        plan: in window order, ``("batch", due, (feeds, pack_s, t_start))`` and
+            ``("no_data", item, reasons)`` entries (as in ``Session._emit``).
+        due_wall: monotonic time the oldest window became due (batching waits from it).
+        rows: windows to score.
+    """
+
+    stream: "HubStream"
+    plan: list
+    due_wall: float
+    rows: int = 0
+    scores: list = field(default_factory=list)
+
+
+class SharedBackend:
+    """The hub's backend as a stream sees it: closing a stream must not close it."""
+
+    def __init__(self, backend):
+        self._backend, self.name, self.spec = backend, backend.name, backend.spec
+        self.max_batch = backend.max_batch
+
+    def run(self, feeds):  # streams never call it directly; here for the Backend protocol
+        return self._backend.run(feeds)
+
+    def close(self) -> None:
+        pass
+
+
+class HubStream(Session):
+    """A Session scored by its hub; create it with :meth:`Hub.add_stream`.
+
+    Attributes:
+        name: the stream's name in the hub (``hub.stream(name)``).
+    """
+
+    def __init__(self, hub, name: str, backend: SharedBackend, spec, config, on_result,
+                 monotonic):
+        super().__init__(backend, spec, config, on_result, monotonic)
+        self.hub, self.name = hub, name
+        self.latency = LatencyStats(keep=STREAM_LATENCY_KEEP)
+        self.in_heap = False  # hub bookkeeping: scheduled for its next deadline
+        self.backend_errors = 0
+
+    # ---- input: as Session, plus telling the hub ----------------------------------------
+    def push(self, modality: str, t: float, x) -> bool:
+        ok = super().push(modality, t, x)
+        self.hub._pushed(self)
+        return ok
+
+    def start(self, poll_s: float = 0.005) -> "HubStream":
+        """No-op: the hub's worker scores this stream (``Hub.start``)."""
+        return self
+
+    # ---- windows -> jobs -------------------------------------------------------------
+    def take(self, final: bool) -> Job | None:
+        """Collect and pack the windows due now (all remaining ones if ``final``)."""
+        with self._lock:
+            if self._failure is not None or (self.closed and not final):
+                return None
+            due = self._collect(final)
+            if self.cfg.live and not final and len(due) > self.cfg.max_inflight:
+                self.acct.segments_dropped["backlog"] += len(due) - self.cfg.max_inflight
+                due = due[-self.cfg.max_inflight:]
+            if not due:
+                self._evict()
+                return None
+            plan, run, rows = [], [], 0
+            for item in due + [None]:
+                if item is not None and item[2]:
+                    run.append(item)
+                    if len(run) < self.cfg.max_batch:
+                        continue
+                if run:
+                    starts = [k * self.hop_s for k, _, _ in run]
+                    plan.append(("batch", run, self.packer.pack(self.buffers, starts,
+                                                                self._monotonic)))
+                    rows += len(run)
+                    run = []
+                if item is not None and not item[2]:
+                    plan.append(("no_data", item, self._reasons(item[0])))
+            self._evict()
+        return Job(self, plan, min(d[1] for d in due), rows)
+
+    def _emit(self, final: bool) -> list[Result]:
+        """advance()/finish()/close() on one stream: score its due windows right away."""
+        job = self.take(final)
+        return self.hub._score_jobs([job]) if job is not None else []
+
+    def finish_job(self, job: Job, scores: list, infer_s: float, batch: int,
+                   t_done: float) -> list[Result]:
+        """Results of a scored job (``scores[i]`` per batch entry; None: backend failed)."""
+        out: list[Result] = []
+        lo, hi = self.spec.output.score_range
+        for (kind, what, extra), sc in zip(job.plan, scores):
+            if kind == "no_data":
+                out.append(self._no_data_result(what, extra))
+                continue
+            if sc is None:  # counted by the hub: this stream's rows could not be scored
+                with self.acct.lock:
+                    self.acct.segments_dropped["backend_error"] += len(what)
+                continue
+            feeds, pack_s, _t_start = extra
+            batch_results = []
+            for i, (k, due_wall, _) in enumerate(what):
+                score = float(min(max(sc[i], lo), hi))
+                pack, infer = pack_s * 1e3 / len(what), infer_s * 1e3 / max(1, batch)
+                total = (t_done - due_wall) * 1e3 if self.cfg.live else pack + infer
+                lat = {"wait": max(0.0, total - pack - infer), "pack": pack, "infer": infer,
+                       "total": total}
+                t_a, t_b = self._result_times(k)
+                mods, frames = self.packer.present(feeds, i)
+                r = Result(segment=k, t_start=t_a, t_end=t_b, score=score,
+                           label=self.spec.label(score), modalities=mods, frames=frames,
+                           latency_ms=lat, backend=self.backend.name, batch=batch)
+                self.latency.add(lat)
+                batch_results.append(r)
+            with self.acct.lock:
+                self.acct.segments += len(batch_results)
+            for r in batch_results:  # in window order, as Session delivers
+                self._deliver(r)
+            out.extend(batch_results)
+        return out
+
+    def _deliver(self, r: Result) -> None:
+        if self.on_result is not None:
+            super()._deliver(r)
+        else:  # no worker thread of its own: results() reads this queue
+            self._put(r)
+
+    def close(self) -> list[Result]:
+        """Score the remaining windows, end results(), and leave the hub."""
+        try:
+            if not (self.closed or self._closing):
+                self.hub._flush_stream(self)
+            return super().close()
+        finally:
+            if self.on_result is None:
+                self._put(None)
+            self.hub._forget(self)
+
+    def next_due(self) -> float | None:
+        """Monotonic time the next window is due (live), or None."""
+        k, t0 = self._k_next, self._t0_wall
+        if k is None or t0 is None:
+            return None
+        return t0 + k * self.hop_s + self.window_s + self.cfg.grace_s
+
+
+def concat_feeds(parts: list[dict]) -> dict:
+    """Stack feeds of several batch entries along the batch axis."""
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
