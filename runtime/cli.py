@@ -57,7 +57,7 @@ def _parse_drop(text: str):
 @click.argument("model_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--stream", "stream", default="demo", show_default=True,
               help="Source URI: demo[:SEED], replay:PATH[#split], stdin, camera0, mic, file:PATH, rtsp://...")
-@click.option("--backend", type=click.Choice(["auto", "ort", "trt", "torch", "triton"]),
+@click.option("--backend", type=click.Choice(["auto", "openvino", "ort", "trt", "torch", "triton"]),
               default="auto", show_default=True,
               help="Inference backend; auto picks the best available and logs why; triton scores "
                    "on a Triton server (--triton-url).")

@@ -52,8 +52,8 @@ def test_ort_fp32_fp16_agree_and_auto_logs_why(model_dir, spec, caplog):
     absent["text_mask"][:] = 0  # all modalities absent: defined output
     assert np.isfinite(fp16.run(absent)).all()
     with caplog.at_level(logging.INFO, logger="hrlf.runtime"):
-        auto = open_backend("auto", model_dir, spec)
-    assert auto.name.startswith("ort-")
+        auto = open_backend("auto", model_dir, spec, precision="fp32", provider="cpu")
+    assert auto.name.startswith(("ort-", "openvino-"))
     assert any("skipped trt" in r.message for r in caplog.records)
 
 
@@ -192,3 +192,26 @@ def test_trt_runner_data_flow_and_stale_engine(tmp_path, model_dir, spec, monkey
     be.close()
     assert sorted(cuda.freed) == sorted(cuda.mem)  # every allocation freed
     assert set(input_names()) <= set(be.dtypes)
+
+
+def test_openvino_matches_onnxruntime_over_masks_and_batches(model_dir, spec, caplog):
+    """Static-shape OpenVINO equals ONNX Runtime within 1e-5 over all 8 modality masks,
+    batch 1..9 (bucketed and padded), and is auto's pick on x86 when installed."""
+    import itertools
+    import platform
+
+    pytest.importorskip("openvino", reason="openvino is not installed (pip install 'hrlf[openvino]')")
+    ov_be = open_backend("openvino", model_dir, spec, max_batch=4)
+    ort_be = open_backend("ort", model_dir, spec, precision="fp32")
+    assert ov_be.name == "openvino-cpu-fp32"
+    for present, b in itertools.product(itertools.product((0, 1), repeat=3), (1, 3, 9)):
+        f = feeds_for(spec, b=b, seed=b)
+        f["modality_mask"][:] = np.asarray(present, np.float32)
+        f["audio_mask"][:, ::3] = 0
+        np.testing.assert_allclose(ov_be.run(f), ort_be.run(f), atol=1e-5, rtol=0)
+    with pytest.raises(BackendUnavailable, match="^openvino: runs the FP32 model"):
+        open_backend("openvino", model_dir, spec, precision="fp16")
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        with caplog.at_level(logging.INFO, logger="hrlf.runtime"):
+            assert open_backend("auto", model_dir, spec).name == "openvino-cpu-fp32"
+        assert open_backend("auto", model_dir, spec, precision="fp16").name == "ort-cpu-fp16"
