@@ -102,6 +102,30 @@ def second_schedule(rec: dict, phases: np.ndarray, s: int, mods: list):
         np.concatenate(row)[order]
 
 
+def chunk_schedule(rec: dict, phases: np.ndarray, s: int, mods: list, chunk_s: float):
+    """Every chunk released in wall second [s, s+1): (wall offsets, stream, modality, lo, hi)
+    sorted by wall time. A chunk holds a modality's frames of stream time
+    [c * chunk_s, (c + 1) * chunk_s) and is released when it ends (as a featurizer emits)."""
+    per_s = int(round(1 / chunk_s))
+    c_lo = np.ceil((s - phases) * per_s).astype(int) - 1
+    c_hi = np.ceil((s + 1 - phases) * per_s).astype(int) - 1
+    n = np.maximum(c_hi - c_lo, 0)
+    sid = np.repeat(np.arange(len(phases)), n)
+    c = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(c_lo, n)
+    keep = c >= 0
+    sid, c = sid[keep], c[keep]
+    walls = phases[sid] + (c + 1) * chunk_s
+    out = []
+    for j, m in enumerate(mods):
+        lo = np.searchsorted(rec[m][0], c * chunk_s - 1e-9, "left")
+        hi = np.searchsorted(rec[m][0], (c + 1) * chunk_s - 1e-9, "left")
+        ok = hi > lo
+        out.append((walls[ok], sid[ok], np.full(ok.sum(), j), lo[ok], hi[ok]))
+    w = np.concatenate([o[0] for o in out])
+    order = np.argsort(w, kind="stable")
+    return tuple(np.concatenate([o[i] for o in out])[order] for i in range(5))
+
+
 def open_streams(mode: str, n: int, args, on_result):
     """(streams with push/clock, closer, backend name) for one mode."""
     from hrlf.runtime.hub import Hub, HubConfig
@@ -114,13 +138,13 @@ def open_streams(mode: str, n: int, args, on_result):
         from hrlf.runtime.spec import ModelSpec
 
         spec = ModelSpec.load(args.model_dir)
-        be = open_backend("ort", args.model_dir, spec, threads=1)
+        be = open_backend(args.backend, args.model_dir, spec, threads=1)
         base = rss_mb()
         sessions = [Session(SharedBackend(be), spec, live, on_result=on_result).start()
                     for _ in range(n)]
         sessions[0].base_rss = base
         return sessions, lambda: [s.close() for s in sessions], be.name
-    opts = {"backend": "ort", "threads": args.threads} if mode == "hub" else \
+    opts = {"backend": args.backend, "threads": args.threads} if mode == "hub" else \
         {"backend": "triton", "triton_url": args.triton_url}
     hub = Hub.load(args.model_dir, config=HubConfig(
         max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1e3, stream=live), **opts)
@@ -161,18 +185,25 @@ def worker(args) -> dict:
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             srv0 = proc_cpu_s(args.server_pid) if args.server_pid else 0.0
             tm0 = time.monotonic()
-        walls, sid, mid, row = second_schedule(rec, phases, sec, mods)
         frames = [rec[m][1] for m in mods]
         times = [rec[m][0] for m in mods]
+        chunked = args.chunk_ms > 0 and args.mode != "session"
+        if chunked:
+            walls, sid, mid, lo, hi = chunk_schedule(rec, phases, sec, mods, args.chunk_ms / 1e3)
+        else:
+            walls, sid, mid, lo = second_schedule(rec, phases, sec, mods)
         for k in range(len(walls)):
             due = t0 + walls[k]
             now = time.monotonic()
             if due > now + 0.002:
                 time.sleep(due - now)
-            elif measuring[0] and k % 64 == 0:
-                lags.append((now - due) * 1e3)
-            j, r = mid[k], row[k]
-            streams[sid[k]].push(mods[j], float(times[j][r]), frames[j][r])
+            elif measuring[0] and k % 16 == 0:
+                lags.append(max(0.0, now - due) * 1e3)
+            j, r = mid[k], lo[k]
+            if chunked:
+                streams[sid[k]].push_many(mods[j], times[j][r:hi[k]], frames[j][r:hi[k]])
+            else:
+                streams[sid[k]].push(mods[j], float(times[j][r]), frames[j][r])
     measured_s = time.monotonic() - tm0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     srv_cpu = (proc_cpu_s(args.server_pid) - srv0) if args.server_pid else 0.0
@@ -227,7 +258,13 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=4)
     ap.add_argument("--max-batch", type=int, default=64)
     ap.add_argument("--max-wait-ms", type=float, default=20.0)
-    ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (hub)")
+    ap.add_argument("--threads", type=int, default=1, help="inference threads (hub, triton)")
+    ap.add_argument("--backend", default="ort", choices=["ort", "openvino"],
+                    help="in-process backend of the session and hub modes")
+    ap.add_argument("--chunk-ms", type=float, default=250.0,
+                    help="hub/triton: frames arrive in chunks of this many ms per modality, "
+                         "pushed with push_many (0: frame by frame); session mode pushes "
+                         "frame by frame")
     ap.add_argument("--model-dir", default=None)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="hub", help=argparse.SUPPRESS)
@@ -248,7 +285,8 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--worker", "--mode", mode, "--n", str(n),
                        "--seconds", str(args.seconds), "--warmup", str(args.warmup),
                        "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
-                       "--threads", str(args.threads)]
+                       "--threads", str(args.threads), "--backend", args.backend,
+                       "--chunk-ms", str(args.chunk_ms)]
                 if args.model_dir:
                     cmd += ["--model-dir", args.model_dir]
                 if mode == "triton":
@@ -271,7 +309,8 @@ def main() -> None:
                           "python": platform.python_version()},
               "settings": {"seconds": args.seconds, "warmup": args.warmup,
                            "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
-                           "ort_threads": args.threads, "grace_s": 0.1, "hop_s": 1.0},
+                           "threads": args.threads, "backend": args.backend,
+                           "chunk_ms": args.chunk_ms, "grace_s": 0.1, "hop_s": 1.0},
               "runs": runs}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:

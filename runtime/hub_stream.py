@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hrlf.runtime.session import Session
+from hrlf.runtime.frames import T_MAX, _finite64
+from hrlf.runtime.session import EPS, Session
 from hrlf.runtime.sinks import LatencyStats, Result
 
 #: Latencies each stream keeps for its own p50/p99 (bounded: memory per stream stays flat).
@@ -72,6 +73,52 @@ class HubStream(Session):
         ok = super().push(modality, t, x)
         self.hub._pushed(self)
         return ok
+
+    def push_many(self, modality: str, times, frames) -> int:
+        """Push a chunk of one modality's frames (row i of ``frames`` at ``times[i]``), as a
+        featurizer emits them. Same contract and counts as ``push`` called row by row, in
+        order; a clean chunk (float32 rows of the right dim, finite, increasing, after
+        every frame already pushed, within the jump horizon) is stored in one step.
+
+        Returns:
+            how many frames were accepted.
+        """
+        n = self._fast_chunk(modality, times, frames)
+        if n is None:  # anything unusual: exactly the per-frame path
+            return sum(bool(self.push(modality, t, x)) for t, x in zip(times, frames))
+        self.hub._pushed(self)
+        return n
+
+    def _fast_chunk(self, modality, times, frames) -> int | None:
+        """Store a clean chunk in one step and return its size; None: not clean."""
+        buf = self.buffers.get(modality) if isinstance(modality, str) else None
+        if (buf is None or modality not in self.kept or self.cfg.drops
+                or not isinstance(times, np.ndarray) or times.dtype.kind != "f"
+                or not isinstance(frames, np.ndarray) or frames.dtype != np.float32
+                or frames.ndim != 2 or frames.shape[1] != buf.dim
+                or len(frames) != len(times) or len(times) == 0):
+            return None
+        with self._lock:
+            self._check_open("push")
+            tb = self.timebase
+            if self._watermark is None or tb._run or len(buf) + len(times) > buf.capacity:
+                return None
+            s = times.astype(np.float64) - tb.origin
+            if not (np.isfinite(s).all() and times.min() >= 0 and times.max() <= T_MAX
+                    and _finite64(frames) and s[0] > buf.last_t and s[0] >= 0
+                    and (len(s) == 1 or (np.diff(s) > 0).all())):
+                return None
+            if self._k_next is not None and s[0] < self._k_next * self.hop_s - EPS:
+                return None
+            latest = np.maximum.accumulate(np.concatenate(([self._watermark], s[:-1])))
+            ref = np.maximum(latest, self.clock()) if self.cfg.live else latest
+            if not (np.abs(s - ref) <= tb.max_jump_s).all():
+                return None
+            self.acct.received += len(s)
+            tb.accepted()
+            _extend(buf, s, frames)
+            self._watermark = max(self._watermark, float(s[-1]))
+        return len(s)
 
     def start(self, poll_s: float = 0.005) -> "HubStream":
         """No-op: the hub's worker scores this stream (``Hub.start``)."""
@@ -170,6 +217,22 @@ class HubStream(Session):
         if k is None or t0 is None:
             return None
         return t0 + k * self.hop_s + self.window_s + self.cfg.grace_s
+
+
+def _extend(buf, s: np.ndarray, x: np.ndarray) -> None:
+    """Append rows to a ModalityBuffer that has room for them (compacting like append)."""
+    n = len(s)
+    if buf.hi + n > buf.capacity:
+        k = buf.hi - buf.lo
+        buf.t[:k] = buf.t[buf.lo:buf.hi]
+        buf.x[:k] = buf.x[buf.lo:buf.hi]
+        buf.used[:k] = buf.used[buf.lo:buf.hi]
+        buf.lo, buf.hi = 0, k
+    buf.t[buf.hi:buf.hi + n] = s
+    buf.x[buf.hi:buf.hi + n] = x
+    buf.used[buf.hi:buf.hi + n] = False
+    buf.hi += n
+    buf.last_t = float(s[-1])
 
 
 def concat_feeds(parts: list[dict]) -> dict:
