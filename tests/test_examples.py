@@ -23,11 +23,15 @@ def test_robot_callback_keeps_going_when_camera_is_covered():
     assert lines[-1].endswith("accounting ok: True")
 
 
-def test_call_center_pipeline_audio_and_text_only():
-    lines = _run("call_center.py")
+def test_call_center_many_concurrent_calls_audio_and_text_only():
+    lines = _run("call_center.py", "--demo-calls", "6")
     segs = [x for x in lines if x.startswith("[call")]
     assert segs and all("(text+audio)" in x or "(audio)" in x or "(text)" in x for x in segs)
     sums = [json.loads(x)["summary"] for x in lines if x.startswith('{"summary"')]
-    assert [s["call"] for s in sums] == ["call1.jsonl", "call2.jsonl"]
+    assert [s["call"] for s in sums] == [f"call{i}.jsonl" for i in range(1, 7)]
     for s in sums:
         assert s["segments"] == 19 and -3 <= s["mean_score"] <= 3 and not s["frames_dropped"]
+        assert s["accounting_ok"]
+    hub = json.loads(lines[-1])["hub"]
+    assert hub["streams_added"] == 6 and hub["segments"] == 6 * 19 and hub["accounting_ok"]
+    assert hub["calls"] < hub["segments"]  # windows of several calls shared backend calls
