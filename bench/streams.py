@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,19 +51,50 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def proc_cpu_s(pid: int) -> float:
-    """user + system CPU seconds of another process (from /proc)."""
+def _stat(pid: int) -> list:
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants (the server and its Python-backend stub)."""
+    kids: dict = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                kids.setdefault(int(_stat(int(d))[1]), []).append(int(d))
+            except (OSError, IndexError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def proc_cpu_s(pid: int) -> float:
+    """user + system CPU seconds of a process and its descendants (from /proc)."""
+    total = 0
+    for p in family(pid):
+        try:
+            f = _stat(p)
+            total += int(f[11]) + int(f[12])
+        except (OSError, IndexError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def proc_hwm_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory of a process and its descendants, summed (MB)."""
+    total = 0.0
+    for p in family(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(x.split()[1]) for x in f if x.startswith("VmHWM:")), 0) / 1024
+        except OSError:
+            pass
+    return total
 
 
 def recording(spec, seconds: float) -> dict:
@@ -139,6 +171,8 @@ def open_streams(mode: str, n: int, args, on_result):
 
         spec = ModelSpec.load(args.model_dir)
         be = open_backend(args.backend, args.model_dir, spec, threads=1)
+        if hasattr(be, "compile_all"):
+            be.compile_all()
         base = rss_mb()
         sessions = [Session(SharedBackend(be), spec, live, on_result=on_result).start()
                     for _ in range(n)]
@@ -148,8 +182,12 @@ def open_streams(mode: str, n: int, args, on_result):
         {"backend": "triton", "triton_url": args.triton_url}
     hub = Hub.load(args.model_dir, config=HubConfig(
         max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1e3, stream=live), **opts)
+    if hasattr(hub.backend, "compile_all"):  # compiled models are not per-stream memory
+        hub.backend.compile_all()
     base = rss_mb()
+    t_add = time.perf_counter()
     streams = [hub.add_stream(on_result=on_result) for _ in range(n)]
+    hub.add_ms_per_stream = (time.perf_counter() - t_add) * 1e3 / n
     hub.start()
     hub.base_rss = base
     return streams, hub.close, hub.backend.name
@@ -229,6 +267,10 @@ def worker(args) -> dict:
            "push_lag_ms": {"p50": round(float(np.percentile(lags, 50)), 2) if lags else 0.0,
                            "p99": round(float(np.percentile(lags, 99)), 2) if lags else 0.0},
            "close_s": round(close_s, 2)}
+    hub = getattr(streams[0], "hub", None)
+    if hub is not None:
+        out["add_stream_ms"] = round(hub.add_ms_per_stream, 3)
+        out["mean_batch"] = hub.stats()["mean_batch"]
     if args.server_pid:
         out["server_peak_rss_mb"] = round(proc_hwm_mb(args.server_pid), 1)
     return out
@@ -265,6 +307,9 @@ def main() -> None:
                     help="hub/triton: frames arrive in chunks of this many ms per modality, "
                          "pushed with push_many (0: frame by frame); session mode pushes "
                          "frame by frame")
+    ap.add_argument("--max-session-n", type=int, default=100,
+                    help="skip the session mode above this N (one thread per stream: at "
+                         "N=1000 it drove this 2-core VM's load average past 100)")
     ap.add_argument("--model-dir", default=None)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="hub", help=argparse.SUPPRESS)
@@ -277,11 +322,18 @@ def main() -> None:
         return
     runs, server = [], None
     tmp = tempfile.mkdtemp(prefix="hrlf-bench-streams-")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on TERM too
     try:
         if "triton" in args.modes:
             server = serve_demo(tmp)
         for mode in args.modes:
             for n in args.n:
+                if mode == "session" and n > args.max_session_n:
+                    runs.append({"mode": mode, "n": n, "skipped": (
+                        f"N > --max-session-n {args.max_session_n}: one worker thread per "
+                        "stream polling every 5 ms; at N=1000 the load average of this "
+                        "2-core VM passed 100 within a minute and the run was stopped")})
+                    continue
                 cmd = [sys.executable, __file__, "--worker", "--mode", mode, "--n", str(n),
                        "--seconds", str(args.seconds), "--warmup", str(args.warmup),
                        "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),

@@ -96,6 +96,12 @@ class OpenVinoBackend:
         with self._lock:
             return self._compiled.setdefault(key, entry)
 
+    def compile_all(self) -> None:
+        """Compile every bucket now (for servers that prefer a slow start to any chunking)."""
+        frames = tuple(self.spec.frames(m) for m in MODALITIES)
+        for b in buckets(self.max_batch):
+            self._get(b, frames)
+
     def _compile_later(self, batch: int, frames: tuple) -> None:
         """Compile bucket ``batch`` on a background thread (once)."""
         with self._lock:
