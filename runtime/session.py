@@ -187,9 +187,9 @@ class Session(Delivery):
         return max(0, math.floor((t - self.window_s) / self.hop_s + EPS) + 1)
 
     def note(self, reason: str, t: float | None = None) -> None:
-        """Attach a reason (``device_lost``, ``silence``, ...) to the window(s) covering
-        stream time ``t`` (default: now, live; else the latest frame); it appears in the
-        ``reasons`` of a no_data result for them."""
+        """Record why data may be missing (``device_lost``, ``silence``, ...) at stream time
+        ``t`` (default: now, live; else the latest frame). It appears in the ``reasons`` of
+        every no_data result from the window holding ``t`` until frames come back."""
         with self._lock:
             if t is None:
                 t = self.clock() if self.cfg.live else (self._watermark or 0.0)
@@ -249,6 +249,8 @@ class Session(Delivery):
                 due.append((k, self._due_wall(end), True))
                 for b in self.buffers.values():
                     b.mark_used(start, end)
+                while self._notes and self._notes[0][0] < start:
+                    self._notes.popleft()  # data came back after these reasons
                 self._k_next = k + 1
                 continue
             if no_data:
@@ -275,9 +277,6 @@ class Session(Delivery):
         horizon = math.inf if self._k_next is None else self._k_next * self.hop_s - EPS
         for b in self.buffers.values():
             b.evict_before(horizon)
-        if self._notes and self._k_next is not None:
-            while self._notes and self._notes[0][0] < self._k_next * self.hop_s - self.window_s:
-                self._notes.popleft()
 
     def _due_wall(self, end: float) -> float:
         """Monotonic time at which the window became due (live) or was found due."""
@@ -314,8 +313,8 @@ class Session(Delivery):
         return out
 
     def _reasons(self, k: int) -> list[str]:
-        start, end = k * self.hop_s, k * self.hop_s + self.window_s
-        reasons = {r for t, r in self._notes if start <= t < end}
+        end = k * self.hop_s + self.window_s
+        reasons = {r for t, r in self._notes if t < end}  # until data comes back
         for hook in self.reason_hooks:
             reasons.update(str(r) for r in hook())
         return ["no_frames"] + sorted(reasons)

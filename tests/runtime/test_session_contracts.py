@@ -186,7 +186,7 @@ def test_live_no_data_lines_with_reasons(make_session):
     now[0] = 8.15
     later = s.advance()
     assert [r.segment for r in later] == [3, 4, 5, 6]
-    assert later[-1].reasons == ["no_frames", "device_lost"]
+    assert later[-1].reasons == ["no_frames", "device_lost", "silence"]  # until data is back
     assert later[-1].to_dict()["status"] == "no_data"
     now[0] = 1000.0                                 # a long outage: the newest 8, rest counted
     assert len(s.advance()) == 8
