@@ -31,6 +31,7 @@ Embedding::
 """
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -50,6 +51,8 @@ from hrlf.runtime.spec import MODALITIES, ModelSpec
 from hrlf.runtime.timebase import Timebase
 from hrlf.runtime.windows import Packer
 
+
+log = logging.getLogger(__name__)
 
 EPS = 1e-9
 
@@ -172,9 +175,16 @@ class Session(Delivery):
         target = max(self._watermark + self.window_s if self._watermark is not None else 0.0,
                      self._k_next * self.hop_s if self._k_next is not None else 0.0,
                      now if now is not None else 0.0)
+        before = (self.timebase.anchored, self.timebase.reanchors)
         jump, s = self.timebase.place(t_src, self._watermark, now, target)
         if jump is not None:
             return jump, None, None
+        if (self.timebase.anchored, self.timebase.reanchors) != before:
+            log.warning("%s at t=%.6g s: stream time now counts from origin %.6g s (%s; see "
+                        "stats()['time_base'])", modality, t_src, self.timebase.origin,
+                        "a live stream far from the session clock: epoch or boot time?"
+                        if self.timebase.anchored == "first_frame" else
+                        "the source's clock jumped and stayed: re-anchored")
         if s == buf.last_t:
             return "duplicate", None, None
         if s < buf.last_t:
