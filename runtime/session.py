@@ -196,6 +196,12 @@ class Session(Delivery):
     def _first_window(self, t: float) -> int:
         return max(0, math.floor((t - self.window_s) / self.hop_s + EPS) + 1)
 
+    @property
+    def last_time(self) -> float | None:
+        """Source time of the latest accepted frame (None before the first)."""
+        w = self._watermark
+        return None if w is None else w + self.timebase.origin
+
     def note(self, reason: str, t: float | None = None) -> None:
         """Record why data may be missing (``device_lost``, ``silence``, ...) at stream time
         ``t`` (default: now, live; else the latest frame). It appears in the ``reasons`` of

@@ -164,3 +164,22 @@ def test_sigterm_during_realtime_pacing():
     assert proc.returncode == 0 and "SIGTERM: stopping" in err, err
     st = summary_of(err)
     assert st["accounting_ok"] and st["segments"] >= 1 and st["segments"] < 29
+
+
+def test_extreme_timestamps_and_duration_on_stdin():
+    lines = [frame_line(0.05 + 0.1 * k) for k in range(100)]          # 10 s of audio
+    lines.insert(20, frame_line(9.9e9))                                  # a clock glitch
+    lines.insert(30, frame_line(1e300))                                  # beyond any clock
+    lines.insert(40, json.dumps({"t": 10**400, "modality": "audio", "x": [0.0] * 24}))
+    r = CliRunner().invoke(main, ["--stream", "stdin", "--stats-every", "0"],
+                           input="\n".join(lines))
+    assert r.exit_code == 0, r.output
+    st = summary_of(r.stderr)
+    assert st["dropped"] == {"clock_jump": 1, "bad_timestamp": 2} and st["used"] == 100
+    assert [json.loads(x)["segment"] for x in r.stdout.splitlines()] == list(range(9))
+    r = CliRunner().invoke(main, ["--stream", "stdin", "--stats-every", "0", "--duration", "3"],
+                           input="\n".join(lines))
+    st = summary_of(r.stderr)
+    assert r.exit_code == 0 and st["accounting_ok"] and st["used"] == 30  # the glitch does
+    assert st["dropped"] == {"clock_jump": 1, "bad_timestamp": 1}        # not end the run
+    assert st["source_drops"]["past_duration"] == len(lines) - 32        # read, counted
