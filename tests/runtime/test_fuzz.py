@@ -296,9 +296,10 @@ def test_hrlf_run_stdin_fuzz(start, gaps, mods, junk, seed):
         x = rng.normal(size=spec.dim(m)).astype(np.float32)
         clean[m].append((t, x))
         lines.append(json.dumps({"t": t, "modality": m, "x": x.tolist()}).encode())
-    glitch_at = set()
-    for pos, j in sorted(junk, key=lambda pj: -pj[0]):   # never first, never two glitches
-        pos = min(max(1, pos), len(lines))                # in a row (they would re-anchor)
+    glitch_at, n_lines = set(), len(lines)
+    for pos, j in sorted(junk, key=lambda pj: -pj[0]):   # after clean line pos-1: never first,
+        pos = min(max(1, pos), n_lines)                   # never two glitches in a row (three
+        #                                                   would re-anchor: tested elsewhere)
         if isinstance(j, tuple) and j[0] == "glitch":
             if pos in glitch_at:
                 continue
