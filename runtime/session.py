@@ -172,11 +172,8 @@ class Session(Delivery):
         for m, a, b in self.cfg.drops:
             if m == modality and a <= t_src < b:
                 return "drop_schedule", None, None
-        target = max(self._watermark + self.window_s if self._watermark is not None else 0.0,
-                     self._k_next * self.hop_s if self._k_next is not None else 0.0,
-                     now if now is not None else 0.0)
         before = (self.timebase.anchored, self.timebase.reanchors)
-        jump, s = self.timebase.place(t_src, self._watermark, now, target)
+        jump, s = self.timebase.place(t_src, self._watermark, now, self._reanchor_target)
         if jump is not None:
             return jump, None, None
         if (self.timebase.anchored, self.timebase.reanchors) != before:
@@ -192,6 +189,13 @@ class Session(Delivery):
         if s < 0 or (self._k_next is not None and s < self._k_next * self.hop_s - EPS):
             return "late", None, None
         return None, arr, s
+
+    def _reanchor_target(self) -> float:
+        """Stream time for the first frame after a re-anchor: one window after the latest
+        frame, not before the next window to emit, not before now (live)."""
+        return max(self._watermark + self.window_s if self._watermark is not None else 0.0,
+                   self._k_next * self.hop_s if self._k_next is not None else 0.0,
+                   self.clock() if self.cfg.live else 0.0)
 
     def _first_window(self, t: float) -> int:
         return max(0, math.floor((t - self.window_s) / self.hop_s + EPS) + 1)
