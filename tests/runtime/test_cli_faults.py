@@ -63,16 +63,42 @@ def test_model_dir_that_is_a_file_or_holds_a_bad_spec(tmp_path):
     one_line_error(CliRunner().invoke(main, [str(d)]), "not valid JSON")
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root reads any file, so permissions cannot make one unreadable")
-def test_unreadable_model_dir(tmp_path):
-    d = tmp_path / "model"
-    d.mkdir()
-    d.chmod(0)
+def _as_user():
+    """Command prefix that drops root (root reads any file), or None when impossible."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return []
+    import shutil
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] if setpriv else None
+
+
+@pytest.mark.skipif(_as_user() is None, reason="running as root without setpriv: permissions "
+                                               "cannot make a file unreadable")
+def test_unreadable_model_dir_and_spec(tmp_path):
+    import shutil
+    import tempfile
+
+    from hrlf.runtime.assets import demo_model_dir
+
+    root = tempfile.mkdtemp(prefix="hrlf-perm-", dir="/tmp")
     try:
-        one_line_error(CliRunner().invoke(main, [str(d)]), "permission denied")
+        os.chmod(root, 0o755)
+        locked, spec_locked = os.path.join(root, "locked"), os.path.join(root, "spec_locked")
+        shutil.copytree(demo_model_dir(), locked)
+        shutil.copytree(demo_model_dir(), spec_locked)
+        os.chmod(locked, 0)
+        os.chmod(os.path.join(spec_locked, "spec.json"), 0)
+        for d, needle in ((locked, "locked: permission denied"),
+                          (spec_locked, "spec.json: cannot be read (Permission denied)")):
+            p = subprocess.run(_as_user() + HRLF_RUN + [d, "--pace", "fast", "--duration", "2"],
+                               capture_output=True, text=True, timeout=120, cwd="/tmp",
+                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+            lines = p.stderr.strip().splitlines()
+            assert p.returncode == 1 and len(lines) == 1 and needle in lines[0], p.stderr
+            assert lines[0].startswith("Error:")
     finally:
-        d.chmod(0o755)
+        os.chmod(os.path.join(root, "locked"), 0o755)
+        shutil.rmtree(root)
 
 
 def test_every_frame_wrong_dim_is_an_error_not_silence():
