@@ -72,6 +72,9 @@ class Session(Delivery):
         if not (0 < self.window_s <= 3600 and 0 < self.hop_s <= 3600):
             raise InputError("window/hop: must be positive seconds, at most 3600; fix "
                              "--window/--hop")
+        if self.window_s / self.hop_s > 1000:  # work per frame grows with windows per frame
+            raise InputError(f"window/hop: {self.window_s:g} s / {self.hop_s:g} s puts each "
+                             "frame in over 1000 windows; use a longer --hop")
         self.kept = set(condition_modalities(parse_condition(c.condition))) if c.condition \
             else set(MODALITIES)
         for m, _, _ in c.drops:

@@ -44,6 +44,7 @@ def summary_of(stderr: str) -> dict:
     (["--stats-every", "-2"], "--stats-every -2.0: out of range"),
     (["--max-jump", "0"], "--max-jump 0.0: out of range"),
     (["--condition", ""], "--condition '': empty"),
+    (["--hop", "0.000001"], "puts each frame in over 1000 windows"),
 ])
 def test_every_numeric_option_has_a_range(args, needle):
     one_line_error(CliRunner().invoke(main, ["--pace", "fast", "--duration", "2", *args]
