@@ -31,6 +31,7 @@ Embedding::
 """
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -51,6 +52,8 @@ from hrlf.runtime.timebase import Timebase
 from hrlf.runtime.windows import Packer
 
 
+log = logging.getLogger(__name__)
+
 EPS = 1e-9
 
 
@@ -69,6 +72,9 @@ class Session(Delivery):
         if not (0 < self.window_s <= 3600 and 0 < self.hop_s <= 3600):
             raise InputError("window/hop: must be positive seconds, at most 3600; fix "
                              "--window/--hop")
+        if self.window_s / self.hop_s > 1000:  # work per frame grows with windows per frame
+            raise InputError(f"window/hop: {self.window_s:g} s / {self.hop_s:g} s puts each "
+                             "frame in over 1000 windows; use a longer --hop")
         self.kept = set(condition_modalities(parse_condition(c.condition))) if c.condition \
             else set(MODALITIES)
         for m, _, _ in c.drops:
@@ -169,12 +175,16 @@ class Session(Delivery):
         for m, a, b in self.cfg.drops:
             if m == modality and a <= t_src < b:
                 return "drop_schedule", None, None
-        target = max(self._watermark + self.window_s if self._watermark is not None else 0.0,
-                     self._k_next * self.hop_s if self._k_next is not None else 0.0,
-                     now if now is not None else 0.0)
-        jump, s = self.timebase.place(t_src, self._watermark, now, target)
+        before = (self.timebase.anchored, self.timebase.reanchors)
+        jump, s = self.timebase.place(t_src, self._watermark, now, self._reanchor_target)
         if jump is not None:
             return jump, None, None
+        if (self.timebase.anchored, self.timebase.reanchors) != before:
+            log.warning("%s at t=%.6g s: stream time now counts from origin %.6g s (%s; see "
+                        "stats()['time_base'])", modality, t_src, self.timebase.origin,
+                        "a live stream far from the session clock: epoch or boot time?"
+                        if self.timebase.anchored == "first_frame" else
+                        "the source's clock jumped and stayed: re-anchored")
         if s == buf.last_t:
             return "duplicate", None, None
         if s < buf.last_t:
@@ -183,13 +193,26 @@ class Session(Delivery):
             return "late", None, None
         return None, arr, s
 
+    def _reanchor_target(self) -> float:
+        """Stream time for the first frame after a re-anchor: one window after the latest
+        frame, not before the next window to emit, not before now (live)."""
+        return max(self._watermark + self.window_s if self._watermark is not None else 0.0,
+                   self._k_next * self.hop_s if self._k_next is not None else 0.0,
+                   self.clock() if self.cfg.live else 0.0)
+
     def _first_window(self, t: float) -> int:
         return max(0, math.floor((t - self.window_s) / self.hop_s + EPS) + 1)
 
+    @property
+    def last_time(self) -> float | None:
+        """Source time of the latest accepted frame (None before the first)."""
+        w = self._watermark
+        return None if w is None else w + self.timebase.origin
+
     def note(self, reason: str, t: float | None = None) -> None:
-        """Attach a reason (``device_lost``, ``silence``, ...) to the window(s) covering
-        stream time ``t`` (default: now, live; else the latest frame); it appears in the
-        ``reasons`` of a no_data result for them."""
+        """Record why data may be missing (``device_lost``, ``silence``, ...) at stream time
+        ``t`` (default: now, live; else the latest frame). It appears in the ``reasons`` of
+        every no_data result from the window holding ``t`` until frames come back."""
         with self._lock:
             if t is None:
                 t = self.clock() if self.cfg.live else (self._watermark or 0.0)
@@ -249,6 +272,8 @@ class Session(Delivery):
                 due.append((k, self._due_wall(end), True))
                 for b in self.buffers.values():
                     b.mark_used(start, end)
+                while self._notes and self._notes[0][0] < start:
+                    self._notes.popleft()  # data came back after these reasons
                 self._k_next = k + 1
                 continue
             if no_data:
@@ -275,9 +300,6 @@ class Session(Delivery):
         horizon = math.inf if self._k_next is None else self._k_next * self.hop_s - EPS
         for b in self.buffers.values():
             b.evict_before(horizon)
-        if self._notes and self._k_next is not None:
-            while self._notes and self._notes[0][0] < self._k_next * self.hop_s - self.window_s:
-                self._notes.popleft()
 
     def _due_wall(self, end: float) -> float:
         """Monotonic time at which the window became due (live) or was found due."""
@@ -314,8 +336,8 @@ class Session(Delivery):
         return out
 
     def _reasons(self, k: int) -> list[str]:
-        start, end = k * self.hop_s, k * self.hop_s + self.window_s
-        reasons = {r for t, r in self._notes if start <= t < end}
+        end = k * self.hop_s + self.window_s
+        reasons = {r for t, r in self._notes if t < end}  # until data comes back
         for hook in self.reason_hooks:
             reasons.update(str(r) for r in hook())
         return ["no_frames"] + sorted(reasons)

@@ -186,9 +186,26 @@ def test_live_no_data_lines_with_reasons(make_session):
     now[0] = 8.15
     later = s.advance()
     assert [r.segment for r in later] == [3, 4, 5, 6]
-    assert later[-1].reasons == ["no_frames", "device_lost"]
+    assert later[-1].reasons == ["no_frames", "device_lost", "silence"]  # until data is back
     assert later[-1].to_dict()["status"] == "no_data"
     now[0] = 1000.0                                 # a long outage: the newest 8, rest counted
     assert len(s.advance()) == 8
     st = _finish(s)
     assert st["no_data"] == 2 + 4 + 8 and st["segments_dropped"]["backlog"] > 900
+
+
+@pytest.mark.parametrize("cfg, needle", [
+    ({"max_batch": 0}, "max_batch=0 must be a whole number >= 1"),
+    ({"max_inflight": True}, "max_inflight=True"),
+    ({"grace_s": -1.0}, "grace_s=-1.0 must be a number in [0, 3600]"),
+    ({"buffer_s": float("nan")}, "buffer_s=nan"),
+    ({"max_jump_s": float("inf")}, "max_jump_s=inf"),
+    ({"on_callback_error": "ignore"}, "use 'continue' or 'stop'"),
+    ({"window_s": 2.0, "hop_s": 1e-4}, "over 1000 windows"),
+])
+def test_session_config_is_checked(make_session, cfg, needle):
+    from hrlf.runtime.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        make_session(**cfg)
+    assert needle in str(e.value) and "\n" not in str(e.value)
