@@ -73,6 +73,7 @@ class OpenVinoBackend:
         frames = tuple(spec.frames(m) for m in MODALITIES)
         self._get(1, frames)  # fail at open, not at the first window
         self._compiling: set = set()
+        self._threads: list[threading.Thread] = []
 
     def _shapes(self, batch: int, frames: tuple) -> dict:
         shapes = {}
@@ -89,6 +90,8 @@ class OpenVinoBackend:
             hit = self._compiled.get(key)
         if hit is not None:
             return hit
+        if self._model is None:
+            raise BackendUnavailable("openvino: the backend is closed")
         model = self._model.clone()
         model.reshape(self._shapes(batch, frames))
         compiled = self.core.compile_model(model, "CPU", self.config)
@@ -111,12 +114,13 @@ class OpenVinoBackend:
 
         def work():
             try:
-                if self._model is not None:
-                    self._get(batch, frames)
+                self._get(batch, frames)
             except Exception:  # noqa: BLE001 - the smaller buckets keep serving
                 pass
 
-        threading.Thread(target=work, daemon=True, name="hrlf-openvino-compile").start()
+        th = threading.Thread(target=work, daemon=True, name="hrlf-openvino-compile")
+        self._threads.append(th)
+        th.start()
 
     def _ready(self, frames: tuple) -> list[int]:
         with self._lock:
@@ -151,7 +155,10 @@ class OpenVinoBackend:
         return np.concatenate(out) if len(out) > 1 else out[0]
 
     def close(self) -> None:
+        """Wait for background compiles, then release the compiled models."""
         self._model = None
+        for th in self._threads:
+            th.join()
         with self._lock:
             self._compiled.clear()
 

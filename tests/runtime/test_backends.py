@@ -52,8 +52,8 @@ def test_ort_fp32_fp16_agree_and_auto_logs_why(model_dir, spec, caplog):
     absent["text_mask"][:] = 0  # all modalities absent: defined output
     assert np.isfinite(fp16.run(absent)).all()
     with caplog.at_level(logging.INFO, logger="hrlf.runtime"):
-        auto = open_backend("auto", model_dir, spec, precision="fp32", provider="cpu")
-    assert auto.name.startswith(("ort-", "openvino-"))
+        auto = open_backend("auto", model_dir, spec)
+    assert auto.name.startswith("ort-")
     assert any("skipped trt" in r.message for r in caplog.records)
 
 
@@ -194,11 +194,10 @@ def test_trt_runner_data_flow_and_stale_engine(tmp_path, model_dir, spec, monkey
     assert set(input_names()) <= set(be.dtypes)
 
 
-def test_openvino_matches_onnxruntime_over_masks_and_batches(model_dir, spec, caplog):
+def test_openvino_matches_onnxruntime_over_masks_and_batches(model_dir, spec):
     """Static-shape OpenVINO equals ONNX Runtime within 1e-5 over all 8 modality masks,
-    batch 1..9 (bucketed and padded), and is auto's pick on x86 when installed."""
+    batch 1, 3 and 9 (bucketed, padded, chunked while a bucket compiles)."""
     import itertools
-    import platform
 
     pytest.importorskip("openvino", reason="openvino is not installed (pip install 'hrlf[openvino]')")
     ov_be = open_backend("openvino", model_dir, spec, max_batch=4)
@@ -211,7 +210,4 @@ def test_openvino_matches_onnxruntime_over_masks_and_batches(model_dir, spec, ca
         np.testing.assert_allclose(ov_be.run(f), ort_be.run(f), atol=1e-5, rtol=0)
     with pytest.raises(BackendUnavailable, match="^openvino: runs the FP32 model"):
         open_backend("openvino", model_dir, spec, precision="fp16")
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        with caplog.at_level(logging.INFO, logger="hrlf.runtime"):
-            assert open_backend("auto", model_dir, spec).name == "openvino-cpu-fp32"
-        assert open_backend("auto", model_dir, spec, precision="fp16").name == "ort-cpu-fp16"
+    ov_be.close()
