@@ -193,6 +193,29 @@ def open_streams(mode: str, n: int, args, on_result):
     return streams, hub.close, hub.backend.name
 
 
+def feed_second(args, streams, rec, phases, mods, t0, sec, lags) -> None:
+    """Push wall second ``sec`` of every stream at its timestamps (``lags``: push lateness)."""
+    frames = [rec[m][1] for m in mods]
+    times = [rec[m][0] for m in mods]
+    chunked = args.chunk_ms > 0 and args.mode != "session"
+    if chunked:
+        walls, sid, mid, lo, hi = chunk_schedule(rec, phases, sec, mods, args.chunk_ms / 1e3)
+    else:
+        walls, sid, mid, lo = second_schedule(rec, phases, sec, mods)
+    for k in range(len(walls)):
+        due = t0 + walls[k]
+        now = time.monotonic()
+        if due > now + 0.002:
+            time.sleep(due - now)
+        elif lags is not None and k % 16 == 0:
+            lags.append(max(0.0, now - due) * 1e3)
+        j, r = mid[k], lo[k]
+        if chunked:
+            streams[sid[k]].push_many(mods[j], times[j][r:hi[k]], frames[j][r:hi[k]])
+        else:
+            streams[sid[k]].push(mods[j], float(times[j][r]), frames[j][r])
+
+
 def worker(args) -> dict:
     """One (mode, N) run in this process; returns its figures."""
     from hrlf.runtime.assets import demo_model_dir
@@ -216,32 +239,14 @@ def worker(args) -> dict:
     t0 = time.monotonic()
     for i, s in enumerate(streams):  # each stream's clock starts at its phase
         s._t0_wall = t0 + phases[i]
-    lags, cpu0, seg0 = [], None, 0
+    lags = []
     for sec in range(int(total_s)):
         if sec == args.warmup:
             measuring[0] = True
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             srv0 = proc_cpu_s(args.server_pid) if args.server_pid else 0.0
             tm0 = time.monotonic()
-        frames = [rec[m][1] for m in mods]
-        times = [rec[m][0] for m in mods]
-        chunked = args.chunk_ms > 0 and args.mode != "session"
-        if chunked:
-            walls, sid, mid, lo, hi = chunk_schedule(rec, phases, sec, mods, args.chunk_ms / 1e3)
-        else:
-            walls, sid, mid, lo = second_schedule(rec, phases, sec, mods)
-        for k in range(len(walls)):
-            due = t0 + walls[k]
-            now = time.monotonic()
-            if due > now + 0.002:
-                time.sleep(due - now)
-            elif measuring[0] and k % 16 == 0:
-                lags.append(max(0.0, now - due) * 1e3)
-            j, r = mid[k], lo[k]
-            if chunked:
-                streams[sid[k]].push_many(mods[j], times[j][r:hi[k]], frames[j][r:hi[k]])
-            else:
-                streams[sid[k]].push(mods[j], float(times[j][r]), frames[j][r])
+        feed_second(args, streams, rec, phases, mods, t0, sec, lags if measuring[0] else None)
     measured_s = time.monotonic() - tm0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     srv_cpu = (proc_cpu_s(args.server_pid) - srv0) if args.server_pid else 0.0
@@ -274,6 +279,28 @@ def worker(args) -> dict:
     if args.server_pid:
         out["server_peak_rss_mb"] = round(proc_hwm_mb(args.server_pid), 1)
     return out
+
+
+def run_one(mode: str, n: int, args, server) -> dict:
+    """One (mode, N) run in a fresh worker process."""
+    cmd = [sys.executable, __file__, "--worker", "--mode", mode, "--n", str(n),
+           "--seconds", str(args.seconds), "--warmup", str(args.warmup),
+           "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
+           "--threads", str(args.threads), "--backend", args.backend,
+           "--chunk-ms", str(args.chunk_ms)]
+    if args.model_dir:
+        cmd += ["--model-dir", args.model_dir]
+    if mode == "triton":
+        cmd += ["--triton-url", server.grpc_url, "--server-pid", str(server.proc.pid)]
+    load = os.getloadavg()[0]
+    out = subprocess.run(cmd, capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if out.returncode != 0:
+        run = {"mode": mode, "n": n, "error": out.stderr.strip().splitlines()[-1:]}
+    else:
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+    run["loadavg_1min_at_start"] = round(load, 2)
+    return run
 
 
 def serve_demo(tmp: str):
@@ -334,23 +361,7 @@ def main() -> None:
                         "stream polling every 5 ms; at N=1000 the load average of this "
                         "2-core VM passed 100 within a minute and the run was stopped")})
                     continue
-                cmd = [sys.executable, __file__, "--worker", "--mode", mode, "--n", str(n),
-                       "--seconds", str(args.seconds), "--warmup", str(args.warmup),
-                       "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
-                       "--threads", str(args.threads), "--backend", args.backend,
-                       "--chunk-ms", str(args.chunk_ms)]
-                if args.model_dir:
-                    cmd += ["--model-dir", args.model_dir]
-                if mode == "triton":
-                    cmd += ["--triton-url", server.grpc_url, "--server-pid", str(server.proc.pid)]
-                load = os.getloadavg()[0]
-                out = subprocess.run(cmd, capture_output=True, text=True,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1"})
-                if out.returncode != 0:
-                    run = {"mode": mode, "n": n, "error": out.stderr.strip().splitlines()[-1:]}
-                else:
-                    run = json.loads(out.stdout.strip().splitlines()[-1])
-                run["loadavg_1min_at_start"] = round(load, 2)
+                run = run_one(mode, n, args, server)
                 print(json.dumps(run), flush=True)
                 runs.append(run)
     finally:

@@ -12,7 +12,6 @@ scores match ONNX Runtime within 1e-5.
 """
 from __future__ import annotations
 
-import platform
 import threading
 
 import numpy as np
