@@ -10,8 +10,9 @@ matmul, so compute-bound is ~0.13 ms per segment):
 * ``variants``: ms per segment at batch 1, 8, 32 and 64 for ONNX Runtime with its default
   options as the runtime uses them (1 thread, ORT_ENABLE_ALL), with extended (not all)
   optimizations, with spinning off, with 2 intra-op threads, and OpenVINO with static
-  shapes; all measured in interleaved rounds (every variant once per round, median over
-  ``--rounds``), because this 2-core VM is shared and its speed drifts.
+  shapes; measured in interleaved rounds (each round: every variant and batch, one warm
+  call then 5 timed; the median over ``--rounds``), because this 2-core VM is shared and
+  its speed drifts.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from hrlf.runtime.assets import demo_model_dir
 from hrlf.runtime.spec import ModelSpec
 
 MFLOPS_PER_SEGMENT = 12.8
+REPEAT = 5  # timed calls per variant, batch and round, after one warm call
 CORE_GFLOPS = 100.0
 
 
@@ -102,10 +104,11 @@ def variants(path: str, spec: ModelSpec, batches, rounds: int) -> dict:
     for _ in range(rounds):
         for b in batches:
             for k, fn in calls.items():
-                fn(feeds[b])  # warm
-                t0 = time.perf_counter()
-                fn(feeds[b])
-                times[k][b].append((time.perf_counter() - t0) * 1e3 / b)
+                fn(feeds[b])  # warm: caches hold this model and batch
+                for _ in range(REPEAT):
+                    t0 = time.perf_counter()
+                    fn(feeds[b])
+                    times[k][b].append((time.perf_counter() - t0) * 1e3 / b)
     return {k: {str(b): round(float(np.median(v)), 4) for b, v in per.items()}
             for k, per in times.items()}
 
