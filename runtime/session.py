@@ -45,12 +45,16 @@ from hrlf.runtime.delivery import Delivery
 from hrlf.runtime.errors import InputError
 from hrlf.runtime.frames import check_time, to_frame
 from hrlf.runtime.protocol import condition_modalities, parse_condition
-from hrlf.runtime.session_config import CALLBACK_POLICIES, SessionClosed, SessionConfig, SessionError  # noqa: F401
+from hrlf.runtime.session_config import (  # noqa: F401 (re-exported)
+    CALLBACK_POLICIES,
+    SessionClosed,
+    SessionConfig,
+    SessionError,
+)
 from hrlf.runtime.sinks import LatencyStats, Result
 from hrlf.runtime.spec import MODALITIES, ModelSpec
 from hrlf.runtime.timebase import Timebase
 from hrlf.runtime.windows import Packer
-
 
 log = logging.getLogger(__name__)
 
@@ -334,30 +338,6 @@ class Session(Delivery):
             else:
                 out.append(self._no_data_result(what, extra))
         return out
-
-    def _reasons(self, k: int) -> list[str]:
-        end = k * self.hop_s + self.window_s
-        reasons = {r for t, r in self._notes if t < end}  # until data comes back
-        for hook in self.reason_hooks:
-            reasons.update(str(r) for r in hook())
-        return ["no_frames"] + sorted(reasons)
-
-    def _result_times(self, k: int) -> tuple[float, float]:
-        t0 = self.timebase.origin + k * self.hop_s
-        return t0, t0 + self.window_s
-
-    def _no_data_result(self, item, reasons: list[str]) -> Result:
-        k, due_wall, _ = item
-        wait = max(0.0, self._monotonic() - due_wall) * 1e3
-        t0, t1 = self._result_times(k)
-        r = Result(segment=k, t_start=t0, t_end=t1, score=None, label=None, modalities=[],
-                   frames={m: 0 for m in MODALITIES},
-                   latency_ms={"wait": wait, "pack": 0.0, "infer": 0.0, "total": wait},
-                   backend=self.backend.name, batch=0, status="no_data", reasons=reasons)
-        with self.acct.lock:
-            self.acct.no_data += 1
-        self._deliver(r)
-        return r
 
     def _infer(self, due, feeds, t_pack: float, t_start: float) -> list[Result]:
         t0 = time.perf_counter()
