@@ -209,3 +209,14 @@ def test_session_config_is_checked(make_session, cfg, needle):
     with pytest.raises(InputError) as e:
         make_session(**cfg)
     assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_failing_reason_hook_is_a_reason_not_a_crash(make_session):
+    now = [0.0]
+    s, _ = make_session(live=True, no_data=True, monotonic=lambda: now[0])
+    s.clock()
+    s.reason_hooks.append(lambda: 1 / 0)
+    now[0] = 5.0
+    res = s.advance()
+    assert res and all(r.reasons == ["no_frames", "reason_hook_failed"] for r in res)
+    _finish(s)
