@@ -73,8 +73,8 @@ class Session(Delivery):
         c.check()
         self.window_s = float(c.window_s or spec.window_s)
         self.hop_s = float(c.hop_s or spec.hop_s)
-        if not (0 < self.window_s <= 3600 and 0 < self.hop_s <= 3600):
-            raise InputError("window/hop: must be positive seconds, at most 3600; fix "
+        if not (1e-3 <= self.window_s <= 3600 and 1e-3 <= self.hop_s <= 3600):
+            raise InputError("window/hop: must be seconds in [0.001, 3600]; fix "
                              "--window/--hop")
         if self.window_s / self.hop_s > 1000:  # work per frame grows with windows per frame
             raise InputError(f"window/hop: {self.window_s:g} s / {self.hop_s:g} s puts each "
@@ -193,7 +193,7 @@ class Session(Delivery):
             return "duplicate", None, None
         if s < buf.last_t:
             return "out_of_order", None, None
-        if s < 0 or (self._k_next is not None and s < self._k_next * self.hop_s - EPS):
+        if s < 0 or (self._k_next is not None and s < self._k_next * self.hop_s):
             return "late", None, None
         return None, arr, s
 
@@ -204,8 +204,28 @@ class Session(Delivery):
                    self._k_next * self.hop_s if self._k_next is not None else 0.0,
                    self.clock() if self.cfg.live else 0.0)
 
+    # Window k is [k * hop_s, k * hop_s + window_s), tested exactly (as packing does); these
+    # two helpers correct the float division so that they agree with that test.
     def _first_window(self, t: float) -> int:
-        return max(0, math.floor((t - self.window_s) / self.hop_s + EPS) + 1)
+        """The first window holding time ``t``: smallest k >= 0 with t < k*hop + window."""
+        h, w = self.hop_s, self.window_s
+        k = max(0, math.floor((t - w) / h) + 1)
+        while k > 0 and t < (k - 1) * h + w:
+            k -= 1
+        while t >= k * h + w:
+            k += 1
+        return k
+
+    def _last_window(self, t: float, offset: float) -> int:
+        """Largest k with k*hop + offset <= t (offset 0: the last window starting by t;
+        offset window_s: the last window ending by t). May be negative."""
+        h = self.hop_s
+        k = math.floor((t - offset) / h)
+        while k * h + offset > t:
+            k -= 1
+        while (k + 1) * h + offset <= t:
+            k += 1
+        return k
 
     @property
     def last_time(self) -> float | None:
@@ -249,14 +269,14 @@ class Session(Delivery):
         if final:
             ts = [b.last_unused_time() for b in self.buffers.values()]
             ts = [t for t in ts if t is not None]
-            return math.floor(max(ts) / self.hop_s + EPS) if ts else None
+            return self._last_window(max(ts), 0.0) if ts else None
         if self.cfg.live:
             end = self.clock() - self.cfg.grace_s
         elif self._watermark is not None:
             end = self._watermark
         else:
             return None
-        return math.floor((end - self.window_s) / self.hop_s + EPS)
+        return self._last_window(end, self.window_s)
 
     def _collect(self, final: bool) -> list[tuple[int, float, bool]]:
         """Due windows ``(index, due wall time, has frames)``, advancing the window pointer.
@@ -301,7 +321,7 @@ class Session(Delivery):
 
     def _evict(self) -> None:
         """Release frames no window still to come can use (after packing)."""
-        horizon = math.inf if self._k_next is None else self._k_next * self.hop_s - EPS
+        horizon = math.inf if self._k_next is None else self._k_next * self.hop_s
         for b in self.buffers.values():
             b.evict_before(horizon)
 
