@@ -44,7 +44,8 @@ def summary_of(stderr: str) -> dict:
     (["--stats-every", "-2"], "--stats-every -2.0: out of range"),
     (["--max-jump", "0"], "--max-jump 0.0: out of range"),
     (["--condition", ""], "--condition '': empty"),
-    (["--hop", "0.000001"], "puts each frame in over 1000 windows"),
+    (["--hop", "0.000001"], "--hop 1e-06: out of range; use a value in [0.001, 3600]"),
+    (["--window", "3", "--hop", "0.002"], "puts each frame in over 1000 windows"),
 ])
 def test_every_numeric_option_has_a_range(args, needle):
     one_line_error(CliRunner().invoke(main, ["--pace", "fast", "--duration", "2", *args]

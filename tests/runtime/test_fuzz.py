@@ -260,16 +260,19 @@ def junk_line(j, last_t) -> bytes:
 
 def expected_segments(ts: list, w: float, hop: float) -> list:
     """Windows a file stream emits: every window with frames that ends by the last frame,
-    then (end of stream) each later window holding a frame no emitted window holds."""
-    ks = sorted({k for t in ts for k in range(max(0, math.floor((t - w) / hop + 1e-9) + 1),
-                                               math.floor(t / hop + 1e-9) + 1)})
-    out = [k for k in ks if k * hop + w <= ts[-1] + 1e-9]
-    used = {t for t in ts for k in out if k * hop - 1e-9 <= t < k * hop + w - 1e-9}
+    then (end of stream) each later window holding a frame no emitted window holds.
+    Window k is [k*hop, k*hop + w), tested exactly."""
+    def inside(t, k):
+        return k * hop <= t < k * hop + w
+    ks = sorted({k for t in ts for k in range(max(0, math.floor((t - w) / hop) - 1),
+                                               math.floor(t / hop) + 2) if inside(t, k)})
+    out = [k for k in ks if k * hop + w <= ts[-1]]
+    used = {t for t in ts for k in out if inside(t, k)}
     for k in ks[len(out):]:
-        inside = {t for t in ts if k * hop - 1e-9 <= t < k * hop + w - 1e-9}
-        if inside - used:
+        here = {t for t in ts if inside(t, k)}
+        if here - used:
             out.append(k)
-            used |= inside
+            used |= here
     return out
 
 
