@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hrlf.runtime.frames import T_MAX, _finite64
-from hrlf.runtime.session import EPS, Session
+from hrlf.runtime.session import Session
 from hrlf.runtime.sinks import LatencyStats, Result
 
 #: Latencies each stream keeps for its own p50/p99 (bounded: memory per stream stays flat).
@@ -108,7 +108,7 @@ class HubStream(Session):
                     and _finite64(frames) and s[0] > buf.last_t and s[0] >= 0
                     and (len(s) == 1 or (np.diff(s) > 0).all())):
                 return None
-            if self._k_next is not None and s[0] < self._k_next * self.hop_s - EPS:
+            if self._k_next is not None and s[0] < self._k_next * self.hop_s:  # as push: late
                 return None
             latest = np.maximum.accumulate(np.concatenate(([self._watermark], s[:-1])))
             ref = np.maximum(latest, self.clock()) if self.cfg.live else latest
