@@ -118,8 +118,8 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 
 
 #: option -> (low, high, low inclusive); every numeric option has a range
-RANGES = {"--duration": (0.0, 1e9, False), "--window": (0.0, 3600.0, False),
-          "--hop": (0.0, 3600.0, False), "--grace": (0.0, 3600.0, True),
+RANGES = {"--duration": (0.0, 1e9, False), "--window": (0.001, 3600.0, True),
+          "--hop": (0.001, 3600.0, True), "--grace": (0.0, 3600.0, True),
           "--stats-every": (0.0, 1e6, True), "--threads": (1, 1024, True),
           "--max-batch": (1, 4096, True), "--max-jump": (0.0, 1e10, False)}
 

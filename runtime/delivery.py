@@ -9,12 +9,41 @@ from typing import Iterator
 
 from hrlf.runtime.session_config import SessionError
 from hrlf.runtime.sinks import Result
+from hrlf.runtime.spec import MODALITIES
 
 log = logging.getLogger("hrlf.runtime.session")
 
 
 class Delivery:
     """Mixin of :class:`~hrlf.runtime.session.Session`: delivery and the worker thread."""
+
+    def _reasons(self, k: int) -> list[str]:
+        end = k * self.hop_s + self.window_s
+        reasons = {r for t, r in self._notes if t < end}  # until data comes back
+        for hook in self.reason_hooks:
+            try:
+                reasons.update(str(r) for r in hook())
+            except Exception as e:  # a source's hook must not stop the stream
+                log.warning("reason hook %r failed: %s: %s", hook, type(e).__name__, e)
+                reasons.add("reason_hook_failed")
+        return ["no_frames"] + sorted(reasons)
+
+    def _result_times(self, k: int) -> tuple[float, float]:
+        t0 = self.timebase.origin + k * self.hop_s
+        return t0, t0 + self.window_s
+
+    def _no_data_result(self, item, reasons: list[str]) -> Result:
+        k, due_wall, _ = item
+        wait = max(0.0, self._monotonic() - due_wall) * 1e3
+        t0, t1 = self._result_times(k)
+        r = Result(segment=k, t_start=t0, t_end=t1, score=None, label=None, modalities=[],
+                   frames={m: 0 for m in MODALITIES},
+                   latency_ms={"wait": wait, "pack": 0.0, "infer": 0.0, "total": wait},
+                   backend=self.backend.name, batch=0, status="no_data", reasons=reasons)
+        with self.acct.lock:
+            self.acct.no_data += 1
+        self._deliver(r)
+        return r
 
     def _deliver(self, r: Result) -> None:
         if self.on_result is not None:
@@ -31,7 +60,8 @@ class Delivery:
         with self.acct.lock:
             self.acct.callback_errors += 1
             n = self.acct.callback_errors
-        what = f"on_result raised {type(e).__name__}: {e}"
+        first = (str(e).splitlines() or [""])[0]
+        what = f"on_result raised {type(e).__name__}: {first}"
         if self.cfg.on_callback_error == "stop":
             log.error("session stopped: %s", what)
             self._fail(SessionError(f"session: {what}; fix the callback (the session stopped "

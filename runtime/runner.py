@@ -121,12 +121,15 @@ class Runner:
         s = self.session
         paced = self.pace == "realtime" and not self.source.live
         for i, e in enumerate(events):
-            if self.duration_s is not None and _num(e.t) >= self.duration_s:
+            t = _num(e.t)
+            last = s.last_time
+            if (self.duration_s is not None and t >= self.duration_s
+                    and (last is None or t - last <= s.cfg.max_jump_s)):  # not a clock glitch
                 with s.acct.lock:  # read but never pushed: counted, not lost
                     s.acct.source_drops["past_duration"] += len(events) - i
                 return True
             if paced:
-                self._pace(_num(e.t), wall0)
+                self._pace(t, wall0)
             if self.stop_signal is not None:
                 with s.acct.lock:
                     s.acct.source_drops["after_stop"] += len(events) - i

@@ -31,6 +31,7 @@ Embedding::
 """
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -44,12 +45,18 @@ from hrlf.runtime.delivery import Delivery
 from hrlf.runtime.errors import InputError
 from hrlf.runtime.frames import check_time, to_frame
 from hrlf.runtime.protocol import condition_modalities, parse_condition
-from hrlf.runtime.session_config import CALLBACK_POLICIES, SessionClosed, SessionConfig, SessionError  # noqa: F401
+from hrlf.runtime.session_config import (  # noqa: F401 (re-exported)
+    CALLBACK_POLICIES,
+    SessionClosed,
+    SessionConfig,
+    SessionError,
+)
 from hrlf.runtime.sinks import LatencyStats, Result
 from hrlf.runtime.spec import MODALITIES, ModelSpec
 from hrlf.runtime.timebase import Timebase
 from hrlf.runtime.windows import Packer
 
+log = logging.getLogger(__name__)
 
 EPS = 1e-9
 
@@ -66,9 +73,12 @@ class Session(Delivery):
         c.check()
         self.window_s = float(c.window_s or spec.window_s)
         self.hop_s = float(c.hop_s or spec.hop_s)
-        if not (0 < self.window_s <= 3600 and 0 < self.hop_s <= 3600):
-            raise InputError("window/hop: must be positive seconds, at most 3600; fix "
+        if not (1e-3 <= self.window_s <= 3600 and 1e-3 <= self.hop_s <= 3600):
+            raise InputError("window/hop: must be seconds in [0.001, 3600]; fix "
                              "--window/--hop")
+        if self.window_s / self.hop_s > 1000:  # work per frame grows with windows per frame
+            raise InputError(f"window/hop: {self.window_s:g} s / {self.hop_s:g} s puts each "
+                             "frame in over 1000 windows; use a longer --hop")
         self.kept = set(condition_modalities(parse_condition(c.condition))) if c.condition \
             else set(MODALITIES)
         for m, _, _ in c.drops:
@@ -169,22 +179,59 @@ class Session(Delivery):
         for m, a, b in self.cfg.drops:
             if m == modality and a <= t_src < b:
                 return "drop_schedule", None, None
-        target = max(self._watermark + self.window_s if self._watermark is not None else 0.0,
-                     self._k_next * self.hop_s if self._k_next is not None else 0.0,
-                     now if now is not None else 0.0)
-        jump, s = self.timebase.place(t_src, self._watermark, now, target)
+        before = (self.timebase.anchored, self.timebase.reanchors)
+        jump, s = self.timebase.place(t_src, self._watermark, now, self._reanchor_target)
         if jump is not None:
             return jump, None, None
+        if (self.timebase.anchored, self.timebase.reanchors) != before:
+            log.warning("%s at t=%.6g s: stream time now counts from origin %.6g s (%s; see "
+                        "stats()['time_base'])", modality, t_src, self.timebase.origin,
+                        "a live stream far from the session clock: epoch or boot time?"
+                        if self.timebase.anchored == "first_frame" else
+                        "the source's clock jumped and stayed: re-anchored")
         if s == buf.last_t:
             return "duplicate", None, None
         if s < buf.last_t:
             return "out_of_order", None, None
-        if s < 0 or (self._k_next is not None and s < self._k_next * self.hop_s - EPS):
+        if s < 0 or (self._k_next is not None and s < self._k_next * self.hop_s):
             return "late", None, None
         return None, arr, s
 
+    def _reanchor_target(self) -> float:
+        """Stream time for the first frame after a re-anchor: one window after the latest
+        frame, not before the next window to emit, not before now (live)."""
+        return max(self._watermark + self.window_s if self._watermark is not None else 0.0,
+                   self._k_next * self.hop_s if self._k_next is not None else 0.0,
+                   self.clock() if self.cfg.live else 0.0)
+
+    # Window k is [k * hop_s, k * hop_s + window_s), tested exactly (as packing does); these
+    # two helpers correct the float division so that they agree with that test.
     def _first_window(self, t: float) -> int:
-        return max(0, math.floor((t - self.window_s) / self.hop_s + EPS) + 1)
+        """The first window holding time ``t``: smallest k >= 0 with t < k*hop + window."""
+        h, w = self.hop_s, self.window_s
+        k = max(0, math.floor((t - w) / h) + 1)
+        while k > 0 and t < (k - 1) * h + w:
+            k -= 1
+        while t >= k * h + w:
+            k += 1
+        return k
+
+    def _last_window(self, t: float, offset: float) -> int:
+        """Largest k with k*hop + offset <= t (offset 0: the last window starting by t;
+        offset window_s: the last window ending by t). May be negative."""
+        h = self.hop_s
+        k = math.floor((t - offset) / h)
+        while k * h + offset > t:
+            k -= 1
+        while (k + 1) * h + offset <= t:
+            k += 1
+        return k
+
+    @property
+    def last_time(self) -> float | None:
+        """Source time of the latest accepted frame (None before the first)."""
+        w = self._watermark
+        return None if w is None else w + self.timebase.origin
 
     def note(self, reason: str, t: float | None = None) -> None:
         """Record why data may be missing (``device_lost``, ``silence``, ...) at stream time
@@ -222,14 +269,14 @@ class Session(Delivery):
         if final:
             ts = [b.last_unused_time() for b in self.buffers.values()]
             ts = [t for t in ts if t is not None]
-            return math.floor(max(ts) / self.hop_s + EPS) if ts else None
+            return self._last_window(max(ts), 0.0) if ts else None
         if self.cfg.live:
             end = self.clock() - self.cfg.grace_s
         elif self._watermark is not None:
             end = self._watermark
         else:
             return None
-        return math.floor((end - self.window_s) / self.hop_s + EPS)
+        return self._last_window(end, self.window_s)
 
     def _collect(self, final: bool) -> list[tuple[int, float, bool]]:
         """Due windows ``(index, due wall time, has frames)``, advancing the window pointer.
@@ -274,7 +321,7 @@ class Session(Delivery):
 
     def _evict(self) -> None:
         """Release frames no window still to come can use (after packing)."""
-        horizon = math.inf if self._k_next is None else self._k_next * self.hop_s - EPS
+        horizon = math.inf if self._k_next is None else self._k_next * self.hop_s
         for b in self.buffers.values():
             b.evict_before(horizon)
 
@@ -311,30 +358,6 @@ class Session(Delivery):
             else:
                 out.append(self._no_data_result(what, extra))
         return out
-
-    def _reasons(self, k: int) -> list[str]:
-        end = k * self.hop_s + self.window_s
-        reasons = {r for t, r in self._notes if t < end}  # until data comes back
-        for hook in self.reason_hooks:
-            reasons.update(str(r) for r in hook())
-        return ["no_frames"] + sorted(reasons)
-
-    def _result_times(self, k: int) -> tuple[float, float]:
-        t0 = self.timebase.origin + k * self.hop_s
-        return t0, t0 + self.window_s
-
-    def _no_data_result(self, item, reasons: list[str]) -> Result:
-        k, due_wall, _ = item
-        wait = max(0.0, self._monotonic() - due_wall) * 1e3
-        t0, t1 = self._result_times(k)
-        r = Result(segment=k, t_start=t0, t_end=t1, score=None, label=None, modalities=[],
-                   frames={m: 0 for m in MODALITIES},
-                   latency_ms={"wait": wait, "pack": 0.0, "infer": 0.0, "total": wait},
-                   backend=self.backend.name, batch=0, status="no_data", reasons=reasons)
-        with self.acct.lock:
-            self.acct.no_data += 1
-        self._deliver(r)
-        return r
 
     def _infer(self, due, feeds, t_pack: float, t_start: float) -> list[Result]:
         t0 = time.perf_counter()

@@ -53,10 +53,12 @@ class SessionConfig:
 
     def check(self) -> None:
         """Raise InputError for a setting out of range (one line naming it)."""
-        for name, lo in (("grace_s", 0.0), ("buffer_s", 0.0), ("max_jump_s", 0.0)):
+        for name, lo, hi in (("grace_s", 0.0, 3600.0), ("buffer_s", 0.0, 3600.0),
+                             ("max_jump_s", 0.0, 1e10)):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= lo):
-                raise InputError(f"session config: {name}={v!r} must be a number >= {lo}")
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
+                raise InputError(f"session config: {name}={v!r} must be a number in "
+                                 f"[{lo:g}, {hi:g}]")
         for name in ("max_batch", "max_inflight"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -143,6 +143,7 @@ def _load_npz(path: str, split: str | None) -> tuple[Recording, dict]:
     return Recording(os.path.basename(path), dur, times, frames, knots, values), feats
 
 
+_END = object()  # end of input, queued after the last line
 MAX_LINE = 1 << 20  # bytes; a longer line is dropped (line_too_long), never buffered whole
 
 
@@ -161,6 +162,7 @@ class LinesSource:
         self._q: queue.Queue = queue.Queue(maxsize=10000)
         self._eof = threading.Event()
         self._lines = 0
+        self._done = False
         self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
         self._thread.start()
 
@@ -182,6 +184,7 @@ class LinesSource:
             self._q.put(Drop("read_error", f"{type(e).__name__}: {e}"))
         finally:
             self._eof.set()
+            self._q.put(_END)  # wakes read() at once
 
     def _parse(self, line):
         if isinstance(line, Drop):
@@ -206,17 +209,23 @@ class LinesSource:
         return Event(t, obj["modality"], obj["x"])
 
     def read(self, timeout_s: float = 0.05) -> ReadResult:
-        out = ReadResult(Status.OK)
+        if self._done:
+            return ReadResult(Status.EOS)
         try:
             items = [self._q.get(timeout=timeout_s)]
         except queue.Empty:
-            return ReadResult(Status.EOS if self._eof.is_set() and self._q.empty() else Status.TIMEOUT)
-        while len(items) < 1024:
+            return ReadResult(Status.TIMEOUT)
+        while len(items) < 1024 and items[-1] is not _END:
             try:
                 items.append(self._q.get_nowait())
             except queue.Empty:
                 break
+        out = ReadResult(Status.OK)
         for line in items:
+            if line is _END:
+                self._done = True
+                out.status = Status.EOS
+                continue
             self._lines += 1
             item = self._parse(line)
             if isinstance(item, Drop):

@@ -23,6 +23,7 @@ Policy (README, *Failure policy*):
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 #: A live stream's first timestamp this far from the session clock anchors the stream.
 ANCHOR_S = 60.0
@@ -46,14 +47,14 @@ class Timebase:
         self._run: list[float] = []  # source times of consecutive frames beyond the horizon
 
     def place(self, t: float, latest: float | None, now: float | None,
-              target: float) -> tuple[str | None, float]:
+              target: Callable[[], float]) -> tuple[str | None, float]:
         """Stream time of a frame at source time ``t``.
 
         Args:
             t: the frame's (validated) source timestamp.
             latest: stream time of the latest accepted frame (None: none yet).
             now: the session clock (live) or None (deadlines from the data).
-            target: where a re-anchored frame goes (after every window already used).
+            target: returns where a re-anchored frame goes (after every window used).
 
         Returns:
             ``(None, stream_t)`` to go on with the usual checks, or ``("clock_jump", nan)``.
@@ -73,9 +74,10 @@ class Timebase:
         if len(self._run) < self.confirm:
             return "clock_jump", math.nan
         self._run = []
-        self.origin, self.anchored = t - target, "reanchored"
+        to = target()
+        self.origin, self.anchored = t - to, "reanchored"
         self.reanchors += 1
-        return None, target
+        return None, to
 
     def accepted(self) -> None:
         """A frame was accepted: a run of jumps is broken."""

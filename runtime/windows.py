@@ -5,7 +5,6 @@ import dataclasses
 import time
 
 import numpy as np
-
 from hrlf.kernels.pack import pack_segments_numpy, pack_windows, resolve_device
 from hrlf.runtime.spec import MODALITIES, MODALITY_MASK, ModelSpec, frame_mask_name
 

@@ -44,6 +44,8 @@ def summary_of(stderr: str) -> dict:
     (["--stats-every", "-2"], "--stats-every -2.0: out of range"),
     (["--max-jump", "0"], "--max-jump 0.0: out of range"),
     (["--condition", ""], "--condition '': empty"),
+    (["--hop", "0.000001"], "--hop 1e-06: out of range; use a value in [0.001, 3600]"),
+    (["--window", "3", "--hop", "0.002"], "puts each frame in over 1000 windows"),
 ])
 def test_every_numeric_option_has_a_range(args, needle):
     one_line_error(CliRunner().invoke(main, ["--pace", "fast", "--duration", "2", *args]
@@ -63,16 +65,42 @@ def test_model_dir_that_is_a_file_or_holds_a_bad_spec(tmp_path):
     one_line_error(CliRunner().invoke(main, [str(d)]), "not valid JSON")
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root reads any file, so permissions cannot make one unreadable")
-def test_unreadable_model_dir(tmp_path):
-    d = tmp_path / "model"
-    d.mkdir()
-    d.chmod(0)
+def _as_user():
+    """Command prefix that drops root (root reads any file), or None when impossible."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return []
+    import shutil
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] if setpriv else None
+
+
+@pytest.mark.skipif(_as_user() is None, reason="running as root without setpriv: permissions "
+                                               "cannot make a file unreadable")
+def test_unreadable_model_dir_and_spec(tmp_path):
+    import shutil
+    import tempfile
+
+    from hrlf.runtime.assets import demo_model_dir
+
+    root = tempfile.mkdtemp(prefix="hrlf-perm-", dir="/tmp")
     try:
-        one_line_error(CliRunner().invoke(main, [str(d)]), "permission denied")
+        os.chmod(root, 0o755)
+        locked, spec_locked = os.path.join(root, "locked"), os.path.join(root, "spec_locked")
+        shutil.copytree(demo_model_dir(), locked)
+        shutil.copytree(demo_model_dir(), spec_locked)
+        os.chmod(locked, 0)
+        os.chmod(os.path.join(spec_locked, "spec.json"), 0)
+        for d, needle in ((locked, "locked: permission denied"),
+                          (spec_locked, "spec.json: cannot be read (Permission denied)")):
+            p = subprocess.run(_as_user() + HRLF_RUN + [d, "--pace", "fast", "--duration", "2"],
+                               capture_output=True, text=True, timeout=120, cwd="/tmp",
+                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+            lines = p.stderr.strip().splitlines()
+            assert p.returncode == 1 and len(lines) == 1 and needle in lines[0], p.stderr
+            assert lines[0].startswith("Error:")
     finally:
-        d.chmod(0o755)
+        os.chmod(os.path.join(root, "locked"), 0o755)
+        shutil.rmtree(root)
 
 
 def test_every_frame_wrong_dim_is_an_error_not_silence():
@@ -164,3 +192,22 @@ def test_sigterm_during_realtime_pacing():
     assert proc.returncode == 0 and "SIGTERM: stopping" in err, err
     st = summary_of(err)
     assert st["accounting_ok"] and st["segments"] >= 1 and st["segments"] < 29
+
+
+def test_extreme_timestamps_and_duration_on_stdin():
+    lines = [frame_line(0.05 + 0.1 * k) for k in range(100)]          # 10 s of audio
+    lines.insert(20, frame_line(9.9e9))                                  # a clock glitch
+    lines.insert(30, frame_line(1e300))                                  # beyond any clock
+    lines.insert(40, json.dumps({"t": 10**400, "modality": "audio", "x": [0.0] * 24}))
+    r = CliRunner().invoke(main, ["--stream", "stdin", "--stats-every", "0"],
+                           input="\n".join(lines))
+    assert r.exit_code == 0, r.output
+    st = summary_of(r.stderr)
+    assert st["dropped"] == {"clock_jump": 1, "bad_timestamp": 2} and st["used"] == 100
+    assert [json.loads(x)["segment"] for x in r.stdout.splitlines()] == list(range(9))
+    r = CliRunner().invoke(main, ["--stream", "stdin", "--stats-every", "0", "--duration", "3"],
+                           input="\n".join(lines))
+    st = summary_of(r.stderr)
+    assert r.exit_code == 0 and st["accounting_ok"] and st["used"] == 30  # the glitch does
+    assert st["dropped"] == {"clock_jump": 1, "bad_timestamp": 1}        # not end the run
+    assert st["source_drops"]["past_duration"] == len(lines) - 32        # read, counted

@@ -60,3 +60,28 @@ def test_outage_prints_no_data_lines_with_reasons(small_spec):
     assert quiet[-1]["reasons"] == ["no_frames", "device_lost", "reconnecting"]
     assert st["no_data"] == len(quiet) and st["accounting_ok"]
     assert st["source_drops"] == {"device_lost": 1}
+
+
+def test_signals_during_the_flush_do_not_restart_it(small_spec, tmp_path):
+    """SIGTERM asks for a stop; during the flush a second one is reported and ignored; a
+    third aborts (KeyboardInterrupt, which hrlf-run turns into one Error line)."""
+    import os
+    import signal
+
+    import pytest
+
+    from hrlf.runtime.runner import stop_on_signals
+
+    log = open(tmp_path / "log.txt", "w+")
+    session = Session(FakeBackend(small_spec), small_spec, SessionConfig())
+    runner = Runner(QuietingSource(), session, lambda line: None, log=log, stats_every_s=0)
+    with stop_on_signals(runner):
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert runner.stop_signal == signal.SIGTERM
+        runner.flushing = True
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    log.seek(0)
+    assert "SIGINT: already stopping, flushing the last windows" in log.read()

@@ -192,3 +192,52 @@ def test_live_no_data_lines_with_reasons(make_session):
     assert len(s.advance()) == 8
     st = _finish(s)
     assert st["no_data"] == 2 + 4 + 8 and st["segments_dropped"]["backlog"] > 900
+
+
+@pytest.mark.parametrize("cfg, needle", [
+    ({"max_batch": 0}, "max_batch=0 must be a whole number >= 1"),
+    ({"max_inflight": True}, "max_inflight=True"),
+    ({"grace_s": -1.0}, "grace_s=-1.0 must be a number in [0, 3600]"),
+    ({"buffer_s": float("nan")}, "buffer_s=nan"),
+    ({"max_jump_s": float("inf")}, "max_jump_s=inf"),
+    ({"on_callback_error": "ignore"}, "use 'continue' or 'stop'"),
+    ({"window_s": 2.0, "hop_s": 0.0015}, "over 1000 windows"),
+    ({"window_s": 2.0, "hop_s": 1e-4}, "must be seconds in [0.001, 3600]"),
+])
+def test_session_config_is_checked(make_session, cfg, needle):
+    from hrlf.runtime.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        make_session(**cfg)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_failing_reason_hook_is_a_reason_not_a_crash(make_session):
+    now = [0.0]
+    s, _ = make_session(live=True, no_data=True, monotonic=lambda: now[0])
+    s.clock()
+    s.reason_hooks.append(lambda: 1 / 0)
+    now[0] = 5.0
+    res = s.advance()
+    assert res and all(r.reasons == ["no_frames", "reason_hook_failed"] for r in res)
+    _finish(s)
+
+
+@pytest.mark.parametrize("t", [1.9999999999999991, 2.0, 0.30000000000000004, 1.5 - 1e-12])
+def test_frames_next_to_window_boundaries_are_used(make_session, t):
+    """Found by the fuzzer: a frame a hair below a boundary was put past its window and
+    stayed pending forever. Window membership is exact everywhere now."""
+    s, _ = make_session(window_s=0.5, hop_s=0.5)
+    assert s.push("text", t, T)
+    (r,) = s.close()
+    assert r.t_start <= t < r.t_end
+    assert _finish(s)["used"] == 1
+
+
+def test_frame_just_before_the_next_window_is_late_not_pending(make_session):
+    s, _ = make_session(window_s=0.5, hop_s=0.5)
+    s.push("text", 0.1, T)
+    s.push("audio", 1.2, A)
+    assert [r.segment for r in s.advance()] == [0]     # [0, 0.5); [0.5, 1) empty; next: [1, 1.5)
+    assert s.push("vision", 1.0 - 1e-12, np.zeros(32, np.float32)) is False
+    assert _finish(s)["dropped"] == {"late": 1}
