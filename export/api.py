@@ -70,6 +70,9 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
     max_frames = default_max_frames(spec) if max_frames is None else max_frames
     check_limits(spec, max_batch, max_frames)
     _check_out_dir(run_dir, out_dir)
+    if triton is not None and os.path.lexists(triton) and not os.path.isdir(triton):
+        raise ArtifactError(f"--triton {triton}: exists and is not a folder; choose another "
+                            "repository folder")
     tmp = _make_tmp(out_dir)
     staged: dict[str, str] = {}
     try:

@@ -29,7 +29,7 @@ nothing half-written. stdout gets one JSON report; logs go to stderr.
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
                                                 "max_content_width": 100})
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=str))
+@click.argument("run_dir", type=click.Path(path_type=str))  # checked by load_run
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=str),
               help="MODEL_DIR to create (or replace, if it is a model dir).")
 @click.option("--fp16", is_flag=True, help="Also write model.fp16.onnx; engines become FP16.")

@@ -79,7 +79,7 @@ _OVERRIDES = ("epochs", "seed", "ablate", "baseline", "device")
               help="Same-size student, no teacher, random modality dropout.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Where to train [cpu].")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--config", "config_file", metavar="FILE", default=None,
               help="JSON file of TrainConfig fields.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in RUN_DIR.partial.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

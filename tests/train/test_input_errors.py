@@ -125,3 +125,53 @@ def test_string_features_in_a_real_subprocess(tmp_path):
     assert p.returncode == 1 and p.stdout == "", p.stderr
     assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("Error: "), p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_eval_and_train_on_files_where_folders_belong(tiny_run, tmp_path, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    res = CliRunner().invoke(eval_main, [str(afile), "--data", "synthetic"])
+    _one_line_error(res, "afile: is a file, not a folder")
+    spec_dir = tmp_path / "spec_dir"
+    (spec_dir / "spec.json").mkdir(parents=True)
+    res = CliRunner().invoke(eval_main, [str(spec_dir), "--data", "synthetic"])
+    _one_line_error(res, "spec.json: is a folder, not a file")
+    pt_dir = tmp_path / "pt_dir"
+    (pt_dir / "student.pt").mkdir(parents=True)
+    (pt_dir / "spec.json").write_bytes(open(os.path.join(tiny_run, "spec.json"), "rb").read())
+    res = CliRunner().invoke(eval_main, [str(pt_dir), "--data", "synthetic"])
+    _one_line_error(res, "student.pt: is a folder, not a checkpoint file")
+    res = CliRunner().invoke(eval_main, [tiny_run, "--data", "synthetic", "--out", str(afile)])
+    _one_line_error(res, "--out", "is not a folder")
+    assert not (tmp_path / "afile.partial").exists()
+    res = CliRunner().invoke(train_main, ["--out", str(tmp_path / "r"), "--config",
+                                          str(spec_dir)])
+    _one_line_error(res, "cannot read config (Is a directory)")
+
+
+def test_unreadable_spec_is_one_line(tiny_run, tmp_path, monkeypatch):
+    import builtins
+
+    real_open = builtins.open
+    spec = os.path.join(tiny_run, "spec.json")
+
+    def denied(path, *a, **k):  # tests run as root here, so chmod 000 would not deny
+        if os.fspath(path) == spec:
+            raise PermissionError(13, "Permission denied", spec)
+        return real_open(path, *a, **k)
+    monkeypatch.setattr(builtins, "open", denied)
+    res = CliRunner().invoke(eval_main, [tiny_run, "--data", "synthetic", "--no-plots"])
+    _one_line_error(res, "spec.json: cannot read (Permission denied)")
+
+
+def test_eval_interrupted_while_writing_leaves_no_partial_folder(tiny_run, tmp_path,
+                                                                 monkeypatch):
+    from hrlf.train import report
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(report, "markdown", interrupted)
+    out = tmp_path / "ev"
+    with pytest.raises(KeyboardInterrupt):
+        report.evaluate_runs([tiny_run], "synthetic", str(out), plots=False)
+    assert not (tmp_path / "ev.partial").exists() and not out.exists()
