@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -74,6 +75,8 @@ def main() -> None:
     ap.add_argument("--legacy-epochs", type=int, default=3,
                     help="epochs of the one-thread-per-CPU comparison (0: skip) [3]")
     args = ap.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop the burner and hrlf-train
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     root = tempfile.mkdtemp(prefix="hrlf-train-load-")
     cpus = len(os.sched_getaffinity(0))
     runs, legacy = [], []

@@ -164,15 +164,21 @@ def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
 def eval_main(run_dirs, data, out, split, seed, no_plots, threads):
     """Evaluate RUN_DIR's student (and teacher) under every missing-modality condition."""
     from hrlf.runtime.errors import HrlfError
+    from hrlf.train import interrupt
 
-    try:
-        _set_threads(threads)
-        from hrlf.train import report
+    with interrupt.handled():
+        try:
+            _set_threads(threads)
+            from hrlf.train import report
 
-        res = report.evaluate_runs(list(run_dirs), data, out, split=split, seed=seed,
-                                   plots=not no_plots)
-    except HrlfError as e:
-        raise _fail(e) from None
+            res = report.evaluate_runs(list(run_dirs), data, out, split=split, seed=seed,
+                                       plots=not no_plots)
+        except HrlfError as e:
+            raise _fail(e) from None
+        except KeyboardInterrupt as e:
+            click.echo(f"Interrupted by {interrupt.signal_name(e)}: no results were written",
+                       err=True)
+            raise click.exceptions.Exit(interrupt.exit_code(e)) from None
     click.echo(json.dumps({"out": res["out"], **{
         name: {"avg6_f1": round(m["avg6"]["f1"], 4), "lav_f1": round(m["lav"]["f1"], 4)}
         for name, m in res["models"].items()}}))

@@ -20,6 +20,7 @@ from hrlf.runtime import protocol
 from hrlf.runtime.errors import ArtifactError, InputError
 from hrlf.train import data as D
 from hrlf.train import evaluate as E
+from hrlf.train import interrupt
 from hrlf.train.checkpoint import TEACHER_FILE, load_network, load_run
 
 
@@ -128,10 +129,11 @@ def _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots) -> Non
         P.plot_embedding(panels, spec.output.labels, os.path.join(tmp, "embedding.png"),
                          title="t-SNE of student representations")
     try:
-        os.makedirs(out, exist_ok=True)
-        for name in os.listdir(tmp):
-            os.replace(os.path.join(tmp, name), os.path.join(out, name))
-        os.rmdir(tmp)
+        with interrupt.deferred(reraise=False):  # the moves are the last step: never half
+            os.makedirs(out, exist_ok=True)
+            for name in os.listdir(tmp):
+                os.replace(os.path.join(tmp, name), os.path.join(out, name))
+            os.rmdir(tmp)
     except OSError as e:
         raise ArtifactError(f"{out}: cannot write results ({e.strerror}); pass a writable "
                             "--out") from None

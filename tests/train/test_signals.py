@@ -91,3 +91,39 @@ def test_a_new_run_says_it_replaces_an_interrupted_one(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "run.partial, left by an interrupted run" in res.stderr and "--resume" in res.stderr
     load_run(out)
+
+
+def test_eval_interrupted_exits_143_and_writes_nothing(tiny_run, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from hrlf.train import interrupt, report
+    from hrlf.train.cli import eval_main
+
+    def sigterm(*a, **k):  # what the handler raises when SIGTERM arrives mid-evaluation
+        raise interrupt.Interrupted(signal.SIGTERM)
+    monkeypatch.setattr(report, "markdown", sigterm)
+    out = tmp_path / "ev"
+    res = CliRunner().invoke(eval_main, [tiny_run, "--data", "synthetic", "--out", str(out),
+                                         "--no-plots"])
+    assert res.exit_code == 143, res.output
+    assert res.stderr.strip() == "Interrupted by SIGTERM: no results were written"
+    assert not out.exists() and not (tmp_path / "ev.partial").exists()
+
+
+def test_deferred_holds_a_signal_until_the_block_ends():
+    from hrlf.train import interrupt
+
+    order = []
+    with interrupt.handled():
+        with pytest.raises(interrupt.Interrupted) as e:
+            with interrupt.deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler has run by now, and only recorded it
+                order.append("block finished")
+        assert e.value.signum == signal.SIGTERM and e.value.exit_code == 143
+        with interrupt.deferred(reraise=False):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+        order.append("dropped after a final step")
+    assert order == ["block finished", "dropped after a final step"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
