@@ -70,10 +70,7 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
     net, spec = load_run(run_dir)
     max_frames = default_max_frames(spec) if max_frames is None else max_frames
     check_limits(spec, max_batch, max_frames)
-    _check_out_dir(run_dir, out_dir)
-    if triton is not None and os.path.lexists(triton) and not os.path.isdir(triton):
-        raise ArtifactError(f"--triton {triton}: exists and is not a folder; choose another "
-                            "repository folder")
+    _check_out_dir(run_dir, out_dir, triton)
     stale = clean_stale(out_dir)  # what a killed (SIGKILL) export left beside MODEL_DIR
     tmp = _make_tmp(out_dir)
     staged: dict[str, str] = {}
@@ -169,7 +166,10 @@ def _engine_into(tmp: str, out_dir: str, net, spec: ModelSpec, fp16: bool, max_b
     return {**rep, "parity": {**res.summary(), "vs_onnxruntime": vs_ort.summary()}}
 
 
-def _check_out_dir(run_dir: str, out_dir: str) -> None:
+def _check_out_dir(run_dir: str, out_dir: str, triton=None) -> None:
+    if triton is not None and os.path.lexists(triton) and not os.path.isdir(triton):
+        raise ArtifactError(f"--triton {triton}: exists and is not a folder; choose another "
+                            "repository folder")
     if os.path.realpath(run_dir) == os.path.realpath(out_dir):
         raise InputError(f"--out {out_dir}: is the RUN_DIR itself; choose another folder")
     if os.path.lexists(out_dir):

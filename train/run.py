@@ -56,8 +56,16 @@ def saved_config(out: str) -> dict:
     if not os.path.isfile(os.path.join(work, STATE_FILE)) or not os.path.isfile(path):
         raise ArtifactError(f"{work}: no interrupted run to resume (no {STATE_FILE}); start "
                             "without --resume")
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:  # ValueError: bad JSON or bytes that are not UTF-8
+        raise ArtifactError(f"{path}: unreadable ({type(e).__name__}); the interrupted run "
+                            "cannot be resumed, start without --resume") from None
+    if not isinstance(cfg, dict):
+        raise ArtifactError(f"{path}: not a JSON object; the interrupted run cannot be "
+                            "resumed, start without --resume")
+    return cfg
 
 
 def interrupted_state(out: str) -> str:

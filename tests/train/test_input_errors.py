@@ -161,7 +161,7 @@ def test_unreadable_spec_is_one_line(tiny_run, tmp_path, monkeypatch):
         return real_open(path, *a, **k)
     monkeypatch.setattr(builtins, "open", denied)
     res = CliRunner().invoke(eval_main, [tiny_run, "--data", "synthetic", "--no-plots"])
-    _one_line_error(res, "spec.json: cannot read (Permission denied)")
+    _one_line_error(res, "spec.json: cannot", "Permission denied")
 
 
 def test_eval_interrupted_while_writing_leaves_no_partial_folder(tiny_run, tmp_path,
@@ -175,3 +175,13 @@ def test_eval_interrupted_while_writing_leaves_no_partial_folder(tiny_run, tmp_p
     with pytest.raises(KeyboardInterrupt):
         report.evaluate_runs([tiny_run], "synthetic", str(out), plots=False)
     assert not (tmp_path / "ev.partial").exists() and not out.exists()
+
+
+def test_resume_with_a_damaged_config_is_one_line(tmp_path):
+    partial = tmp_path / "run.partial"
+    partial.mkdir()
+    (partial / "state.pt").write_bytes(b"x")
+    for content in (b"{not json", b"\xff\xfe\x00", b"[1, 2]"):
+        (partial / "config.json").write_bytes(content)
+        res = CliRunner().invoke(train_main, ["--out", str(tmp_path / "run"), "--resume"])
+        _one_line_error(res, "config.json", "start without --resume")
