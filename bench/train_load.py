@@ -30,7 +30,8 @@ import sys
 import tempfile
 import time
 
-THREAD_LINE = re.compile(r"^threads: (\d+) intra-op.*?(?:, ([\d.]+) busy)?\)", re.M)
+THREAD_LINE = re.compile(r"^threads: (\d+) intra-op[^(]*\(([^)]*)\)", re.M)
+BUSY = re.compile(r"([\d.]+) busy")
 CHANGE_LINE = re.compile(r"^threads: (\d+) -> (\d+)", re.M)
 
 
@@ -58,12 +59,13 @@ def _train(data: str, root: str, extra: list[str], loaded: bool) -> dict:
     if p.returncode != 0:
         raise SystemExit(f"hrlf-train failed ({p.returncode}):\n{p.stderr[-2000:]}")
     first = THREAD_LINE.search(p.stderr)
+    busy = BUSY.search(first.group(2)) if first else None
     return {"loaded": loaded, "args": extra, "wall_s": round(wall, 2),
             "train_seconds": json.loads(p.stdout.strip().splitlines()[-1])["seconds"],
             "threads_start": int(first.group(1)) if first else None,
-            "others_busy_cpus_at_start": float(first.group(2)) if first and first.group(2)
-            else None,
+            "others_busy_cpus_at_start": float(busy.group(1)) if busy else None,
             "thread_changes": [[int(a), int(b)] for a, b in CHANGE_LINE.findall(p.stderr)],
+            "thread_lines": [ln for ln in p.stderr.splitlines() if ln.startswith("threads:")],
             "loadavg_1min_at_start": round(load0[0], 2)}
 
 

@@ -101,7 +101,7 @@ _OVERRIDES = ("epochs", "seed", "ablate", "baseline", "device")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in RUN_DIR.partial.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--threads", type=click.IntRange(1), default=None,
-              help="CPU threads for torch [auto: CPUs other processes leave free; or $HRLF_THREADS].")
+              help="CPU threads for torch [auto: the CPUs other processes leave free].")
 @click.pass_context
 def train_main(ctx, data, out, epochs, seed, ablate, baseline, device, config_file, resume,
                quiet, threads):
@@ -117,6 +117,8 @@ def train_main(ctx, data, out, epochs, seed, ablate, baseline, device, config_fi
         except KeyboardInterrupt as e:
             from hrlf.train import run
 
+            if not quiet:
+                click.echo("", err=True)  # end the progress bar's line
             click.echo(f"Interrupted by {interrupt.signal_name(e)}: "
                        f"{run.interrupted_state(out)}", err=True)
             raise click.exceptions.Exit(interrupt.exit_code(e)) from None
@@ -160,7 +162,7 @@ def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
 @click.option("--seed", type=int, default=1234, help="Eval seed for intra-ratio drops.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.option("--threads", type=click.IntRange(1), default=None,
-              help="CPU threads for torch [auto: CPUs other processes leave free; or $HRLF_THREADS].")
+              help="CPU threads for torch [auto: the CPUs other processes leave free].")
 def eval_main(run_dirs, data, out, split, seed, no_plots, threads):
     """Evaluate RUN_DIR's student (and teacher) under every missing-modality condition."""
     from hrlf.runtime.errors import HrlfError
