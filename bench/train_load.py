@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -35,7 +36,16 @@ BUSY = re.compile(r"([\d.]+) busy")
 CHANGE_LINE = re.compile(r"^threads: (\d+) -> (\d+)", re.M)
 
 
+def _children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _train(data: str, root: str, extra: list[str], loaded: bool) -> dict:
+    """One hrlf-train run: wall and CPU seconds, its CPU share, the thread lines it printed,
+    and the CPUs that other processes (not hrlf-train, not the burner) kept busy meanwhile."""
+    from hrlf.train.threads import CpuSampler
+
     out = tempfile.mkdtemp(dir=root)
     os.rmdir(out)
     burner = None
@@ -46,15 +56,19 @@ def _train(data: str, root: str, extra: list[str], loaded: bool) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                         "HRLF_THREADS")}
+    cpu0, sampler = _children_cpu_s(), CpuSampler()
     t0 = time.perf_counter()
     try:
         p = subprocess.run([sys.executable, "-m", "hrlf.train.cli", "--data", data, "--out",
                             out, "--quiet", *extra], capture_output=True, text=True, env=env)
     finally:
         wall = time.perf_counter() - t0
+        busy_all = sampler.sample()  # every process but this script, over the run
+        train_cpu = _children_cpu_s() - cpu0
         if burner is not None:
             burner.kill()
             burner.wait()
+    burner_cpu = _children_cpu_s() - cpu0 - train_cpu  # its whole life: ~1 s more than the run
     shutil.rmtree(out, ignore_errors=True)
     if p.returncode != 0:
         raise SystemExit(f"hrlf-train failed ({p.returncode}):\n{p.stderr[-2000:]}")
@@ -62,6 +76,10 @@ def _train(data: str, root: str, extra: list[str], loaded: bool) -> dict:
     busy = BUSY.search(first.group(2)) if first else None
     return {"loaded": loaded, "args": extra, "wall_s": round(wall, 2),
             "train_seconds": json.loads(p.stdout.strip().splitlines()[-1])["seconds"],
+            "train_cpu_s": round(train_cpu, 2), "train_cpu_share": round(train_cpu / wall, 3),
+            "burner_cpu_share": round(burner_cpu / (wall + 1.0), 3) if loaded else None,
+            "background_busy_cpus": None if busy_all is None else round(
+                max(0.0, busy_all - train_cpu / wall - (burner_cpu / (wall + 1.0))), 2),
             "threads_start": int(first.group(1)) if first else None,
             "others_busy_cpus_at_start": float(busy.group(1)) if busy else None,
             "thread_changes": [[int(a), int(b)] for a, b in CHANGE_LINE.findall(p.stderr)],
@@ -105,6 +123,12 @@ def main() -> None:
            "load": "one extra `python -c 'while True: pass'` process, started 1 s before",
            "median_wall_s": {"idle": idle, "loaded": loaded},
            "ratio_loaded_over_idle": round(loaded / idle, 3),
+           "median_train_cpu_s": {k: statistics.median(r["train_cpu_s"] for r in runs
+                                                       if r["loaded"] == v)
+                                  for k, v in (("idle", False), ("loaded", True))},
+           "median_train_cpu_share": {k: statistics.median(r["train_cpu_share"] for r in runs
+                                                           if r["loaded"] == v)
+                                      for k, v in (("idle", False), ("loaded", True))},
            "runs": runs, "legacy_one_thread_per_cpu": legacy,
            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
