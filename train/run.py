@@ -140,8 +140,9 @@ def _saver(work: str, cfg: L.TrainConfig, then=None):
                     "hrlf_version": __version__, "config": cfg.to_dict(),
                     "stage": stage.state_dict()}
             tmp = os.path.join(work, STATE_FILE + ".tmp")
-            torch.save(blob, tmp)
-            os.replace(tmp, os.path.join(work, STATE_FILE))
+            with interrupt.deferred():  # a signal mid-write must not leave a half .tmp
+                torch.save(blob, tmp)
+                os.replace(tmp, os.path.join(work, STATE_FILE))
         if then is not None:
             then(stage)
     return save
