@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from hrlf.export.files import make_temp_dir, replace_dir
+from hrlf.export.files import clean_stale, make_temp_dir, replace_dir
 from hrlf.runtime.engine_cache import TensorDecl, graph_io
 from hrlf.runtime.errors import ArtifactError
 from hrlf.runtime.spec import ModelSpec
@@ -103,6 +103,8 @@ def stage_repository(repo: str | os.PathLike, spec: ModelSpec, onnx_path: str,
         models.append((TRT_MODEL, "tensorrt_plan", engine_path, "model.plan"))
     try:
         os.makedirs(repo, exist_ok=True)
+        for name, platform, src, file in models:
+            clean_stale(os.path.join(repo, name))
         for name, platform, src, file in models:
             staged[os.path.join(repo, name)] = _stage(repo, name, platform, src, file, spec,
                                                       max_batch, params)
