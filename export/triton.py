@@ -103,7 +103,7 @@ def stage_repository(repo: str | os.PathLike, spec: ModelSpec, onnx_path: str,
         models.append((TRT_MODEL, "tensorrt_plan", engine_path, "model.plan"))
     try:
         os.makedirs(repo, exist_ok=True)
-        for name, platform, src, file in models:
+        for name in (ONNX_MODEL, PYTHON_MODEL, TRT_MODEL):  # what a killed export left
             clean_stale(os.path.join(repo, name))
         for name, platform, src, file in models:
             staged[os.path.join(repo, name)] = _stage(repo, name, platform, src, file, spec,
