@@ -5,14 +5,12 @@ returns every event with ``t < until_t`` that it has not returned yet (and no la
 so a source that polls all tracks to the same ``until_t`` delivers events in time order.
 
 Audio of a video comes from a sidecar audio file with the same stem (``clip.wav`` next to
-``clip.avi``) read with soundfile, else from the container through ``ffmpeg`` when it is on
-PATH, else the recording has no audio and the reason is kept (:func:`load_audio`).
+``clip.avi``) read with soundfile, else from the container's audio track through PyAV, else
+the recording has no audio and the reason is kept (:func:`load_audio`).
 """
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 import numpy as np
 
@@ -20,7 +18,6 @@ from hrlf.runtime.errors import InputError
 from hrlf.runtime.sources import Drop, Event
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
-FFMPEG_RATE = 16000
 
 
 def load_audio(path: str) -> tuple[np.ndarray | None, int, str]:
@@ -35,17 +32,14 @@ def load_audio(path: str) -> tuple[np.ndarray | None, int, str]:
     for ext in AUDIO_EXTS:
         if os.path.isfile(stem + ext):
             return (*_soundfile(stem + ext), f"sidecar:{os.path.basename(stem + ext)}")
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return None, 0, (f"no audio: ffmpeg is not on PATH and there is no sidecar "
-                         f"{os.path.basename(stem)}.wav; install ffmpeg or add the sidecar")
-    cmd = [ffmpeg, "-nostdin", "-v", "error", "-i", path, "-vn", "-ac", "1", "-ar",
-           str(FFMPEG_RATE), "-f", "f32le", "-"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    if proc.returncode != 0 or not proc.stdout:
-        err = proc.stderr.decode(errors="replace").strip().splitlines()
-        return None, 0, f"no audio: ffmpeg read none ({err[-1] if err else 'no audio stream'})"
-    return np.frombuffer(proc.stdout, np.float32).copy(), FFMPEG_RATE, "ffmpeg"
+    from hrlf.runtime.capture import avmedia
+    from hrlf.runtime.errors import BackendUnavailable
+
+    try:
+        samples, how = avmedia.decode_audio(path)
+    except BackendUnavailable as e:
+        return None, 0, f"{e}, or add a sidecar {os.path.basename(stem)}.wav"
+    return samples, avmedia.AUDIO_RATE if samples is not None else 0, how
 
 
 def _soundfile(path: str) -> tuple[np.ndarray, int]:
@@ -67,6 +61,7 @@ class _Track:
 
     modality = ""
     done = False
+    health = None  # a Health where absence spans are recorded (set by the source)
 
     def __init__(self):
         self._pending: list[Event] = []
@@ -88,31 +83,33 @@ class _Track:
 
 
 class AudioArrayTrack(_Track):
-    """Audio already in memory, featurized chunk by chunk (like a live stream)."""
+    """Audio already in memory, processed chunk by chunk (like a live stream) through an
+    :class:`~hrlf.runtime.capture.audiochain.AudioChain` (features, voice gate, speech)."""
 
     modality = "audio"
 
-    def __init__(self, samples: np.ndarray, sample_rate: int, featurizer, chunk_s: float = 0.25):
+    def __init__(self, samples: np.ndarray, sample_rate: int, chain, chunk_s: float = 0.25):
         super().__init__()
-        self.x, self.sr, self.feat = samples, int(sample_rate), featurizer
+        self.x, self.sr, self.chain = samples, int(sample_rate), chain
         self.chunk = max(1, int(chunk_s * self.sr))
         self.pos = 0
+        self.counts["text_frames"] = 0
 
     def poll(self, until_t: float) -> tuple[list[Event], list[Drop]]:
         events, drops = [], []
-        while not self.done and self.feat.next_t < until_t:
+        ahead = self.chain.latency_s + 0.1  # audio needed past until_t for its frames
+        while not self.done and self.pos / self.sr < until_t + ahead:
             if self.pos < len(self.x):
-                t, f = self.feat.push(self.x[self.pos:self.pos + self.chunk])
+                e, d = self.chain.push(self.x[self.pos:self.pos + self.chunk])
                 self.pos += self.chunk
             else:
-                t, f = self.feat.flush()
+                e, d = self.chain.flush()
                 self.done = True
-            for ti, fi in zip(t, f):
-                if np.isfinite(fi).all():
-                    events.append(Event(float(ti), "audio", fi))
-                else:
-                    drops.append(Drop("nonfinite_features", "audio"))
-        return self._split(events, until_t), drops
+            events += e
+            drops += d
+        out = self._split(events, until_t)
+        self.counts["text_frames"] += sum(1 for e in out if e.modality == "text")
+        return out, drops
 
 
 class VideoFileTrack(_Track):

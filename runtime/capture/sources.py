@@ -19,9 +19,12 @@ import sys
 import threading
 
 from hrlf.runtime import featurizers as fz
-from hrlf.runtime.capture import base, live, media
+from hrlf.runtime.capture import avmedia, base, live, media
+from hrlf.runtime.capture import vad as vad_mod
+from hrlf.runtime.capture.audiochain import AudioChain
+from hrlf.runtime.capture.health import Health
 from hrlf.runtime.capture.transcripts import read_transcript, sidecar_transcript
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from hrlf.runtime.errors import BackendUnavailable, HrlfError, InputError
 
 log = logging.getLogger("hrlf.capture")
 MIC_RATE = 16000
@@ -195,34 +198,51 @@ def _mic_track(name, device, feat_name, clock, wake, backoff_s):
 
 
 def open_file(uri: str, spec=None, transcript: str | None = None, step_s: float = 0.5,
-              duration_s: float | None = None, **_):
+              duration_s: float | None = None, asr: bool | None = None, **_):
     """Open a recording (video with its audio, or audio) as a non-live source.
 
     Raises:
-        InputError: missing file, or nothing in it can be read.
+        InputError: missing file, nothing in it can be read, or a library the model's
+            voice-activity setting needs is missing.
     """
     path = os.path.expanduser(uri.split(":", 1)[1] if uri.startswith("file:") else uri)
     if not path:
         raise InputError(f"{uri}: no file given; use file:PATH")
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file; give file:PATH of a video or audio file")
-    tracks, feats, notes, drops = file_tracks(path, fz.default_names(spec), transcript)
+    health = Health()
+    tracks, feats, notes, drops = file_tracks(path, fz.default_names(spec), transcript,
+                                              vad=_vad_of(uri, spec), asr=asr, health=health)
     if not tracks:
         raise InputError(f"{path}: nothing to read ({'; '.join(notes.values())})")
-    return base.FileSource(uri, tracks, feats, notes, drops, step_s=step_s, duration_s=duration_s)
+    return base.FileSource(uri, tracks, feats, notes, drops, step_s=step_s,
+                           duration_s=duration_s, health=health)
 
 
-def file_tracks(path: str, names: dict, transcript=None):
+def _vad_of(uri: str, spec):
+    try:
+        return vad_mod.setting_of(spec)
+    except HrlfError as e:
+        raise InputError(f"{uri}: {e}") from None
+
+
+def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD,
+                asr: bool | None = None, health: Health | None = None):
     """The tracks of a media file, plus why each missing modality is absent.
 
     Args:
         path: video or audio file.
         names: modality -> featurizer name.
-        transcript: a ``.srt``/``.jsonl`` path, a list of cues, or None for the sidecar.
+        transcript: a ``.srt``/``.jsonl`` path, a list of cues (text comes from elsewhere
+            when empty), or None for the sidecar.
+        vad: the voice-activity gate for audio frames (None: keep every frame).
+        asr: recognize speech into text (None: when there is no transcript).
+        health: where absence reasons go.
 
     Returns:
         ``(tracks, featurizers, notes, startup_drops)``.
     """
+    health = health if health is not None else Health()
     tracks, notes, drops = [], {}, []
     if os.path.splitext(path)[1].lower() not in media.AUDIO_EXTS:
         tr, why = _video_track(path, names["vision"])
@@ -230,24 +250,53 @@ def file_tracks(path: str, names: dict, transcript=None):
             tracks.append(tr)
         else:
             notes["vision"] = why
+    cues = _cues(path, transcript)
+    if asr is None:
+        asr = transcript is None and not cues
     samples, rate, how = media.load_audio(path)
     if samples is None:
         notes["audio"] = how
     else:
         try:
-            tracks.append(media.AudioArrayTrack(samples, rate, fz.make_audio(names["audio"], rate)))
+            chain = AudioChain(fz.make_audio(names["audio"], rate), rate, vad=vad, asr=asr,
+                               text_featurizer=fz.make_text(names["text"]) if asr else None,
+                               health=health)
+            tracks.append(media.AudioArrayTrack(samples, rate, chain))
         except BackendUnavailable as e:
             notes["audio"] = str(e)
-    cues = _cues(path, transcript)
+            asr = False
     if cues:
         tracks.append(media.TextCueTrack(cues, fz.make_text(names["text"])))
-    else:
-        notes["text"] = "no transcript (no sidecar .srt/.jsonl)"
+    elif not (asr and samples is not None):
+        notes["text"] = "no transcript (no sidecar .srt/.jsonl) and speech recognition is off" \
+            if samples is not None or transcript is not None else \
+            "no transcript (no sidecar .srt/.jsonl) and no audio to recognize"
     for m, why in notes.items():
+        health.set_standing(m, "no_transcript" if m == "text" else "unavailable", why)
         if m != "text":
-            log.warning("%s: no %s (%s)", path, m, why)
+            log.warning("%s: no %s: %s", path, m, why)
             drops.append(base.note_drop(m, "modality_unavailable", why))
-    return tracks, {tr.modality: names[tr.modality] for tr in tracks}, notes, drops
+    for tr in tracks:
+        tr.health = health
+    feats = {tr.modality: names[tr.modality] for tr in tracks}
+    if asr and samples is not None and "audio" in feats:
+        feats["text"] = names["text"]
+    return tracks, feats, notes, drops
+
+
+def _video_track(path: str, feat_name: str):
+    """A PyAV video track of ``path``, or ``(None, why)``."""
+    try:
+        feat = fz.make_vision(feat_name)
+        container = avmedia.open_input(path)
+    except BackendUnavailable as e:
+        return None, str(e)
+    except Exception as e:  # av.error.FFmpegError and OSError: not a readable container
+        return None, f"PyAV cannot open it ({avmedia.first_line(e)})"
+    if not container.streams.video:
+        container.close()
+        return None, "the file has no video track"
+    return avmedia.AvVideoTrack(container, feat, _import_vision().RateGate(feat.rate_hz)), ""
 
 
 def _cues(path, transcript):
@@ -257,26 +306,3 @@ def _cues(path, transcript):
     if isinstance(transcript, (str, os.PathLike)):
         return read_transcript(os.fspath(transcript))
     return list(transcript)
-
-
-def _video_track(path: str, feat_name: str):
-    try:
-        vision = _import_vision()
-        cv2 = vision.import_cv2()
-    except BackendUnavailable as e:
-        return None, str(e)
-    with _quiet(cv2):
-        cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        cap.release()
-        return None, "OpenCV cannot decode video from this file"
-    try:
-        feat = fz.make_vision(feat_name)
-    except BackendUnavailable as e:
-        cap.release()
-        return None, str(e)
-    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    if not 1.0 <= fps <= 1000.0:
-        log.warning("%s: frame rate unknown (%r); assuming 30 fps", path, fps)
-        fps = 30.0
-    return media.VideoFileTrack(cap, fps, feat, vision.RateGate(feat.rate_hz)), ""

@@ -64,11 +64,24 @@ def info(name: str) -> FeaturizerInfo:
                          f"{sorted(FEATURIZERS)}") from None
 
 
-def modality_spec(name: str, window_s: float) -> ModalitySpec:
-    """The spec entry of a modality fed by featurizer ``name`` with windows of ``window_s``."""
+def modality_spec(name: str, window_s: float, vad="default") -> ModalitySpec:
+    """The spec entry of a modality fed by featurizer ``name`` with windows of ``window_s``.
+
+    Args:
+        vad: audio only: the voice-activity setting the features are made with (a
+            :class:`~hrlf.runtime.capture.vad.VadSetting`; ``"default"``: the default gate,
+            which ``file:`` sources apply when extracting training features; None: none).
+    """
     f = info(name)
+    if f.modality != "audio":
+        vad = None
+    elif isinstance(vad, str):
+        from hrlf.runtime.capture.vad import DEFAULT_VAD
+
+        vad = DEFAULT_VAD
     return ModalitySpec(dim=f.dim, frame_rate_hz=f.rate_hz,
-                        frames=max(1, round(window_s * f.rate_hz)), featurizer=f.name)
+                        frames=max(1, round(window_s * f.rate_hz)), featurizer=f.name,
+                        vad=None if vad is None else vad.to_dict())
 
 
 def have_opensmile() -> bool:

@@ -146,7 +146,8 @@ def test_camera_default_adds_the_microphone_where_one_exists(monkeypatch, stub_f
     src = open_source("camera0", None)
     try:
         assert set(src.featurizers) == {"vision"}
-        assert "no microphone support" in src.stats()["absent"]["audio"]
+        absent = src.stats()["absent"]["audio"]
+        assert absent["reason"] == "unavailable" and "no microphone support" in absent["detail"]
     finally:
         src.close()
 
@@ -193,10 +194,12 @@ def test_file_without_face_drops_frames_with_a_reason(tmp_path, haar):
 
 def test_file_without_audio_track_reader_says_why(tmp_path, monkeypatch, face_featurizer):
     video = testmedia.write_video(str(tmp_path / "silent.avi"), 1.0)
-    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setenv("PATH", "")  # no ffmpeg binary: PyAV reads the container itself
     src = open_source(f"file:{video}", None)
     assert set(src.featurizers) == {"vision"}
-    assert "ffmpeg is not on PATH" in src.stats()["absent"]["audio"]
+    absent = src.stats()["absent"]
+    assert absent["audio"] == {"reason": "unavailable", "detail": "the file has no audio track"}
+    assert absent["text"]["reason"] == "no_transcript"
     events, drops = _drain(src)
     assert drops.get("modality_unavailable") == 1 and events
 
