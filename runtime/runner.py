@@ -49,7 +49,12 @@ class Runner:
         self.pairs: list[tuple[float, float]] = []
 
     def _emit(self, results: list[Result]) -> None:
+        reasons = getattr(self.source, "reasons", None)  # capture sources know why
         for r in results:
+            missing = [m for m in ("text", "audio", "vision") if m not in r.modalities]
+            if missing and callable(reasons):
+                why = reasons(r.t_start, r.t_end)
+                r.extra["absent"] = {m: why.get(m, "no_frames") for m in missing}
             if self.truth is not None:
                 y = self.truth(r.t_start, r.t_end)
                 if y is not None:
@@ -70,9 +75,11 @@ class Runner:
                 for d in res.drops:
                     with s.acct.lock:
                         s.acct.source_drops[d.reason] += d.count
-                for e in res.events:
+                for i, e in enumerate(res.events):
                     if self.duration_s is not None and e.t >= self.duration_s:
-                        stop = True
+                        stop = True  # frames read past --duration are counted, not lost
+                        with s.acct.lock:
+                            s.acct.source_drops["past_duration"] += len(res.events) - i
                         break
                     if paced:
                         delay = wall0 + e.t - time.monotonic()
