@@ -179,27 +179,41 @@ class MicTrack(_LiveTrack):
     Args:
         name: for messages (``mic``, ``mic:2``).
         open_stream: ``(callback) -> started stream`` (has ``active`` and ``close()``).
-        featurizer: a streaming audio featurizer (its ``reset(t0)`` starts each segment).
+        chain: the stream's :class:`~hrlf.runtime.capture.audiochain.AudioChain` (audio
+            features, voice gate, speech recognition); reset at each (re)opened segment.
         sample_rate: the stream's rate.
         block_s: the stream's block length (for :attr:`latency_s`).
-        stall_s: no block for this long (while active) also means the device is lost.
+        stall_s: an open stream that delivers no block for this long is lost (``stall``).
+        startup_s: how long a (re)opened stream may take to deliver its first block
+            (PulseAudio and USB devices can take seconds) before it counts as lost.
+        health: where outages are recorded.
     """
 
     modality = "audio"
 
-    def __init__(self, name, open_stream, featurizer, sample_rate, clock, wake,
-                 block_s: float = 0.1, stall_s: float = 1.0, **kw):
+    def __init__(self, name, open_stream, chain, sample_rate, clock, wake,
+                 block_s: float = 0.1, stall_s: float = 2.0, startup_s: float | None = None,
+                 health=None, **kw):
+        from hrlf.runtime.capture.health import Health
+
         super().__init__(name, clock, wake, queue_len=kw.pop("queue_len", 256), **kw)
-        self.open_stream, self.feat, self.sr = open_stream, featurizer, int(sample_rate)
-        self.stall_s = stall_s
-        #: a frame reaches read() about this long after its timestamp (p99 measured by
-        #: bench/capture.py: 0.31 s with 50 ms blocks and eGeMAPS every 100 ms)
-        self.latency_s = block_s + featurizer.latency_s + 0.1
-        self.counts.update(samples=0, overflows=0, frames=0)
+        self.open_stream, self.chain, self.sr = open_stream, chain, int(sample_rate)
+        self.feat = chain.feat
+        self.stall_s = float(stall_s)
+        self.startup_s = float(startup_s) if startup_s is not None else max(5.0, 2 * stall_s)
+        self.health = health if health is not None else Health()
+        #: a frame reaches read() about this long after its timestamp (bench/capture.py
+        #: measured p99 0.31 s with 50 ms blocks and eGeMAPS every 100 ms, no gate/speech)
+        self.latency_s = block_s + chain.latency_s + 0.1
+        self.counts.update(samples=0, overflows=0, frames=0, stalls=0)
         self._seg_samples = None  # samples since the current segment began
-        self._last_block = self.clock()
+        self._opened_at = self._last_block = self.clock()
         self.stream = self.open_stream(self._callback)
         self._start()
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return ("audio", "text") if self.chain.asr is not None else ("audio",)
 
     def _callback(self, indata, frames, time_info, status) -> None:
         now = self.clock()
@@ -212,6 +226,8 @@ class MicTrack(_LiveTrack):
         if self._seg_samples is None:  # first block of a (re)opened stream
             self._seg_samples = 0
             self._put(("segment", now - len(x) / self.sr))
+            for m in self.modalities:
+                self.health.end(m, now - len(x) / self.sr)
         self._seg_samples += len(x)
         self.counts["samples"] += len(x)
         self._put(("data", x))
@@ -220,14 +236,23 @@ class MicTrack(_LiveTrack):
         while not self._stop.wait(0.05):
             if self.stream is None:
                 self._seg_samples = None
-                self._last_block = self.clock()
                 self.stream = self._reconnect(lambda: self.open_stream(self._callback))
+                self._opened_at = self._last_block = self.clock()
                 continue
-            stalled = self.clock() - self._last_block > self.stall_s
+            now = self.clock()
+            started = self._seg_samples is not None
+            # before the first block a device may still be starting: give it startup_s
+            stalled = (now - self._last_block > self.stall_s) if started else \
+                (now - self._opened_at > self.startup_s)
             if not getattr(self.stream, "active", True) or stalled:
                 _close_quietly(self.stream)
                 self.stream = None
-                self._lost("stream stopped" if not stalled else f"no audio for {self.stall_s:g} s")
+                reason = "stall" if stalled else "device_lost"
+                self.counts["stalls"] += stalled
+                for m in self.modalities:
+                    self.health.begin(m, self._last_block if started else now, reason)
+                self._lost("stream stopped" if not stalled else
+                           f"no audio for {self.stall_s if started else self.startup_s:g} s")
         if self.stream is not None:
             _close_quietly(self.stream)
 
@@ -236,15 +261,17 @@ class MicTrack(_LiveTrack):
         events = []
         for kind, val in items:
             if kind == "segment":
-                events += self._frames(*self.feat.flush())
-                self.feat.reset(val)
+                e, d = self.chain.flush()
+                self.chain.reset(val)
             else:
-                events += self._frames(*self.feat.push(val))
+                e, d = self.chain.push(val)
+            events += e
+            drops += d
+        self.counts["frames"] += sum(1 for e in events if e.modality == "audio")
         return events, drops
 
-    def _frames(self, times, feats) -> list[Event]:
-        self.counts["frames"] += len(times)
-        return [Event(float(t), "audio", f) for t, f in zip(times, feats) if np.isfinite(f).all()]
+    def stats(self) -> dict:
+        return {**super().stats(), **self.chain.stats()}
 
 
 def _close_quietly(stream) -> None:

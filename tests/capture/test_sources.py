@@ -113,8 +113,9 @@ def _collect(src, seen, drops, statuses):
 
 def test_mic_lost_midstream_reconnects_and_restamps(monkeypatch, fakes):
     opened = _fake_sounddevice(monkeypatch, fakes, [5, 10**6])
-    spec = type("S", (), {"features": {"audio": fz.modality_spec("logmel40-v1", 2.0)}})()
-    src = open_source("mic", spec, backoff_s=(0.01,))
+    # plumbing only: no voice gate (a model without one) and no speech recognition
+    spec = type("S", (), {"features": {"audio": fz.modality_spec("logmel40-v1", 2.0, vad=None)}})()
+    src = open_source("mic", spec, backoff_s=(0.01,), asr=False)
     try:
         assert src.featurizers == {"audio": "logmel40-v1"}
         assert 0.2 < src.latency_s < 1.0  # audio frames trail their timestamps (grace hint)
@@ -134,7 +135,7 @@ def test_camera_default_adds_the_microphone_where_one_exists(monkeypatch, stub_f
     _no_video_devices(monkeypatch, present=True)
     monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: fakes.Capture(10**6))
     _fake_sounddevice(monkeypatch, fakes, [10**6])
-    src = open_source("camera0", None)
+    src = open_source("camera0", None, asr=False)
     try:
         assert set(src.featurizers) == {"vision", "audio"}
         seen = []
