@@ -83,26 +83,32 @@ def _parse_drop(text: str):
               help="Most due segments scored in one call (file sources).")
 @click.option("--pack-device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="Pack windows with numpy (cpu) or the fused CUDA kernel.")
+@click.option("--stall-s", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Live sources: nothing delivered for this long means the device is lost.")
+@click.option("--asr", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Speech recognition of live/file audio into text (auto: when no transcript).")
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
 def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-         condition, grace, stats_every, threads, max_batch, pack_device, verbose):
+         condition, grace, stats_every, threads, max_batch, pack_device, stall_s, asr, verbose):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
     _setup_logging(verbose)
     from hrlf.runtime.errors import HrlfError
 
+    capture_opts = {"stall_s": stall_s, "asr": {"auto": None, "on": True, "off": False}[asr],
+                    "verbose": verbose}
     try:
-        _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-             condition, grace, stats_every, threads, max_batch, pack_device)
+        _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
+             window, hop, drops, condition, grace, stats_every, threads, max_batch, pack_device)
     except HrlfError as e:
         raise click.ClickException(str(e)) from None
     except BrokenPipeError:  # e.g. `hrlf-run | head`
         sys.stderr.close()
 
 
-def _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-         condition, grace, stats_every, threads, max_batch, pack_device):
+def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
+         window, hop, drops, condition, grace, stats_every, threads, max_batch, pack_device):
     from hrlf.runtime.assets import demo_model_dir
     from hrlf.runtime.backends.base import open_backend
     from hrlf.runtime.runner import Runner, check_featurizers
@@ -112,7 +118,8 @@ def _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 
     model_dir = model_dir or demo_model_dir()
     spec = ModelSpec.load(model_dir)
-    source = open_source(stream, spec, **({"duration_s": duration} if duration else {}))
+    source = open_source(stream, spec, **capture_opts,
+                         **({"duration_s": duration} if duration else {}))
     try:
         check_featurizers(source, spec)
         if pace == "auto":
