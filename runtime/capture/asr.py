@@ -61,7 +61,7 @@ def resample16k(x: np.ndarray, sample_rate: int) -> np.ndarray:
 def seg_words(decoder, t0_s: float) -> list[Word]:
     """The decoder's current words (fillers and sentence marks left out), in stream time."""
     out = []
-    for s in decoder.seg():
+    for s in decoder.seg() or ():  # None before the first hypothesis
         w = s.word
         if w.startswith("<") or w.startswith("[") or w.startswith("++"):
             continue

@@ -78,20 +78,35 @@ class AudioChain:
         x = np.asarray(samples, np.float32).reshape(-1)
         if self.gate is not None:
             self.gate.push(x)
-        return self._out(*self.feat.push(x), self.asr.push(x) if self.asr else None)
+        return self._out(*self.feat.push(x), self._speech(self.asr.push, x))
 
     def flush(self) -> tuple[list[Event], list[Drop]]:
         """End of segment: everything still owed."""
         t, f = self.feat.flush()
         if self.gate is not None:
             self.gate.flush()
-        out = self._out(t, f, self.asr.flush() if self.asr else None)
+        out = self._out(t, f, self._speech(self.asr.flush))
         if self.gate is not None:
             self.gate._flushed = False
         return out
 
+    def _speech(self, fn, *a):
+        """Run the recognizer; a failure costs its text frames (counted), never the stream."""
+        if self.asr is None:
+            return None
+        try:
+            return fn(*a)
+        except Exception as e:  # a native decoder error: keep audio going, count it
+            self.counts["asr_errors"] = self.counts.get("asr_errors", 0) + 1
+            log.warning("speech recognition failed (%s: %s); continuing", type(e).__name__, e)
+            self._asr_error = True
+            return None
+
     def _out(self, times, feats, text):
         drops = []
+        if getattr(self, "_asr_error", False):
+            self._asr_error = False
+            drops.append(Drop("asr_error", "text: speech recognition failed on a block"))
         if self.apply_gate:
             times, feats, n_silent, spans = self.gate.gate(times, feats)
             if n_silent:

@@ -150,6 +150,8 @@ def _live_source(uri, tracks, o: _LiveOpts, notes):
     elif "audio" in feats:
         notes["text"] = "speech recognition is off"
     src = base.LiveSource(uri, tracks, feats, o.wake, notes, health=o.health)
+    if "vision" not in feats:
+        o.health.set_standing("vision", "unavailable", "a microphone has no video")
     if "audio" in feats and not o.asr:
         o.health.set_standing("text", "no_transcript", notes["text"])
     return src
@@ -326,6 +328,8 @@ def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD
         if m != "text":
             log.warning("%s: no %s: %s", path, m, why)
             drops.append(base.note_drop(m, "modality_unavailable", why))
+    if os.path.splitext(path)[1].lower() in media.AUDIO_EXTS:
+        health.set_standing("vision", "unavailable", "an audio file has no video")
     for tr in tracks:
         tr.health = health
     feats = {tr.modality: names[tr.modality] for tr in tracks}
