@@ -78,24 +78,24 @@ class AudioChain:
         x = np.asarray(samples, np.float32).reshape(-1)
         if self.gate is not None:
             self.gate.push(x)
-        return self._out(*self.feat.push(x), self._speech(self.asr.push, x))
+        return self._out(*self.feat.push(x), self._speech("push", x))
 
     def flush(self) -> tuple[list[Event], list[Drop]]:
         """End of segment: everything still owed."""
         t, f = self.feat.flush()
         if self.gate is not None:
             self.gate.flush()
-        out = self._out(t, f, self._speech(self.asr.flush))
+        out = self._out(t, f, self._speech("flush"))
         if self.gate is not None:
             self.gate._flushed = False
         return out
 
-    def _speech(self, fn, *a):
+    def _speech(self, method: str, *a):
         """Run the recognizer; a failure costs its text frames (counted), never the stream."""
         if self.asr is None:
             return None
         try:
-            return fn(*a)
+            return getattr(self.asr, method)(*a)
         except Exception as e:  # a native decoder error: keep audio going, count it
             self.counts["asr_errors"] = self.counts.get("asr_errors", 0) + 1
             log.warning("speech recognition failed (%s: %s); continuing", type(e).__name__, e)

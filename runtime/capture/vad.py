@@ -174,7 +174,10 @@ class VoiceGate:
         """
         self._held_t.extend(float(t) for t in times)
         self._held_x.extend(feats)
-        horizon = np.inf if self._flushed else self.decided_s - self.setting.preroll_ms / 1000.0
+        # a frame at t needs every VAD frame *starting* by t + preroll to be decided
+        s = self.setting
+        horizon = np.inf if self._flushed else \
+            self.decided_s - (s.preroll_ms + s.frame_ms) / 1000.0 - 1e-9
         k = bisect.bisect_right(self._held_t, horizon)
         ts, xs = self._held_t[:k], self._held_x[:k]
         del self._held_t[:k], self._held_x[:k]

@@ -83,7 +83,7 @@ def test_clips_train_export_run(tmp_path, face_featurizer, monkeypatch):
     spec = json.loads((tmp_path / "run" / "spec.json").read_text())
     assert {m: f["featurizer"] for m, f in spec["features"].items()} == {
         "text": "vader-hash-v1", "audio": spec["data"]["featurizers"]["audio"],
-        "vision": "haarface-v1"}
+        "vision": "haarface-v2"}
     assert spec["data"]["source"] == "clips-csv"
 
     code, out = _invoke(export_main, [str(tmp_path / "run"), "--out", str(tmp_path / "model")])

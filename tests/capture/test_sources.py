@@ -86,7 +86,7 @@ def test_camera_lost_midstream_goes_absent_and_reconnects(monkeypatch, stub_face
     monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: devices.pop(0))
     src = open_source("camera0", None, audio=False, backoff_s=(0.01,))
     try:
-        assert src.live and src.featurizers == {"vision": "haarface-v1"}
+        assert src.live and src.featurizers == {"vision": "haarface-v2"}
         seen, drops, statuses = [], {}, set()
         assert fakes.wait_for(lambda: _collect(src, seen, drops, statuses)
                               and src.stats()["reconnects"] >= 1 and len(seen) >= 8, 15.0)
@@ -165,7 +165,7 @@ def test_file_source_reads_video_audio_and_transcript_in_time_order(tmp_path, fa
     video = testmedia.write_clip(str(tmp_path), "clip", label=2.0, seconds=3.0)
     src = open_source(f"file:{video}", None)
     assert not src.live
-    assert src.featurizers == {"vision": "haarface-v1", "audio": fz.default_names()["audio"],
+    assert src.featurizers == {"vision": "haarface-v2", "audio": fz.default_names()["audio"],
                                "text": "vader-hash-v1"}
     events, drops = _drain(src)
     times = [e.t for e in events]
