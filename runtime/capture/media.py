@@ -11,6 +11,7 @@ the recording has no audio and the reason is kept (:func:`load_audio`).
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -84,32 +85,97 @@ class _Track:
 
 class AudioArrayTrack(_Track):
     """Audio already in memory, processed chunk by chunk (like a live stream) through an
-    :class:`~hrlf.runtime.capture.audiochain.AudioChain` (features, voice gate, speech)."""
+    :class:`~hrlf.runtime.capture.audiochain.AudioChain` (features, voice gate, speech).
+
+    With ``threaded``, a worker thread runs the chain up to ``read_ahead_s`` ahead of the
+    reader, so audio (opensmile, PocketSphinx: native code that releases the GIL) and video
+    (decoding, face detection) use two cores; the output is the same either way.
+    """
 
     modality = "audio"
 
-    def __init__(self, samples: np.ndarray, sample_rate: int, chain, chunk_s: float = 0.25):
+    def __init__(self, samples: np.ndarray, sample_rate: int, chain, chunk_s: float = 0.25,
+                 threaded: bool = False, read_ahead_s: float = 5.0):
         super().__init__()
         self.x, self.sr, self.chain = samples, int(sample_rate), chain
         self.chunk = max(1, int(chunk_s * self.sr))
         self.pos = 0
         self.counts["text_frames"] = 0
+        self._out: list = []    # (events, drops) produced and not yet polled
+        self._want_s = 0.0      # the reader needs audio processed up to here
+        self._cv = threading.Condition()
+        self._stop = False
+        self._error = None
+        self.read_ahead_s = float(read_ahead_s)
+        self._thread = None
+        if threaded:
+            self._thread = threading.Thread(target=self._work, daemon=True, name="hrlf-audio")
+            self._thread.start()
+
+    @property
+    def _ahead(self) -> float:
+        return self.chain.latency_s + 0.1  # audio needed past until_t for its frames
+
+    def _step(self) -> tuple[list, list]:
+        if self.pos < len(self.x):
+            e, d = self.chain.push(self.x[self.pos:self.pos + self.chunk])
+            self.pos += self.chunk
+        else:
+            e, d = self.chain.flush()
+            self.done = True
+        return e, d
+
+    def _work(self) -> None:
+        try:
+            while True:
+                with self._cv:
+                    while not self._stop and not self.done and \
+                            self.pos / self.sr >= self._want_s + self.read_ahead_s:
+                        self._cv.wait()
+                    if self._stop or self.done:
+                        return
+                e, d = self._step()
+                with self._cv:
+                    self._out.append((e, d))
+                    self._cv.notify_all()
+        except Exception as e:  # surfaced by poll(): a bug, not a bad frame
+            with self._cv:
+                self._error, self.done = e, True
+                self._cv.notify_all()
 
     def poll(self, until_t: float) -> tuple[list[Event], list[Drop]]:
         events, drops = [], []
-        ahead = self.chain.latency_s + 0.1  # audio needed past until_t for its frames
-        while not self.done and self.pos / self.sr < until_t + ahead:
-            if self.pos < len(self.x):
-                e, d = self.chain.push(self.x[self.pos:self.pos + self.chunk])
-                self.pos += self.chunk
-            else:
-                e, d = self.chain.flush()
-                self.done = True
-            events += e
-            drops += d
+        if self._thread is None:
+            while not self.done and self.pos / self.sr < until_t + self._ahead:
+                e, d = self._step()
+                events += e
+                drops += d
+        else:
+            with self._cv:
+                self._want_s = max(self._want_s, until_t)
+                self._cv.notify_all()
+                while not self.done and self.pos / self.sr < until_t + self._ahead:
+                    self._cv.wait()
+                if self._error is not None:
+                    raise self._error
+                for e, d in self._out:
+                    events += e
+                    drops += d
+                self._out = []
         out = self._split(events, until_t)
         self.counts["text_frames"] += sum(1 for e in out if e.modality == "text")
         return out, drops
+
+    @property
+    def exhausted(self) -> bool:
+        return self.done and not self._pending and not self._out
+
+    def close(self) -> None:
+        if self._thread is not None:
+            with self._cv:
+                self._stop = True
+                self._cv.notify_all()
+            self._thread.join(timeout=10.0)
 
 
 class VideoFileTrack(_Track):

@@ -29,6 +29,9 @@ from hrlf.runtime.errors import BackendUnavailable, HrlfError, InputError
 log = logging.getLogger("hrlf.capture")
 MIC_RATE = 16000
 MIC_BLOCK_S = 0.05
+#: file audio is processed a second at a time (eGeMAPS recomputes 1 s of context per chunk)
+FILE_CHUNK_S = 1.0
+FILE_CHUNK_FRAMES = 100
 #: a live source that delivers nothing for this long is lost (``--stall-s``)
 STALL_S = 2.0
 #: live audio recomputes every 100 ms (files: 250 ms) to keep frames within ~0.25 s of now
@@ -310,10 +313,14 @@ def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD
         notes["audio"] = how
     else:
         try:
-            chain = AudioChain(fz.make_audio(names["audio"], rate), rate, vad=vad, asr=asr,
+            # files: recompute every second of audio (eGeMAPS keeps 1 s of context), on a
+            # worker thread while the video is decoded
+            feat = fz.make_audio(names["audio"], rate, min_chunk_frames=FILE_CHUNK_FRAMES)
+            chain = AudioChain(feat, rate, vad=vad, asr=asr,
                                text_featurizer=fz.make_text(names["text"]) if asr else None,
                                health=health)
-            tracks.append(media.AudioArrayTrack(samples, rate, chain))
+            tracks.append(media.AudioArrayTrack(samples, rate, chain, chunk_s=FILE_CHUNK_S,
+                                                threaded=True))
         except BackendUnavailable as e:
             notes["audio"] = str(e)
             asr = False

@@ -9,7 +9,7 @@ name                modality  dim    rate (Hz)  what
 egemaps-lld-v02     audio     25     100        opensmile eGeMAPSv02 low-level descriptors
 logmel40-v1         audio     40     100        numpy log-mel (fallback without opensmile)
 haarface-v1         vision    198    10         OpenCV Haar frontal face + face descriptors
-haarface-v2         vision    198    10         same descriptor; detect at 160 px + tracking
+haarface-v2         vision    198    10         same descriptor; detect at 200 px + tracking
 vader-hash-v1       text      64     2          VADER scores + signed hashed 1/2-grams
 ==================  ========  =====  =========  ============================================
 

@@ -189,11 +189,13 @@ class TrackedFaceFeaturizer(HaarFaceFeaturizer):
     """``haarface-v2``: the ``haarface-v1`` descriptor, found faster (≤ 10 ms per 640x480
     frame on one core; ``bench/capture.py`` measures it on photographs).
 
-    The Haar cascade runs on a copy at most ``detect_width`` (160) px wide, every
+    The Haar cascade runs on a copy at most ``detect_width`` (200) px wide, every
     ``redetect_every``-th frame; in between, the face is followed by normalized
-    cross-correlation of its last appearance within a search region 1.5x its size around
-    the last box (a match below ``min_match`` ends the track and the frame is detected
-    afresh). Frames are expected in stream order: the track is state.
+    cross-correlation of its appearance at the last detection within a search region 1.5x
+    its size around the last box (a match below ``min_match`` ends the track and the frame
+    is detected afresh). Where the cascade misses a face the track still matches, the track
+    is kept, for at most ``max_track`` frames since the last detection. Frames are expected
+    in stream order: the track is state.
 
     Raises:
         BackendUnavailable: OpenCV, its CascadeClassifier or the cascade file is missing.
@@ -202,17 +204,18 @@ class TrackedFaceFeaturizer(HaarFaceFeaturizer):
     info = HAARFACE_V2
     name = HAARFACE_V2.name
 
-    def __init__(self, detect_width: int = 160, min_face_frac: float = 0.08,
-                 redetect_every: int = 3, min_match: float = 0.6):
+    def __init__(self, detect_width: int = 200, min_face_frac: float = 0.08,
+                 redetect_every: int = 4, min_match: float = 0.6, max_track: int = 10):
         super().__init__(detect_width, min_face_frac)
         self.redetect_every, self.min_match = int(redetect_every), float(min_match)
+        self.max_track = int(max_track)
         self.reset()
 
     def reset(self) -> None:
         """Forget the track (a new stream or a cut)."""
         self._box = None      # (x, y, w, h) on the small image
-        self._tmpl = None
-        self._age = 0
+        self._tmpl = None     # the face as last *detected* (tracking never drifts from it)
+        self._age = 0         # frames since that detection
 
     def detect(self, gray: np.ndarray) -> tuple[int, int, int, int] | None:
         cv2 = self.cv2
@@ -221,19 +224,22 @@ class TrackedFaceFeaturizer(HaarFaceFeaturizer):
         small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
                            interpolation=cv2.INTER_AREA) if scale < 1.0 else gray
         box = None
-        if self._box is not None and self._age < self.redetect_every - 1:
+        if self._box is not None and self._age % self.redetect_every:
             box = self._track(small)
         if box is None:
-            box = self._detect_small(small)
-            self._age = 0
-        else:
-            self._age += 1
+            found = self._detect_small(small)
+            if found is not None:
+                box, self._age = found, 0
+                x, y, bw, bh = box
+                self._tmpl = small[y:y + bh, x:x + bw].copy()
+            elif self._box is not None and self._age < self.max_track:
+                box = self._track(small)  # the cascade missed a face the track still holds
+        self._age += 1
         self._box = box
         if box is None:
             self._tmpl = None
             return None
         x, y, bw, bh = box
-        self._tmpl = small[y:y + bh, x:x + bw].copy()
         return (round(x / scale), round(y / scale), round(bw / scale), round(bh / scale))
 
     def _detect_small(self, small):

@@ -160,4 +160,4 @@ def test_tracked_face_matches_haar_on_photographs(haar):
             only_v2 += a is None and b is not None
             if a is not None and b is not None:
                 assert np.abs(a[:2] - b[:2]).max() < 0.06   # same face centre (frame fraction)
-    assert both >= 30 and only_v1 <= 3 and only_v2 <= 3, (both, only_v1, only_v2)
+    assert both >= 30 and only_v1 <= 3, (both, only_v1, only_v2)  # v2 may also keep a track
