@@ -10,8 +10,10 @@ the recording has no audio and the reason is kept (:func:`load_audio`).
 """
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -107,10 +109,8 @@ class AudioArrayTrack(_Track):
         self._stop = False
         self._error = None
         self.read_ahead_s = float(read_ahead_s)
-        self._thread = None
-        if threaded:
-            self._thread = threading.Thread(target=self._work, daemon=True, name="hrlf-audio")
-            self._thread.start()
+        self.threaded = bool(threaded)
+        self._thread = None  # started by the first poll(), so an unread source costs nothing
 
     @property
     def _ahead(self) -> float:
@@ -145,6 +145,10 @@ class AudioArrayTrack(_Track):
 
     def poll(self, until_t: float) -> tuple[list[Event], list[Drop]]:
         events, drops = [], []
+        if self.threaded and self._thread is None and not self.done:
+            self._thread = threading.Thread(target=self._work, daemon=True, name="hrlf-audio")
+            _WORKERS.add(self)
+            self._thread.start()
         if self._thread is None:
             while not self.done and self.pos / self.sr < until_t + self._ahead:
                 e, d = self._step()
@@ -176,6 +180,17 @@ class AudioArrayTrack(_Track):
                 self._stop = True
                 self._cv.notify_all()
             self._thread.join(timeout=10.0)
+
+
+#: audio workers still running, stopped at exit: a daemon thread killed inside native code
+#: (opensmile, PocketSphinx) at interpreter shutdown aborts the process
+_WORKERS: "weakref.WeakSet[AudioArrayTrack]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_workers() -> None:
+    for tr in list(_WORKERS):
+        tr.close()
 
 
 class VideoFileTrack(_Track):

@@ -132,7 +132,8 @@ def _live_video(uri, o: _LiveOpts, cap, reopen, audio, mic):
         cap.release()
         raise InputError(f"{uri}: {e}") from None
     tracks = [live.LiveVideoTrack(uri, cap, reopen, feat, _import_vision().RateGate(feat.rate_hz),
-                                  o.clock, o.wake, backoff_s=o.backoff_s)]
+                                  o.clock, o.wake, backoff_s=o.backoff_s, stall_s=o.stall_s,
+                                  health=o.health)]
     notes = {}
     if audio is not False:
         try:
