@@ -108,12 +108,17 @@ def bench_asr() -> dict:
             "cpu_rtf": round(cpu / media, 4)}
 
 
+def speech_track() -> np.ndarray:
+    """The sentences spoken one after another, 0.5 s apart (16 kHz float32)."""
+    return np.concatenate([np.concatenate([_speech(s), np.zeros(8000, np.float32)])
+                           for s in SENTENCES])
+
+
 def write_av_clip(path: str, seconds: float, fps: float = 30.0) -> str:
     """An .mp4: H.264 640x480 video of the photographs, AAC speech (the sentences)."""
     import av
 
-    speech = np.concatenate([np.concatenate([_speech(s), np.zeros(8000, np.float32)])
-                             for s in SENTENCES])
+    speech = speech_track()
     n = int(seconds * 16000)
     audio = np.resize(speech, n).astype(np.float32)
     with av.open(path, "w") as c:

@@ -188,9 +188,14 @@ def test_file_source_reads_video_audio_and_transcript_in_time_order(tmp_path, fa
 def test_file_without_face_drops_frames_with_a_reason(tmp_path, haar):
     video = testmedia.write_clip(str(tmp_path), "empty", label=0.0, seconds=2.0, face=False,
                                  transcript=False)
-    events, drops = _drain(open_source(f"file:{video}", None))
+    src = open_source(f"file:{video}", None)
+    events, drops = _drain(src)
     assert not [e for e in events if e.modality == "vision"]
     assert drops == {"no_face": 20}
+    absent = src.stats()["absent"]            # every absent modality, with its reason
+    assert absent["vision"]["reason"] == "no_face"
+    assert src.reasons(0.5, 1.5)["vision"] == "no_face"
+    src.close()
 
 
 def test_file_without_audio_track_reader_says_why(tmp_path, monkeypatch, face_featurizer):
