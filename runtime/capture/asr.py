@@ -86,6 +86,7 @@ class SpeechToText:
     """
 
     block_s = 0.03
+    check_s = 0.25  # partial hypotheses are read this often inside an utterance
 
     def __init__(self, text_featurizer, gate, sample_rate: int, lag_s: float = 0.5,
                  max_utt_s: float = 15.0):
@@ -110,7 +111,8 @@ class SpeechToText:
 
     @property
     def latency_s(self) -> float:
-        return self.lag_s + self.block_s
+        """Worst case from a text frame's time to its emission (decoding time aside)."""
+        return self.lag_s + self.check_s + self.block_s
 
     def push(self, samples) -> tuple[list, list]:
         """Feed audio (float mono at the stream rate) after the gate has seen it.
@@ -148,7 +150,7 @@ class SpeechToText:
                 self.decoder.process_raw(block.tobytes(), False, False)
             else:
                 silent.append((t, self._t))
-            if self._utt_t0 is not None and (self._t - self._utt_t0) % 0.5 < self.block_s:
+            if self._utt_t0 is not None and (self._t - self._utt_t0) % self.check_s < self.block_s:
                 self._words = seg_words(self.decoder, self._utt_t0)
                 f, s = self.frames.until(self._words, self._t - self.lag_s)
                 out += f
