@@ -167,7 +167,9 @@ class AudioArrayTrack(_Track):
                     drops += d
                 self._out = []
         out = self._split(events, until_t)
-        self.counts["text_frames"] += sum(1 for e in out if e.modality == "text")
+        n_text = sum(1 for e in out if e.modality == "text")
+        self.counts["text_frames"] += n_text
+        self.counts["frames"] -= n_text  # "frames" counts audio frames only
         return out, drops
 
     @property

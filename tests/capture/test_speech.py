@@ -109,3 +109,49 @@ def test_spec_vad_field_is_optional_and_validated(tmp_path):
     d["features"]["vision"]["vad"] = vad.DEFAULT_VAD.to_dict()
     with pytest.raises(SpecError, match="features.vision.vad"):
         ModelSpec.from_dict(d)
+
+
+def test_mp4_with_aac_speech_needs_no_ffmpeg_binary(speech, tmp_path, monkeypatch, haar):
+    """H.264 + AAC in one .mp4, no sidecar, no transcript, no ffmpeg on PATH: PyAV reads
+    both tracks and speech recognition supplies the text."""
+    av = pytest.importorskip("av")
+    realmedia = pytest.importorskip("hrlf.runtime.capture.realmedia")
+    if realmedia.unavailable_reason() or asr.unavailable_reason():
+        pytest.skip(realmedia.unavailable_reason() or asr.unavailable_reason())
+    x, (a, b) = speech
+    rng = np.random.default_rng(0)
+    bg = realmedia.background("coffee", rng)
+    path = str(tmp_path / "talk.mp4")
+    with av.open(path, "w") as c:
+        vs = c.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 320, 240, "yuv420p"
+        aus = c.add_stream("aac", rate=SR)
+        aus.layout = "mono"
+        for img in realmedia.video_frames(realmedia.face_photos()[0], bg, len(x) / SR, rng):
+            c.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="bgr24")))
+        c.mux(vs.encode())
+        for i in range(0, len(x), 1024):
+            fr = av.AudioFrame.from_ndarray(x[None, i:i + 1024], format="flt", layout="mono")
+            fr.sample_rate = SR
+            c.mux(aus.encode(fr))
+        c.mux(aus.encode())
+    monkeypatch.setenv("PATH", "")
+    from hrlf.runtime.sources import Status, open_source
+
+    src = open_source(f"file:{path}", None)
+    assert set(src.featurizers) == {"vision", "audio", "text"}
+    by, drops = {}, {}
+    while True:
+        r = src.read(0.0)
+        for e in r.events:
+            by.setdefault(e.modality, []).append(e.t)
+        for d in r.drops:
+            drops[d.reason] = drops.get(d.reason, 0) + d.count
+        if r.status == Status.EOS:
+            break
+    st = src.stats()
+    src.close()
+    assert len(by["vision"]) >= 0.8 * 10 * len(x) / SR           # faces at 10 Hz
+    assert a - 0.2 <= min(by["audio"]) and max(by["audio"]) <= b + 0.4 and drops["silence"] > 100
+    assert len(by["text"]) >= 4 and st["tracks"]["audio"]["words"] >= 5
+    assert st["absent"] == {}
