@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 
-from hrlf.export.files import make_temp_dir, replace_dir
+from hrlf.export.files import clean_stale, make_temp_dir, replace_dir
 from hrlf.export.graph import check_model, clean_graph, save_model
 from hrlf.export.onnx import DEFAULT_OPSET, check_opset, export_onnx
 from hrlf.export import triton as triton_repo
@@ -23,6 +23,7 @@ from hrlf.export.parity import (BATCHES, FP16_ATOL, FP32_ATOL, TorchRunner, chec
 from hrlf.runtime.engine_cache import DEFAULT_MAX_BATCH, check_limits, default_max_frames
 from hrlf.runtime.errors import ArtifactError, InputError
 from hrlf.runtime.spec import SPEC_FILE, ModelSpec, sha256_file
+from hrlf.train import interrupt
 from hrlf.train.checkpoint import load_run
 
 log = logging.getLogger("hrlf.export")
@@ -69,7 +70,8 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
     net, spec = load_run(run_dir)
     max_frames = default_max_frames(spec) if max_frames is None else max_frames
     check_limits(spec, max_batch, max_frames)
-    _check_out_dir(run_dir, out_dir)
+    _check_out_dir(run_dir, out_dir, triton)
+    stale = clean_stale(out_dir)  # what a killed (SIGKILL) export left beside MODEL_DIR
     tmp = _make_tmp(out_dir)
     staged: dict[str, str] = {}
     try:
@@ -80,16 +82,19 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
                                             max_frames, timing_cache)
             report["parity"]["engine"] = report["engine"].pop("parity")
         staged = _write_spec_and_triton(tmp, spec, report, triton, max_batch)
-        replace_dir(tmp, out_dir)
-        triton_repo.commit(staged)
-    except BaseException:
+        report.update(model_dir=out_dir, run_dir=os.path.abspath(run_dir))
+        if any(stale.values()):
+            report["stale_temp"] = stale
+        with interrupt.deferred(reraise=False):  # the renames are the last step: finish them
+            replace_dir(tmp, out_dir)
+            triton_repo.commit(staged)
+            report["seconds"]["total"] = time.perf_counter() - t_start
+            log.info("exported %s -> %s in %.1f s", run_dir, out_dir, report["seconds"]["total"])
+            return report
+    except BaseException:  # errors, Ctrl-C and SIGTERM (hrlf-export routes it here)
         shutil.rmtree(tmp, ignore_errors=True)
         triton_repo.discard(staged)
         raise
-    report.update(model_dir=out_dir, run_dir=os.path.abspath(run_dir))
-    report["seconds"]["total"] = time.perf_counter() - t_start
-    log.info("exported %s -> %s in %.1f s", run_dir, out_dir, report["seconds"]["total"])
-    return report
 
 
 def _write_spec_and_triton(tmp: str, spec: ModelSpec, report: dict, triton, max_batch: int
@@ -161,7 +166,10 @@ def _engine_into(tmp: str, out_dir: str, net, spec: ModelSpec, fp16: bool, max_b
     return {**rep, "parity": {**res.summary(), "vs_onnxruntime": vs_ort.summary()}}
 
 
-def _check_out_dir(run_dir: str, out_dir: str) -> None:
+def _check_out_dir(run_dir: str, out_dir: str, triton=None) -> None:
+    if triton is not None and os.path.lexists(triton) and not os.path.isdir(triton):
+        raise ArtifactError(f"--triton {triton}: exists and is not a folder; choose another "
+                            "repository folder")
     if os.path.realpath(run_dir) == os.path.realpath(out_dir):
         raise InputError(f"--out {out_dir}: is the RUN_DIR itself; choose another folder")
     if os.path.lexists(out_dir):

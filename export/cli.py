@@ -29,7 +29,7 @@ nothing half-written. stdout gets one JSON report; logs go to stderr.
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
                                                 "max_content_width": 100})
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=str))
+@click.argument("run_dir", type=click.Path(path_type=str))  # checked by load_run
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=str),
               help="MODEL_DIR to create (or replace, if it is a model dir).")
 @click.option("--fp16", is_flag=True, help="Also write model.fp16.onnx; engines become FP16.")
@@ -56,14 +56,21 @@ def main(run_dir, out_dir, fp16, engine, triton_repo, opset, max_batch, max_fram
     """
     _setup_logging(verbose)
     from hrlf.runtime.errors import HrlfError
+    from hrlf.train import interrupt
 
-    try:
-        from hrlf.export.api import export_model
+    with interrupt.handled():  # SIGTERM = Ctrl-C: the temp folders are removed either way
+        try:
+            from hrlf.export.api import export_model
 
-        report = export_model(run_dir, out_dir, fp16=fp16, engine=engine, triton=triton_repo,
-                              opset=opset, max_batch=max_batch, max_frames=max_frames)
-    except HrlfError as e:
-        raise click.ClickException(str(e)) from None
+            report = export_model(run_dir, out_dir, fp16=fp16, engine=engine,
+                                  triton=triton_repo, opset=opset, max_batch=max_batch,
+                                  max_frames=max_frames)
+        except HrlfError as e:
+            raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt as e:
+            click.echo(f"Interrupted by {interrupt.signal_name(e)}: nothing was written; "
+                       f"{out_dir} is as it was", err=True)
+            raise click.exceptions.Exit(interrupt.exit_code(e)) from None
     _summary(report)
     click.echo(json.dumps(report, sort_keys=True))
 

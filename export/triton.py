@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from hrlf.export.files import make_temp_dir, replace_dir
+from hrlf.export.files import clean_stale, make_temp_dir, replace_dir
 from hrlf.runtime.engine_cache import TensorDecl, graph_io
 from hrlf.runtime.errors import ArtifactError
 from hrlf.runtime.spec import ModelSpec
@@ -83,6 +83,8 @@ def stage_repository(repo: str | os.PathLike, spec: ModelSpec, onnx_path: str,
     staged: dict[str, str] = {}
     try:
         os.makedirs(repo, exist_ok=True)
+        for name in (ONNX_MODEL, TRT_MODEL):
+            clean_stale(os.path.join(repo, name))
         staged[os.path.join(repo, ONNX_MODEL)] = _stage(
             repo, ONNX_MODEL, "onnxruntime_onnx", onnx_path, "model.onnx", spec, max_batch)
         if engine_path:

@@ -5,10 +5,11 @@ at least one emitted segment) or *dropped* with a reason. ``Accounting.check()``
 the invariant ``received == used + dropped + pending``; at shutdown ``pending`` is 0.
 
 Drop reasons (see README): ``unknown_modality``, ``malformed_frame``, ``wrong_dim``,
-``nonfinite``, ``bad_timestamp``, ``out_of_order``, ``duplicate``, ``late``,
-``buffer_full``, ``outside_window``, ``condition``, ``drop_schedule``, plus whatever a
-source reports before a frame exists (``malformed_json``, ``device_lost``, ...), which is
-counted under ``source_drops`` because no frame was received.
+``nonfinite``, ``overflow``, ``bad_timestamp``, ``clock_jump``, ``out_of_order``,
+``duplicate``, ``late``, ``buffer_full``, ``outside_window``, ``condition``,
+``drop_schedule``, plus whatever a source reports before a frame exists
+(``malformed_json``, ``malformed_bytes``, ``device_lost``, ...), which is counted under
+``source_drops`` because no frame was received.
 """
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ class Accounting:
         self.segments = 0
         self.segments_dropped: Counter = Counter()
         self.empty_windows = 0
+        self.no_data = 0
         self.slots_out_of_range = 0
+        self.callback_errors = 0
 
     def drop(self, reason: str, n: int = 1) -> None:
         with self.lock:
@@ -48,8 +51,9 @@ class Accounting:
             return {"received": self.received, "used": self.used,
                     "dropped": dict(self.dropped), "source_drops": dict(self.source_drops),
                     "segments": self.segments, "segments_dropped": dict(self.segments_dropped),
-                    "empty_windows": self.empty_windows,
-                    "slots_out_of_range": self.slots_out_of_range}
+                    "empty_windows": self.empty_windows, "no_data": self.no_data,
+                    "slots_out_of_range": self.slots_out_of_range,
+                    "callback_errors": self.callback_errors}
 
 
 class ModalityBuffer:
@@ -121,5 +125,25 @@ class ModalityBuffer:
 
     def first_time(self) -> float | None:
         """Time of the oldest frame not yet used, or None."""
-        idx = np.flatnonzero(~self.used[self.lo:self.hi])
-        return float(self.t[self.lo + idx[0]]) if len(idx) else None
+        return self.next_time(-np.inf, unused_only=True)
+
+    def next_time(self, t0: float, unused_only: bool = False) -> float | None:
+        """Time of the first frame at or after ``t0`` (optionally: not yet used), or None."""
+        a = self.lo + int(np.searchsorted(self.times(), t0, "left"))
+        if not unused_only:
+            return float(self.t[a]) if a < self.hi else None
+        free = ~self.used[a:self.hi]
+        i = int(free.argmax()) if len(free) else 0
+        return float(self.t[a + i]) if len(free) and free[i] else None
+
+    def has_frames(self, t0: float, t1: float, unused_only: bool = False) -> bool:
+        """True when a frame (optionally: one not yet used) lies in ``[t0, t1)``."""
+        t = self.next_time(t0, unused_only)
+        return t is not None and t < t1
+
+    def last_unused_time(self) -> float | None:
+        """Time of the newest frame not yet used, or None."""
+        free = ~self.used[self.lo:self.hi]
+        if not free.any():
+            return None
+        return float(self.t[self.lo + len(free) - 1 - int(free[::-1].argmax())])

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 import sys
 
 import click
@@ -17,7 +19,13 @@ Examples:
 \b
 Output: one JSON line per segment on stdout (t_start, t_end, score in [-3, 3], label,
 modalities present, frames per modality, latency_ms wait/pack/infer, backend); a stats
-line on stderr every few seconds and a JSON summary at exit.
+line on stderr every few seconds and a JSON summary at exit. Live sources: a window in
+which nothing arrived is a line with "status": "no_data" and its reasons.
+
+\b
+Exit status: 0 when the stream ended, --duration passed, or SIGINT/SIGTERM stopped it
+(the last windows are flushed and the summary printed); 1 with one "Error:" line for a
+bad argument, model or source, or when frames arrived but every one was dropped.
 """
 
 
@@ -54,7 +62,7 @@ def _parse_drop(text: str):
 
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("model_dir", required=False, type=click.Path(file_okay=False))
+@click.argument("model_dir", required=False)
 @click.option("--stream", "stream", default="demo", show_default=True,
               help="Source URI: demo[:SEED], replay:PATH[#split], stdin, camera0, mic, file:PATH, rtsp://...")
 @click.option("--backend", type=click.Choice(["auto", "ort", "trt", "torch"]), default="auto",
@@ -81,37 +89,86 @@ def _parse_drop(text: str):
 @click.option("--threads", type=int, default=1, show_default=True, help="Inference threads.")
 @click.option("--max-batch", type=int, default=32, show_default=True,
               help="Most due segments scored in one call (file sources).")
+@click.option("--max-jump", type=float, default=3600.0, show_default=True,
+              help="Clock-jump horizon in seconds: a frame further from the stream's time is "
+                   "dropped (clock_jump); 3 in a row re-anchor the stream.")
 @click.option("--pack-device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="Pack windows with numpy (cpu) or the fused CUDA kernel.")
-@click.option("--stall-s", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+@click.option("--stall-s", type=float, default=2.0, show_default=True,
               help="Live sources: nothing delivered for this long means the device is lost.")
 @click.option("--asr", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="Speech recognition of live/file audio into text (auto: when no transcript).")
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
 def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-         condition, grace, stats_every, threads, max_batch, pack_device, stall_s, asr, verbose):
+         condition, grace, stats_every, threads, max_batch, max_jump, pack_device, stall_s, asr,
+         verbose):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
     _setup_logging(verbose)
     from hrlf.runtime.errors import HrlfError
 
-    capture_opts = {"stall_s": stall_s, "asr": {"auto": None, "on": True, "off": False}[asr],
-                    "verbose": verbose}
     try:
+        _check_options(model_dir, duration, window, hop, condition, grace, stats_every, threads,
+                       max_batch, max_jump, stall_s)
+        capture_opts = {"stall_s": stall_s, "verbose": verbose,
+                        "asr": {"auto": None, "on": True, "off": False}[asr]}
         _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
-             window, hop, drops, condition, grace, stats_every, threads, max_batch, pack_device)
+             window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
+             pack_device)
     except HrlfError as e:
         raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:  # a third signal during the flush
+        raise click.ClickException("interrupted during the final flush; the last windows "
+                                   "were not all scored") from None
     except BrokenPipeError:  # e.g. `hrlf-run | head`
         sys.stderr.close()
 
 
+#: option -> (low, high, low inclusive); every numeric option has a range
+RANGES = {"--duration": (0.0, 1e9, False), "--window": (0.001, 3600.0, True),
+          "--hop": (0.001, 3600.0, True), "--grace": (0.0, 3600.0, True),
+          "--stats-every": (0.0, 1e6, True), "--threads": (1, 1024, True),
+          "--max-batch": (1, 4096, True), "--max-jump": (0.0, 1e10, False),
+          "--stall-s": (0.1, 3600.0, True)}
+
+
+def _check_options(model_dir, duration, window, hop, condition, grace, stats_every, threads,
+                   max_batch, max_jump, stall_s=2.0) -> None:
+    """One line per bad option (an InputError) before anything is opened."""
+    from hrlf.runtime.errors import InputError
+
+    values = {"--duration": duration, "--window": window, "--hop": hop, "--grace": grace,
+              "--stats-every": stats_every, "--threads": threads, "--max-batch": max_batch,
+              "--max-jump": max_jump, "--stall-s": stall_s}
+    for opt, v in values.items():
+        if v is None:
+            continue
+        lo, hi, incl = RANGES[opt]
+        if not (math.isfinite(v) and (v >= lo if incl else v > lo) and v <= hi):
+            rng = f"{'[' if incl else '('}{lo:g}, {hi:g}]"
+            raise InputError(f"{opt} {v}: out of range; use a value in {rng}")
+    if condition is not None and not condition.strip():
+        raise InputError("--condition '': empty; name the modalities to keep, e.g. la or "
+                         "{l,v}, or leave the option out")
+    if model_dir is not None:
+        if not os.path.exists(model_dir):
+            raise InputError(f"{model_dir}: no such file or directory; pass a MODEL_DIR made "
+                             "by hrlf-export (or none for the demo model)")
+        if not os.path.isdir(model_dir):
+            raise InputError(f"{model_dir}: is a file, not a MODEL_DIR; pass the folder that "
+                             "holds spec.json and model.onnx")
+        if not os.access(model_dir, os.R_OK | os.X_OK):
+            raise InputError(f"{model_dir}: permission denied; make the folder readable")
+
+
 def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
-         window, hop, drops, condition, grace, stats_every, threads, max_batch, pack_device):
+         window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
+         pack_device):
     from hrlf.runtime.assets import demo_model_dir
     from hrlf.runtime.backends.base import open_backend
-    from hrlf.runtime.runner import Runner, check_featurizers
+    from hrlf.runtime.errors import InputError
+    from hrlf.runtime.runner import Runner, check_featurizers, stop_on_signals
     from hrlf.runtime.session import Session, SessionConfig
     from hrlf.runtime.sources import open_source, scheme_of
     from hrlf.runtime.spec import ModelSpec
@@ -129,7 +186,7 @@ def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, dur
         cfg = SessionConfig(window_s=window, hop_s=hop, live=bool(source.live), grace_s=grace,
                             max_batch=1 if (source.live or pace == "realtime") else max_batch,
                             condition=condition, drops=[_parse_drop(d) for d in drops],
-                            device=pack_device)
+                            device=pack_device, no_data=bool(source.live), max_jump_s=max_jump)
         if provider != "auto" and backend == "auto":  # a named provider means ONNX Runtime
             backend = "ort"
         be = open_backend(backend, model_dir, spec, precision=precision, provider=provider,
@@ -141,7 +198,13 @@ def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, dur
         raise
     runner = Runner(source, session, write=lambda line: print(line, flush=True), fmt=fmt,
                     pace=pace, duration_s=duration, stats_every_s=stats_every)
-    runner.run()
+    with stop_on_signals(runner):
+        st = runner.run()
+    if st["received"] and not st["used"]:  # not a silent exit 0: say what went wrong
+        drops = ", ".join(f"{k} {v}" for k, v in sorted(st["dropped"].items(), key=lambda kv: -kv[1]))
+        dims = ", ".join(f"{m} {spec.dim(m)}" for m in spec.modalities)
+        raise InputError(f"{stream}: all {st['received']} frames were dropped ({drops}), no "
+                         f"segment was scored; the model expects dims {dims}")
 
 
 if __name__ == "__main__":

@@ -226,17 +226,19 @@ def _read_mosi(path: str) -> dict[str, dict[str, np.ndarray]]:
     except Exception as e:  # np.load raises many types for a foreign file
         raise DataError(f"{path}: not a readable npz file ({type(e).__name__}); "
                         f"pass the CMU-MOSI {MOSI_FILE}") from None
+    if not hasattr(z, "files"):  # a bare .npy array, not an archive of named arrays
+        raise DataError(f"{path}: holds one array, not the named arrays of an npz; pass the "
+                        f"CMU-MOSI {MOSI_FILE}")
     out = {}
     with z:
         for s in MOSI_SIZES:
-            d = {}
-            for key in list(MODALITIES) + ["label", "video", "clip"]:
-                name = f"{s}_{key}"
-                if name not in z.files:
-                    raise DataError(f"{path}: array '{name}' is missing; pass the CMU-MOSI "
-                                    f"{MOSI_FILE} described in its README")
-                d[key] = z[name]
-            n = len(d["label"])
+            d = {key: _mosi_array(z, path, f"{s}_{key}")
+                 for key in list(MODALITIES) + ["label", "video", "clip"]}
+            y = d["label"]
+            if y.ndim != 1 or not np.isfinite(y).all() or (len(y) and np.abs(y).max() > 3):
+                raise DataError(f"{path}: '{s}_label' must be one row of finite values in "
+                                f"[-3, 3] (shape {y.shape}); pass the documented {MOSI_FILE}")
+            n = len(y)
             for m in MODALITIES:
                 if d[m].shape != (n, MOSI_DIMS[m]):
                     raise DataError(f"{path}: '{s}_{m}' has shape {d[m].shape}, expected "
@@ -244,13 +246,33 @@ def _read_mosi(path: str) -> dict[str, dict[str, np.ndarray]]:
                 if not np.isfinite(d[m]).all():
                     raise DataError(f"{path}: '{s}_{m}' contains NaN/Inf; rebuild the file "
                                     "with build_mosi_npz.py")
-            if d["label"].shape != (n,) or not np.isfinite(d["label"]).all() \
-                    or np.abs(d["label"]).max() > 3:
-                raise DataError(f"{path}: '{s}_label' must be ({n},) finite values in [-3, 3]")
             if d["video"].shape != (n,) or d["clip"].shape != (n,):
                 raise DataError(f"{path}: '{s}_video'/'{s}_clip' must have {n} entries")
             out[s] = d
     return out
+
+
+def _mosi_array(z, path: str, name: str) -> np.ndarray:
+    """Array ``name`` of an open npz; features and labels must be real numbers."""
+    if name not in z.files:
+        raise DataError(f"{path}: array '{name}' is missing; pass the CMU-MOSI "
+                        f"{MOSI_FILE} described in its README")
+    try:
+        a = z[name]
+    except ValueError as e:  # allow_pickle=False refuses object arrays; bad headers too
+        why = "it holds Python objects" if "allow_pickle" in str(e) else str(e).splitlines()[0]
+        raise DataError(f"{path}: array '{name}' cannot be read ({why}); save it as a plain "
+                        "numeric or string array") from None
+    except Exception as e:  # a truncated/corrupt member: zlib.error, EOFError, BadZipFile...
+        kind = type(e).__name__ if type(e).__module__ == "builtins" else \
+            f"{type(e).__module__}.{type(e).__name__}"
+        raise DataError(f"{path}: array '{name}' is corrupt ({kind}); copy the "
+                        f"CMU-MOSI {MOSI_FILE} again") from None
+    numeric = not name.endswith(("_video", "_clip"))
+    if numeric and a.dtype.kind not in "iuf":
+        raise DataError(f"{path}: '{name}' has dtype {a.dtype}, not real numbers; store the "
+                        "features and labels as float32")
+    return a
 
 
 def mosi_recording(path: str | os.PathLike | None, split: str) -> Recording:

@@ -1,8 +1,18 @@
-"""The run loop behind ``hrlf-run``: source -> session -> sink, with pacing and stats."""
+"""The run loop behind ``hrlf-run``: source -> session -> sink, with pacing and stats.
+
+Stopping: SIGINT (Ctrl-C) and SIGTERM (systemd, docker) do the same thing under
+:func:`stop_on_signals`: the loop stops reading, the last windows are flushed, the summary
+is printed, and the command exits 0. The flush is bounded by the frames buffered; a
+second signal during it is reported and ignored, a third aborts it.
+"""
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import signal
 import sys
+import threading
 import time
 from typing import Callable, TextIO
 
@@ -47,15 +57,24 @@ class Runner:
         self.log = log if log is not None else sys.stderr  # resolved now, not at import
         self.truth = getattr(source, "truth", None)
         self.pairs: list[tuple[float, float]] = []
+        self.stop_signal: int | None = None  # set by request_stop (a signal handler)
+        self.flushing = False
+        hook = getattr(source, "status_reasons", None)  # capture sources: why data is absent
+        if callable(hook):
+            session.reason_hooks.append(hook)
+
+    def request_stop(self, signum: int) -> None:
+        """Ask the loop to stop at its next step (safe from a signal handler)."""
+        self.stop_signal = signum
 
     def _emit(self, results: list[Result]) -> None:
         reasons = getattr(self.source, "reasons", None)  # capture sources know why
         for r in results:
             missing = [m for m in ("text", "audio", "vision") if m not in r.modalities]
-            if missing and callable(reasons):
+            if r.score is not None and missing and callable(reasons):
                 why = reasons(r.t_start, r.t_end)
                 r.extra["absent"] = {m: why.get(m, "no_frames") for m in missing}
-            if self.truth is not None:
+            if self.truth is not None and r.score is not None:
                 y = self.truth(r.t_start, r.t_end)
                 if y is not None:
                     r.extra["truth"] = round(y, 6)
@@ -65,30 +84,14 @@ class Runner:
     def run(self) -> dict:
         """Run to the end; returns the summary (also written to ``log`` as JSON)."""
         s, src = self.session, self.source
-        paced = self.pace == "realtime" and not src.live
         wall0 = time.monotonic()
         last_stats = wall0
-        stop = False
         try:
-            while not stop:
+            while self.stop_signal is None:
                 res = src.read(0.02)
-                for d in res.drops:
-                    with s.acct.lock:
-                        s.acct.source_drops[d.reason] += d.count
-                for i, e in enumerate(res.events):
-                    if self.duration_s is not None and e.t >= self.duration_s:
-                        stop = True  # frames read past --duration are counted, not lost
-                        with s.acct.lock:
-                            s.acct.source_drops["past_duration"] += len(res.events) - i
-                        break
-                    if paced:
-                        delay = wall0 + e.t - time.monotonic()
-                        if delay > 0:
-                            self._emit(s.advance())
-                            time.sleep(delay)
-                    s.push(e.modality, e.t, e.x)
-                    if not src.live and s.ready():  # file sources: never overflow a buffer
-                        self._emit(s.advance())
+                self._count_source_drops(res.drops)
+                if self._push_events(res.events, wall0):
+                    break
                 self._emit(s.advance())
                 if res.status == Status.EOS:
                     break
@@ -98,12 +101,59 @@ class Runner:
                 if self.stats_every_s and now - last_stats >= self.stats_every_s:
                     print(stats_line(s.stats()), file=self.log, flush=True)
                     last_stats = now
-        except KeyboardInterrupt:
-            print("[hrlf-run] interrupted; flushing", file=self.log)
+        except KeyboardInterrupt:  # outside stop_on_signals (a library caller)
+            self.stop_signal = signal.SIGINT
         finally:
             src.close()
+        if self.stop_signal is not None:
+            name = signal.Signals(self.stop_signal).name
+            print(f"[hrlf-run] {name}: stopping; flushing the last windows", file=self.log,
+                  flush=True)
+        self.flushing = True
         self._emit(s.close())
         return self.summary()
+
+    def _count_source_drops(self, drops) -> None:
+        s = self.session
+        for d in drops:
+            with s.acct.lock:
+                s.acct.source_drops[d.reason] += d.count
+            if self.source.live:  # shown in the reasons of no_data lines
+                s.note(d.reason)
+
+    def _push_events(self, events, wall0: float) -> bool:
+        """Push a chunk of events; True when --duration was reached (the rest counted)."""
+        s = self.session
+        paced = self.pace == "realtime" and not self.source.live
+        for i, e in enumerate(events):
+            t = _num(e.t)
+            last = s.last_time
+            if (self.duration_s is not None and t >= self.duration_s
+                    and (last is None or t - last <= s.cfg.max_jump_s)):  # not a clock glitch
+                with s.acct.lock:  # read but never pushed: counted, not lost
+                    s.acct.source_drops["past_duration"] += len(events) - i
+                return True
+            if paced:
+                self._pace(t, wall0)
+            if self.stop_signal is not None:
+                with s.acct.lock:
+                    s.acct.source_drops["after_stop"] += len(events) - i
+                return True
+            s.push(e.modality, e.t, e.x)
+            if not self.source.live and s.ready():  # file sources: never overflow a buffer
+                self._emit(s.advance())
+        return False
+
+    def _pace(self, t: float, wall0: float) -> None:
+        """Sleep until stream time ``t``, in short steps (a stop request ends the wait).
+        A frame beyond the clock-jump horizon is not waited for (the session drops it)."""
+        delay = wall0 + t - time.monotonic()
+        if not (0 < delay <= self.session.cfg.max_jump_s):
+            return
+        self._emit(self.session.advance())
+        end = time.monotonic() + delay
+        while self.stop_signal is None and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
 
     def summary(self) -> dict:
         st = self.session.stats()
@@ -120,3 +170,38 @@ class Runner:
         print(stats_line(st), file=self.log)
         print(json.dumps({"summary": st}), file=self.log, flush=True)
         return st
+
+
+def _num(t) -> float:
+    """A source timestamp as a float for pacing and --duration (NaN when it is none)."""
+    try:
+        return float(t)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+@contextlib.contextmanager
+def stop_on_signals(runner: Runner):
+    """SIGINT and SIGTERM ask ``runner`` to stop and flush (main thread only; elsewhere a
+    no-op). A second signal during the flush is reported; a third raises
+    KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    count = [0]
+
+    def handler(signum, frame):
+        count[0] += 1
+        if runner.flushing or count[0] > 1:
+            if count[0] >= 3:
+                raise KeyboardInterrupt
+            print(f"[hrlf-run] {signal.Signals(signum).name}: already stopping, flushing the "
+                  "last windows (send it again to abort)", file=runner.log, flush=True)
+        runner.request_stop(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)

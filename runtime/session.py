@@ -1,7 +1,7 @@
 """The streaming core and the embedding API.
 
-Frames are pushed per modality with timestamps (seconds since stream start); segments of
-``window_s`` every ``hop_s`` are packed and scored once they are due:
+Frames are pushed per modality with timestamps (seconds); segments of ``window_s`` every
+``hop_s`` are packed and scored once they are due:
 
 * *live* (cameras, microphones, or paced replay): a window is due ``grace_s`` after its
   end on the session's monotonic clock, whatever has arrived;
@@ -9,10 +9,18 @@ Frames are pushed per modality with timestamps (seconds since stream start); seg
   arrived (sources deliver frames in time order), or at the end of the stream.
 
 At the deadline a modality with no frame in the window is absent (modality mask 0) and
-slots without a frame are masked. Policy for bad timing: per modality, timestamps must
-increase; a repeat is dropped as ``duplicate``, an earlier one as ``out_of_order``, one
-older than the next window to emit as ``late`` — all counted (see buffers.py). Windows in
-which no modality has any frame are skipped and counted as ``empty_windows``.
+slots without a frame are masked. Bad timing: per modality, timestamps must increase; a
+repeat is ``duplicate``, an earlier one ``out_of_order``, one older than the next window
+to emit ``late``; a jump beyond ``max_jump_s`` is ``clock_jump`` or re-anchors the stream
+(timebase.py). Windows in which no modality has any frame are skipped and counted as
+``empty_windows`` or, with ``no_data=True`` (what ``hrlf-run`` uses for live sources),
+delivered as results with ``status="no_data"`` and their reasons. Work is bounded by the
+frames pushed, never by the time span they cover.
+
+Contracts: ``push`` counts a frame exactly once (received, then used or dropped with a
+reason) or raises before counting (a non-string modality, a closed session); ``close()``
+always returns; an exception in ``on_result`` is counted (``callback_errors``) and, with
+``on_callback_error="stop"``, stops the session (the next call raises ``SessionError``).
 
 Embedding::
 
@@ -23,58 +31,37 @@ Embedding::
 """
 from __future__ import annotations
 
-import dataclasses
+import logging
 import math
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from collections import deque
+from typing import Callable, Iterable
 
-import numpy as np
-
-from hrlf.kernels.pack import pack_segments_numpy, pack_windows, resolve_device
 from hrlf.runtime.backends.base import Backend, open_backend
 from hrlf.runtime.buffers import Accounting, ModalityBuffer
+from hrlf.runtime.delivery import Delivery
 from hrlf.runtime.errors import InputError
+from hrlf.runtime.frames import check_time, to_frame
 from hrlf.runtime.protocol import condition_modalities, parse_condition
+from hrlf.runtime.session_config import (  # noqa: F401 (re-exported)
+    CALLBACK_POLICIES,
+    SessionClosed,
+    SessionConfig,
+    SessionError,
+)
 from hrlf.runtime.sinks import LatencyStats, Result
-from hrlf.runtime.spec import MODALITIES, MODALITY_MASK, ModelSpec, frame_mask_name
+from hrlf.runtime.spec import MODALITIES, ModelSpec
+from hrlf.runtime.timebase import Timebase
+from hrlf.runtime.windows import Packer
+
+log = logging.getLogger(__name__)
 
 EPS = 1e-9
-#: |z-score| beyond which a packed slot is treated as broken: finite in FP16 (max 65504).
-Z_LIMIT = 1e4
 
 
-@dataclass
-class SessionConfig:
-    """Streaming settings; ``None`` window/hop mean the spec's.
-
-    Attributes:
-        live: deadlines from the monotonic clock (True) or from the data (False).
-        grace_s: live only: how long after a window's end late frames may still arrive.
-        max_batch: most due windows scored in one backend call.
-        max_inflight: live only: most due windows kept when inference falls behind; older
-            ones are dropped and counted (``segments_dropped.backlog``).
-        buffer_s: seconds of frames each modality buffer holds (drop-oldest beyond).
-        condition: keep only these modalities (``la``, ``{l,v}``, ...); others are dropped.
-        drops: scheduled outages ``(modality, t_from, t_to)``: frames inside are dropped.
-        device: where windows are packed: ``cpu`` (numpy) or ``cuda`` (fused kernel).
-    """
-
-    window_s: float | None = None
-    hop_s: float | None = None
-    live: bool = False
-    grace_s: float = 0.1
-    max_batch: int = 32
-    max_inflight: int = 8
-    buffer_s: float = 30.0
-    condition: str | None = None
-    drops: list = field(default_factory=list)
-    device: str = "cpu"
-
-
-class Session:
+class Session(Delivery):
     """One stream through one model. Thread-safe; see the module docstring."""
 
     def __init__(self, backend: Backend, spec: ModelSpec, config: SessionConfig | None = None,
@@ -83,39 +70,42 @@ class Session:
         self.backend, self.spec = backend, spec
         self._monotonic = monotonic  # injectable for tests of live deadlines
         self.cfg = c = config or SessionConfig()
+        c.check()
         self.window_s = float(c.window_s or spec.window_s)
         self.hop_s = float(c.hop_s or spec.hop_s)
-        if not (self.window_s > 0 and self.hop_s > 0):
-            raise InputError("window/hop: must be positive seconds; fix --window/--hop")
-        self.n_frames = {m: max(1, round(self.window_s * spec.features[m].frame_rate_hz))
-                         for m in MODALITIES}
+        if not (1e-3 <= self.window_s <= 3600 and 1e-3 <= self.hop_s <= 3600):
+            raise InputError("window/hop: must be seconds in [0.001, 3600]; fix "
+                             "--window/--hop")
+        if self.window_s / self.hop_s > 1000:  # work per frame grows with windows per frame
+            raise InputError(f"window/hop: {self.window_s:g} s / {self.hop_s:g} s puts each "
+                             "frame in over 1000 windows; use a longer --hop")
         self.kept = set(condition_modalities(parse_condition(c.condition))) if c.condition \
             else set(MODALITIES)
         for m, _, _ in c.drops:
             if m not in MODALITIES:
                 raise InputError(f"drop schedule: unknown modality '{m}'; use text, audio or vision")
         self.acct = Accounting()
+        self.packer = Packer(spec, self.window_s, c.device, self.acct)
+        self.n_frames = self.packer.n_frames
         self.buffers = {m: ModalityBuffer(m, spec.dim(m), max(64, math.ceil(
             spec.features[m].frame_rate_hz * max(c.buffer_s, 2 * self.window_s))), self.acct)
             for m in MODALITIES}
-        self.norm = {m: (np.asarray(spec.norm[m]["mean"], np.float32),
-                         np.asarray(spec.norm[m]["std"], np.float32)) for m in MODALITIES}
+        self.timebase = Timebase(c.max_jump_s)
         self.latency = LatencyStats()
-        self.pack_device = resolve_device(c.device)  # 'auto' decides (and logs) once
-        # the spec as packed: a window override changes the frames per window
-        self.pack_spec = spec.replace(window_s=self.window_s, features={
-            m: dataclasses.replace(spec.features[m], frames=self.n_frames[m]) for m in MODALITIES})
         self.on_result = on_result
+        self.reason_hooks: list[Callable[[], Iterable[str]]] = []
+        self._notes: deque = deque(maxlen=256)  # (stream t, reason) for no_data results
         self._results: queue.Queue = queue.Queue(maxsize=1000)
         self._lock = threading.RLock()
         self._infer_lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._k_next: int | None = None  # index of the next window to emit
-        self._watermark = -math.inf
+        self._watermark: float | None = None  # stream time of the latest accepted frame
         self._t0_wall: float | None = None
         self._thread: threading.Thread | None = None
-        self._stop = False
-        self.closed = False
+        self._stop = self._closing = self.closed = False
+        self._failure: SessionError | None = None
+        self.work_steps = 0  # window-loop iterations (bounded by frames; the fuzzer checks)
 
     # ---- construction ------------------------------------------------------------------
     @classmethod
@@ -134,68 +124,130 @@ class Session:
         """Seconds on the session's monotonic clock (0 at the first push or start())."""
         if self._t0_wall is None:
             self._t0_wall = self._monotonic()
+            if self.cfg.live and self.cfg.no_data and self._k_next is None:
+                self._k_next = 0  # outages from the very start are reported too
         return self._monotonic() - self._t0_wall
 
     def push(self, modality: str, t: float, x) -> bool:
-        """Add one frame; returns False when it was dropped (and counted with its reason)."""
+        """Add one frame; returns False when it was dropped (and counted with its reason).
+
+        Raises:
+            TypeError: ``modality`` is not a string (nothing is counted).
+            SessionClosed: after close() (nothing is counted).
+            SessionError: the session stopped after a failure (nothing is counted).
+        """
+        if not isinstance(modality, str):
+            raise TypeError(f"push: modality must be a str such as 'audio', not "
+                            f"{type(modality).__name__}")
         with self._lock:
-            if self._t0_wall is None:
-                self._t0_wall = self._monotonic()
+            self._check_open("push")
+            now = self.clock() if self.cfg.live else None
             self.acct.received += 1
-            reason, arr = self._check(modality, t, x)
+            reason, arr, s = self._check(modality, t, x, now)
             if reason is not None:
-                self.acct.dropped[reason] += 1
+                self.acct.drop(reason)
                 return False
-            t = float(t)
-            self.buffers[modality].append(t, arr)
-            if t > self._watermark:
-                self._watermark = t
+            self.timebase.accepted()
+            self.buffers[modality].append(s, arr)
+            if self._watermark is None or s > self._watermark:
+                self._watermark = s
             if self._k_next is None:
-                self._k_next = self._first_window(t)
+                self._k_next = self._first_window(s)
             if self._thread is not None:
                 self._wake.notify()
             return True
 
-    def _check(self, modality: str, t, x) -> tuple[str | None, np.ndarray | None]:
-        """(drop reason or None, the frame as float32)."""
+    def _check_open(self, what: str) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._closing or self.closed:
+            raise SessionClosed(f"session: {what} after close(); create a new Session")
+
+    def _check(self, modality: str, t, x, now):
+        """(drop reason or None, the frame as float32, its stream time)."""
         buf = self.buffers.get(modality)
         if buf is None:
-            return "unknown_modality", None
-        try:
-            t = float(t)
-            arr = x if isinstance(x, np.ndarray) and x.dtype == np.float32 else np.asarray(x, np.float32)
-        except (TypeError, ValueError):
-            return "malformed_frame", None
-        if arr.shape != (buf.dim,):
-            return "wrong_dim", None
-        if not math.isfinite(t) or t < 0:
-            return "bad_timestamp", None
-        # NaN/Inf propagate into the sum, and a float64 sum of float32 values cannot
-        # overflow: a finite sum <=> every value finite (cheaper than isfinite().all())
-        if not math.isfinite(np.add.reduce(arr, dtype=np.float64)):
-            return "nonfinite", None
+            return "unknown_modality", None, None
+        t_src = check_time(t)
+        reason, arr = to_frame(x, buf.dim)
+        if reason is not None:
+            return reason, None, None
+        if t_src is None:
+            return "bad_timestamp", None, None
         if modality not in self.kept:
-            return "condition", None
+            return "condition", None, None
         for m, a, b in self.cfg.drops:
-            if m == modality and a <= t < b:
-                return "drop_schedule", None
-        if t == buf.last_t:
-            return "duplicate", None
-        if t < buf.last_t:
-            return "out_of_order", None
-        if self._k_next is not None and t < self._k_next * self.hop_s - EPS:
-            return "late", None
-        return None, arr
+            if m == modality and a <= t_src < b:
+                return "drop_schedule", None, None
+        before = (self.timebase.anchored, self.timebase.reanchors)
+        jump, s = self.timebase.place(t_src, self._watermark, now, self._reanchor_target)
+        if jump is not None:
+            return jump, None, None
+        if (self.timebase.anchored, self.timebase.reanchors) != before:
+            log.warning("%s at t=%.6g s: stream time now counts from origin %.6g s (%s; see "
+                        "stats()['time_base'])", modality, t_src, self.timebase.origin,
+                        "a live stream far from the session clock: epoch or boot time?"
+                        if self.timebase.anchored == "first_frame" else
+                        "the source's clock jumped and stayed: re-anchored")
+        if s == buf.last_t:
+            return "duplicate", None, None
+        if s < buf.last_t:
+            return "out_of_order", None, None
+        if s < 0 or (self._k_next is not None and s < self._k_next * self.hop_s):
+            return "late", None, None
+        return None, arr, s
 
+    def _reanchor_target(self) -> float:
+        """Stream time for the first frame after a re-anchor: one window after the latest
+        frame, not before the next window to emit, not before now (live)."""
+        return max(self._watermark + self.window_s if self._watermark is not None else 0.0,
+                   self._k_next * self.hop_s if self._k_next is not None else 0.0,
+                   self.clock() if self.cfg.live else 0.0)
+
+    # Window k is [k * hop_s, k * hop_s + window_s), tested exactly (as packing does); these
+    # two helpers correct the float division so that they agree with that test.
     def _first_window(self, t: float) -> int:
-        return max(0, math.floor((t - self.window_s) / self.hop_s + EPS) + 1)
+        """The first window holding time ``t``: smallest k >= 0 with t < k*hop + window."""
+        h, w = self.hop_s, self.window_s
+        k = max(0, math.floor((t - w) / h) + 1)
+        while k > 0 and t < (k - 1) * h + w:
+            k -= 1
+        while t >= k * h + w:
+            k += 1
+        return k
+
+    def _last_window(self, t: float, offset: float) -> int:
+        """Largest k with k*hop + offset <= t (offset 0: the last window starting by t;
+        offset window_s: the last window ending by t). May be negative."""
+        h = self.hop_s
+        k = math.floor((t - offset) / h)
+        while k * h + offset > t:
+            k -= 1
+        while (k + 1) * h + offset <= t:
+            k += 1
+        return k
+
+    @property
+    def last_time(self) -> float | None:
+        """Source time of the latest accepted frame (None before the first)."""
+        w = self._watermark
+        return None if w is None else w + self.timebase.origin
+
+    def note(self, reason: str, t: float | None = None) -> None:
+        """Record why data may be missing (``device_lost``, ``silence``, ...) at stream time
+        ``t`` (default: now, live; else the latest frame). It appears in the ``reasons`` of
+        every no_data result from the window holding ``t`` until frames come back."""
+        with self._lock:
+            if t is None:
+                t = self.clock() if self.cfg.live else (self._watermark or 0.0)
+            self._notes.append((float(t), str(reason)))
 
     # ---- segments --------------------------------------------------------------------
     def ready(self) -> bool:
         """True when a reader of a file source should call advance() before pushing more:
         a full batch of windows is due, or a buffer is 3/4 full (so that as-fast-as-possible
         reading never overflows a buffer; live sources rely on the clock and drop-oldest)."""
-        if self._k_next is None:
+        if self._k_next is None or self._watermark is None:
             return False
         due = math.floor((self._watermark - self.window_s) / self.hop_s + EPS) - self._k_next + 1
         return due >= self.cfg.max_batch or any(
@@ -203,56 +255,73 @@ class Session:
 
     def advance(self) -> list[Result]:
         """Score every window that is due now; returns their results (also delivered)."""
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
         return self._emit(final=False)
 
     def finish(self) -> list[Result]:
         """End of stream: score the remaining windows that hold unused frames."""
         return self._emit(final=True)
 
-    def _due(self, end: float, final: bool) -> bool:
+    def _last_due(self, final: bool) -> int | None:
+        """Index of the last window due now (windows up to it are due), or None."""
         if final:
-            return True
+            ts = [b.last_unused_time() for b in self.buffers.values()]
+            ts = [t for t in ts if t is not None]
+            return self._last_window(max(ts), 0.0) if ts else None
         if self.cfg.live:
-            return self.clock() >= end + self.cfg.grace_s
-        return self._watermark >= end - EPS
+            end = self.clock() - self.cfg.grace_s
+        elif self._watermark is not None:
+            end = self._watermark
+        else:
+            return None
+        return self._last_window(end, self.window_s)
 
-    def _collect(self, final: bool) -> list[tuple[int, float]]:
-        """Due windows (index, due wall time), advancing the window pointer."""
-        due = []
-        while self._k_next is not None:
+    def _collect(self, final: bool) -> list[tuple[int, float, bool]]:
+        """Due windows ``(index, due wall time, has frames)``, advancing the window pointer.
+
+        Each step emits a window with frames, or a no_data window (at most max_inflight
+        per call), or jumps straight to the next window that can hold a frame: the work
+        is bounded by the frames buffered, however far apart their timestamps are.
+        """
+        due: list[tuple[int, float, bool]] = []
+        k_last = self._last_due(final) if self._k_next is not None else None
+        no_data = self.cfg.live and self.cfg.no_data and not final
+        while self._k_next is not None and k_last is not None and self._k_next <= k_last:
+            self.work_steps += 1
             k = self._k_next
             start, end = k * self.hop_s, k * self.hop_s + self.window_s
-            if not self._due(end, final):
-                break
-            if final:  # at the end only windows with frames no segment used yet
-                firsts = [t for t in (b.first_time() for b in self.buffers.values())
-                          if t is not None]
-                has_data = any(t < end for t in firsts)
-            else:
-                has_data = any(_has_frames(b, start, end) for b in self.buffers.values())
-            if has_data:
-                due.append((k, self._due_wall(end)))
+            if any(b.has_frames(start, end, unused_only=final) for b in self.buffers.values()):
+                due.append((k, self._due_wall(end), True))
                 for b in self.buffers.values():
                     b.mark_used(start, end)
+                while self._notes and self._notes[0][0] < start:
+                    self._notes.popleft()  # data came back after these reasons
                 self._k_next = k + 1
-            else:
-                nxt = firsts if final else [t for t in (b.first_time() for b in
-                                                        self.buffers.values()) if t is not None]
-                if not nxt:  # nothing buffered at all
-                    if final:
-                        self._k_next = None
-                        break
-                    self._k_next = k + 1
-                    self.acct.empty_windows += 1
+                continue
+            if no_data:
+                skip = k_last - k + 1 - self.cfg.max_inflight
+                if skip > 0:  # a long outage: keep the newest, count the rest
+                    self.acct.segments_dropped["backlog"] += skip
+                    self._k_next = k + skip
                     continue
-                k_new = max(k + 1, self._first_window(min(nxt)))
-                self.acct.empty_windows += k_new - k
-                self._k_next = k_new
+                due.append((k, self._due_wall(end), False))
+                self._k_next = k + 1
+                continue
+            nxt = [t for t in (b.next_time(start, unused_only=final)
+                               for b in self.buffers.values()) if t is not None]
+            if final and not nxt:
+                break  # at the end, windows holding only used frames are not counted
+            k_new = k_last + 1 if not nxt else min(k_last + 1,
+                                                     max(k + 1, self._first_window(min(nxt))))
+            self.acct.empty_windows += k_new - k
+            self._k_next = k_new
         return due
 
     def _evict(self) -> None:
         """Release frames no window still to come can use (after packing)."""
-        horizon = math.inf if self._k_next is None else self._k_next * self.hop_s - EPS
+        horizon = math.inf if self._k_next is None else self._k_next * self.hop_s
         for b in self.buffers.values():
             b.evict_before(horizon)
 
@@ -268,47 +337,27 @@ class Session:
             if self.cfg.live and not final and len(due) > self.cfg.max_inflight:
                 self.acct.segments_dropped["backlog"] += len(due) - self.cfg.max_inflight
                 due = due[-self.cfg.max_inflight:]
-            batches = [due[i:i + self.cfg.max_batch] for i in range(0, len(due), self.cfg.max_batch)]
-            packed = [self._pack(b) for b in batches]
+            plan, run = [], []  # in window order: packed batches and no_data windows
+            for item in due + [None]:
+                if item is not None and item[2]:
+                    run.append(item)
+                    if len(run) < self.cfg.max_batch:
+                        continue
+                if run:
+                    starts = [k * self.hop_s for k, _, _ in run]
+                    plan.append(("batch", run, self.packer.pack(self.buffers, starts,
+                                                                self._monotonic)))
+                    run = []
+                if item is not None and not item[2]:
+                    plan.append(("no_data", item, self._reasons(item[0])))
             self._evict()
-        out = []
-        for batch, (feeds, t_pack, t_start) in zip(batches, packed):
-            out.extend(self._infer(batch, feeds, t_pack, t_start))
+        out: list[Result] = []
+        for kind, what, extra in plan:
+            if kind == "batch":
+                out.extend(self._infer(what, *extra))
+            else:
+                out.append(self._no_data_result(what, extra))
         return out
-
-    def _pack(self, due: list[tuple[int, float]]):
-        t_start, t_perf = self._monotonic(), time.perf_counter()
-        starts = np.array([k * self.hop_s for k, _ in due])
-        feeds = {}
-        present = np.zeros((len(due), len(MODALITIES)), np.float32)
-        if self.pack_device == "cuda":  # every modality in one kernel launch
-            feeds = pack_windows(self.pack_spec, {m: (b.frames(), b.times())
-                                                  for m, b in self.buffers.items()},
-                                 starts, device="cuda")
-        else:
-            for m in MODALITIES:
-                b, f = self.buffers[m], self.spec.features[m]
-                feeds[m], feeds[frame_mask_name(m)] = pack_segments_numpy(
-                    b.frames(), b.times(), starts, window_s=self.window_s,
-                    rate_hz=f.frame_rate_hz, n_frames=self.n_frames[m],
-                    mean=self.norm[m][0], std=self.norm[m][1])
-        for i, m in enumerate(MODALITIES):
-            x, mask = feeds[m], feeds[frame_mask_name(m)]
-            if not (np.minimum.reduce(x, axis=None, initial=0.0) >= -Z_LIMIT
-                    and np.maximum.reduce(x, axis=None, initial=0.0) <= Z_LIMIT):
-                self._mask_out_of_range(x, mask)
-            present[:, i] = mask.any(axis=1)
-        feeds[MODALITY_MASK] = present
-        return feeds, time.perf_counter() - t_perf, t_start
-
-    def _mask_out_of_range(self, x: np.ndarray, mask: np.ndarray) -> None:
-        """Zero and mask slots whose z-scores are absurd (a finite but broken frame), so that
-        no Inf reaches the model, FP16 included; counted as ``slots_out_of_range``."""
-        bad = ~(np.abs(x) <= Z_LIMIT).all(axis=-1)
-        x[bad] = 0.0
-        mask[bad] = 0.0
-        with self.acct.lock:
-            self.acct.slots_out_of_range += int(bad.sum())
 
     def _infer(self, due, feeds, t_pack: float, t_start: float) -> list[Result]:
         t0 = time.perf_counter()
@@ -317,85 +366,50 @@ class Session:
         t_infer = time.perf_counter() - t0
         lo, hi = self.spec.output.score_range
         results = []
-        for i, (k, due_wall) in enumerate(due):
+        for i, (k, due_wall, _) in enumerate(due):
             score = float(min(max(scores[i], lo), hi))
             wait = max(0.0, t_start - due_wall) if self.cfg.live else 0.0
             lat = {"wait": wait * 1e3, "pack": t_pack * 1e3 / len(due),
                    "infer": t_infer * 1e3 / len(due)}
             lat["total"] = lat["wait"] + lat["pack"] + lat["infer"]
-            r = Result(segment=k, t_start=k * self.hop_s, t_end=k * self.hop_s + self.window_s,
-                       score=score, label=self.spec.label(score),
-                       modalities=[m for j, m in enumerate(MODALITIES)
-                                   if feeds[MODALITY_MASK][i, j] > 0],
-                       frames={m: int(feeds[frame_mask_name(m)][i].sum()) for m in MODALITIES},
+            t_a, t_b = self._result_times(k)
+            mods, frames = self.packer.present(feeds, i)
+            r = Result(segment=k, t_start=t_a, t_end=t_b, score=score,
+                       label=self.spec.label(score), modalities=mods, frames=frames,
                        latency_ms=lat, backend=self.backend.name, batch=len(due))
             self.latency.add(lat)
             results.append(r)
-            self._deliver(r)
         with self.acct.lock:
             self.acct.segments += len(results)
+        for r in results:
+            self._deliver(r)
         return results
 
-    def _deliver(self, r: Result) -> None:
-        if self.on_result is not None:
-            self.on_result(r)
-        elif self._thread is not None:
-            while True:
-                try:
-                    self._results.put_nowait(r)
-                    return
-                except queue.Full:  # nobody reads: drop the oldest result, counted
-                    try:
-                        self._results.get_nowait()
-                        self.acct.segments_dropped["result_queue_full"] += 1
-                    except queue.Empty:
-                        pass
-
-    # ---- background worker -------------------------------------------------------------
-    def start(self, poll_s: float = 0.005) -> "Session":
-        """Score due windows on a background thread; results go to on_result/results()."""
-        if self._thread is None:
-            self.clock()
-            self._thread = threading.Thread(target=self._work, args=(poll_s,), daemon=True,
-                                            name="hrlf-session")
-            self._thread.start()
-        return self
-
-    def _work(self, poll_s: float) -> None:
-        while True:
-            with self._lock:
-                if self._stop:
-                    break
-                self._wake.wait(timeout=poll_s)
-            self.advance()
-
-    def results(self, timeout_s: float | None = None) -> Iterator[Result]:
-        """Results in order until close(); ``timeout_s`` ends the iteration when idle."""
-        while True:
-            try:
-                r = self._results.get(timeout=timeout_s if timeout_s is not None else 0.05)
-            except queue.Empty:
-                if self.closed or timeout_s is not None:
-                    return
-                continue
-            if r is None:
-                return
-            yield r
-
     def close(self) -> list[Result]:
-        """Stop the worker, score the remaining windows, and end results()."""
-        if self.closed:
-            return []
+        """Stop the worker, score the remaining windows, and end results().
+
+        Always returns (never waits on a reader); idempotent. Raises the SessionError that
+        stopped the session, if one did, after cleaning up.
+        """
         with self._lock:
-            self._stop = True
+            if self._closing or self.closed:
+                return []
+            self._closing = self._stop = True
             self._wake.notify_all()
-        if self._thread is not None:
-            self._thread.join()
-        out = self.finish()
-        self.closed = True
-        if self._thread is not None:
-            self._results.put(None)
-        self.backend.close()
+        th = self._thread
+        if th is not None and th is not threading.current_thread():
+            th.join()
+        out: list[Result] = []
+        try:
+            if self._failure is None:
+                out = self.finish()
+        finally:
+            self.closed = True
+            if th is not None:
+                self._put(None)
+            self.backend.close()
+        if self._failure is not None:
+            raise self._failure
         return out
 
     def stats(self) -> dict:
@@ -403,11 +417,9 @@ class Session:
         with self._lock:
             s["pending"] = self.acct.pending(self.buffers.values())
             s["accounting_ok"] = self.acct.check(self.buffers.values())
+            s["time_base"] = self.timebase.stats()
         s["latency_ms"] = self.latency.summary()
         s["backend"] = self.backend.name
+        if self._failure is not None:
+            s["error"] = str(self._failure)
         return s
-
-
-def _has_frames(buf: ModalityBuffer, start: float, end: float) -> bool:
-    ts = buf.times()
-    return np.searchsorted(ts, end, "left") > np.searchsorted(ts, start, "left")

@@ -18,33 +18,41 @@ class Result:
     Attributes:
         segment: window index k; the window is ``[k * hop_s, k * hop_s + window_s)``.
         t_start, t_end: the window in stream seconds.
-        score: sentiment in the spec's score range ([-3, 3]).
-        label: the spec's label for the score.
+        score: sentiment in the spec's score range ([-3, 3]); None when ``status`` is
+            ``no_data``.
+        label: the spec's label for the score (None with no_data).
         modalities: modalities present in the window.
         frames: valid frame slots per modality.
         latency_ms: ``wait`` (due -> processing), ``pack``, ``infer``, ``total``.
         backend: backend name, e.g. ``ort-cpu-fp32``.
         batch: windows scored in the same backend call.
         extra: fields a source adds (e.g. ``truth`` for sources that know the label).
+        status: ``ok`` (scored) or ``no_data`` (a due window in which nothing arrived).
+        reasons: why there is no data: ``no_frames`` plus what sources or the embedder
+            attached (``device_lost``, ``silence``, ...; see ``Session.note``).
     """
 
     segment: int
     t_start: float
     t_end: float
-    score: float
-    label: str
+    score: float | None
+    label: str | None
     modalities: list
     frames: dict
     latency_ms: dict
     backend: str
     batch: int = 1
     extra: dict = field(default_factory=dict)
+    status: str = "ok"
+    reasons: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         extra = d.pop("extra")
         d["t_start"], d["t_end"] = round(self.t_start, 6), round(self.t_end, 6)
-        d["score"] = round(self.score, 6)
+        d["score"] = None if self.score is None else round(self.score, 6)
+        if not self.reasons:
+            del d["reasons"]
         d["latency_ms"] = {k: round(v, 4) for k, v in self.latency_ms.items()}
         d.update(extra)
         return d
@@ -53,6 +61,8 @@ class Result:
 def format_result(r: Result, fmt: str) -> str:
     if fmt == "jsonl":
         return json.dumps(r.to_dict())
+    if r.status != "ok":
+        return f"{r.t_start:8.2f}-{r.t_end:<8.2f} {r.status} ({', '.join(r.reasons)})"
     mods = ",".join(m[0] for m in r.modalities) or "-"
     truth = f"  truth {r.extra['truth']:+.2f}" if "truth" in r.extra else ""
     return (f"{r.t_start:8.2f}-{r.t_end:<8.2f} {r.score:+.2f} {r.label:<8} [{mods:<5}] "
@@ -91,6 +101,8 @@ def stats_line(stats: dict) -> str:
     seg_drop = sum(stats["segments_dropped"].values())
     lat = stats["latency_ms"].get("total")
     lat_txt = f"p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms" if lat else "n/a"
+    extra = "".join(f", {k.replace('_', ' ')} {stats[k]}" for k in ("no_data", "callback_errors")
+                    if stats.get(k))
     return (f"[hrlf-run] segments {stats['segments']} (dropped {seg_drop}, empty windows "
-            f"{stats['empty_windows']}) | frames {stats['received']} used {stats['used']} | "
+            f"{stats['empty_windows']}{extra}) | frames {stats['received']} used {stats['used']} | "
             f"drops: {drop_txt} | latency {lat_txt} | {stats['backend']}")

@@ -59,6 +59,9 @@ class Source(Protocol):
             runtime may read it as fast as it likes (files, replay, demo).
         featurizers: modality -> featurizer name the source's frames come from; checked
             against the model spec at start-up.
+
+    Optional: ``status_reasons() -> list[str]``, why data is missing right now (e.g.
+    ``device_lost``, ``silence``); ``hrlf-run`` adds them to its ``no_data`` lines.
     """
 
     uri: str

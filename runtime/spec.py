@@ -198,6 +198,9 @@ class ModelSpec:
                             "hrlf-train or hrlf-export") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise SpecError(f"{path}: not valid JSON ({e}); re-export the model") from None
+        except OSError as e:  # a directory, no permission, an I/O error
+            raise SpecError(f"{path}: cannot be read ({e.strerror or type(e).__name__}); "
+                            "make it a readable spec.json file (re-export the model)") from None
         return cls.from_dict(raw, source=path)
 
     # ---- checks against a model file ----------------------------------------------

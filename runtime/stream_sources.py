@@ -9,7 +9,9 @@
   ``mosi_utterance.npz`` (``#test`` by default; clip k is second [k, k+1)). ``.jsonl``:
   lines as for stdin.
 * ``stdin``: JSON lines ``{"t": 12.4, "modality": "audio", "x": [...]}``; a malformed line
-  is a counted drop (``malformed_json`` / ``malformed_event``), never the end of the stream.
+  is a counted drop (``malformed_bytes`` for bytes that are not UTF-8, ``line_too_long``
+  beyond 1 MiB, ``malformed_json``, ``malformed_event``), never the end of the stream. A
+  read error ends the stream (``read_error``) as an end of file would.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import os
 import queue
 import sys
 import threading
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -128,8 +132,10 @@ def _load_npz(path: str, split: str | None) -> tuple[Recording, dict]:
             last = max(float(t[-1]) for t in times.values() if len(t)) if times else 0.0
             dur = float(z["duration_s"]) if "duration_s" in files else last
             feats = json.loads(str(z["featurizers"])) if "featurizers" in files else {}
-    except (OSError, ValueError, KeyError) as e:
-        raise InputError(f"{path}: not a readable replay file ({type(e).__name__}: {e}); "
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
+            zlib.error) as e:  # truncated, corrupt or of the wrong layout
+        why = " ".join(str(e).split())[:160]
+        raise InputError(f"{path}: not a readable replay file ({type(e).__name__}: {why}); "
                          "pass an .npz written by save_replay, the MOSI npz, or a .jsonl") from None
     for m in MODALITIES:
         times.setdefault(m, np.empty(0))
@@ -137,8 +143,17 @@ def _load_npz(path: str, split: str | None) -> tuple[Recording, dict]:
     return Recording(os.path.basename(path), dur, times, frames, knots, values), feats
 
 
+_END = object()  # end of input, queued after the last line
+MAX_LINE = 1 << 20  # bytes; a longer line is dropped (line_too_long), never buffered whole
+
+
 class LinesSource:
-    """JSON lines from a file object (stdin or a .jsonl file), read on a thread."""
+    """JSON lines from a file object (stdin or a .jsonl file), read on a thread.
+
+    Lines are read as bytes (a text stream's ``buffer`` where it has one) and decoded per
+    line, so that no byte sequence can stop the reader: every line becomes an event or a
+    counted drop.
+    """
 
     live = False
 
@@ -147,40 +162,70 @@ class LinesSource:
         self._q: queue.Queue = queue.Queue(maxsize=10000)
         self._eof = threading.Event()
         self._lines = 0
+        self._done = False
         self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
         self._thread.start()
 
     def _pump(self, stream) -> None:
-        for line in stream:
-            self._q.put(line)
-        self._eof.set()
+        raw = getattr(stream, "buffer", stream)
+        try:
+            while True:
+                line = raw.readline(MAX_LINE + 1)
+                if not line:
+                    break
+                if len(line) > MAX_LINE and not line.endswith(b"\n" if isinstance(line, bytes)
+                                                              else "\n"):
+                    while line and not line.endswith(b"\n" if isinstance(line, bytes) else "\n"):
+                        line = raw.readline(MAX_LINE)  # skip the rest of the long line
+                    self._q.put(Drop("line_too_long", f"over {MAX_LINE} bytes"))
+                    continue
+                self._q.put(line)
+        except (OSError, ValueError) as e:  # a closed or failing stream: end it, counted
+            self._q.put(Drop("read_error", f"{type(e).__name__}: {e}"))
+        finally:
+            self._eof.set()
+            self._q.put(_END)  # wakes read() at once
 
-    def _parse(self, line: str):
+    def _parse(self, line):
+        if isinstance(line, Drop):
+            return line
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError:
+                return Drop("malformed_bytes", repr(line[:80]))
         line = line.strip()
         if not line:
             return None
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError, int too long, too deep
             return Drop("malformed_json", line[:80])
         if not (isinstance(obj, dict) and isinstance(obj.get("modality"), str)
                 and isinstance(obj.get("t"), (int, float)) and not isinstance(obj.get("t"), bool)
                 and isinstance(obj.get("x"), list)):
             return Drop("malformed_event", line[:80])
-        return Event(float(obj["t"]), obj["modality"], obj["x"])
+        t = obj["t"]  # an int beyond float range stays an int: the session says bad_timestamp
+        return Event(t, obj["modality"], obj["x"])
 
     def read(self, timeout_s: float = 0.05) -> ReadResult:
-        out = ReadResult(Status.OK)
+        if self._done:
+            return ReadResult(Status.EOS)
         try:
             items = [self._q.get(timeout=timeout_s)]
         except queue.Empty:
-            return ReadResult(Status.EOS if self._eof.is_set() and self._q.empty() else Status.TIMEOUT)
-        while len(items) < 1024:
+            return ReadResult(Status.TIMEOUT)
+        while len(items) < 1024 and items[-1] is not _END:
             try:
                 items.append(self._q.get_nowait())
             except queue.Empty:
                 break
+        out = ReadResult(Status.OK)
         for line in items:
+            if line is _END:
+                self._done = True
+                out.status = Status.EOS
+                continue
             self._lines += 1
             item = self._parse(line)
             if isinstance(item, Drop):
@@ -211,6 +256,6 @@ def open_replay(uri: str, spec: ModelSpec, **_):
     if split and split not in ("train", "valid", "test"):
         raise InputError(f"{uri}: split '{split}' unknown; use #train, #valid or #test")
     if path.endswith(".jsonl"):
-        return LinesSource(uri, open(path))
+        return LinesSource(uri, open(path, "rb"))
     rec, feats = _load_npz(path, split or None)
     return RecordingSource(uri, rec, feats)

@@ -14,7 +14,7 @@ import torch
 
 from hrlf import __version__
 from hrlf.runtime.errors import ArtifactError, SpecError
-from hrlf.runtime.spec import MODALITIES, ModelSpec
+from hrlf.runtime.spec import MODALITIES, SPEC_FILE, ModelSpec
 from hrlf.train.model import HRLFNet, ModelConfig, config_dict
 
 FORMAT = "hrlf-network"
@@ -44,6 +44,9 @@ def load_network(path: str | os.PathLike, role: str | None = None) -> tuple[HRLF
         ArtifactError: missing, corrupt, foreign or incompatible checkpoint.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ArtifactError(f"{path}: is a folder, not a checkpoint file; pass the student.pt "
+                            "written by hrlf-train")
     if not os.path.isfile(path):
         raise ArtifactError(f"{path}: no such file; train a model with hrlf-train first")
     try:
@@ -80,9 +83,20 @@ def load_run(run_dir: str | os.PathLike) -> tuple[HRLFNet, ModelSpec]:
         ArtifactError / SpecError: missing files, or spec and weights disagree.
     """
     run_dir = os.fspath(run_dir)
+    fix = "pass the RUN_DIR folder made by hrlf-train (student.pt + spec.json)"
+    if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
+        raise ArtifactError(f"{run_dir}: is a file, not a folder; {fix}")
     if not os.path.isdir(run_dir):
-        raise ArtifactError(f"{run_dir}: no such directory; pass a RUN_DIR made by hrlf-train")
-    spec = ModelSpec.load(os.path.join(run_dir, "spec.json"))
+        raise ArtifactError(f"{run_dir}: no such directory; {fix}")
+    spec_path = os.path.join(run_dir, SPEC_FILE)
+    try:
+        os.listdir(run_dir)
+        if os.path.isdir(spec_path):
+            raise ArtifactError(f"{spec_path}: is a folder, not a file; {fix}")
+        spec = ModelSpec.load(spec_path)
+    except OSError as e:  # unreadable folder or spec.json (permissions, I/O)
+        raise ArtifactError(f"{e.filename or run_dir}: cannot read ({e.strerror or e}); "
+                            f"{fix}") from None
     net, _ = load_network(os.path.join(run_dir, STUDENT_FILE), role="student")
     for m in MODALITIES:
         if net.config.dims[m] != spec.dim(m):

@@ -63,6 +63,23 @@ def _read_config(path: str | None) -> dict:
     return cfg
 
 
+def _set_threads(requested: int | None):
+    """Choose and apply torch's thread counts (before numpy/torch load).
+
+    Returns:
+        The :class:`hrlf.train.threads.ThreadChoice` and a
+        :class:`hrlf.train.threads.Tuner` that re-chooses after each epoch (None when the
+        count was given explicitly).
+    """
+    from hrlf.train import threads as T
+
+    choice = T.choose(requested)
+    T.apply(choice)
+    tuner = T.Tuner(choice, log=lambda msg: click.echo(msg, err=True)) \
+        if choice.source == "auto" else None
+    return choice, tuner
+
+
 _OVERRIDES = ("epochs", "seed", "ablate", "baseline", "device")
 
 
@@ -79,41 +96,59 @@ _OVERRIDES = ("epochs", "seed", "ablate", "baseline", "device")
               help="Same-size student, no teacher, random modality dropout.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Where to train [cpu].")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--config", "config_file", metavar="FILE", default=None,
               help="JSON file of TrainConfig fields.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in RUN_DIR.partial.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="CPU threads for torch [auto: the CPUs other processes leave free].")
 @click.pass_context
 def train_main(ctx, data, out, epochs, seed, ablate, baseline, device, config_file, resume,
-               quiet):
+               quiet, threads):
     """Train the HRLF teacher and student (or a baseline / ablation) into RUN_DIR."""
     from hrlf.runtime.errors import HrlfError
+    from hrlf.train import interrupt
 
-    try:
-        from hrlf.train import loop, run
+    with interrupt.handled():  # SIGTERM = Ctrl-C: stop after saving nothing half-written
+        try:
+            log = _train(ctx, data, out, config_file, resume, quiet, threads)
+        except HrlfError as e:
+            raise _fail(e) from None
+        except KeyboardInterrupt as e:
+            from hrlf.train import run
 
-        given = {k: ctx.params[k] for k in _OVERRIDES
-                 if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-        if resume:
-            saved = run.saved_config(out)
-            data = data or saved.pop("data", None)
-            base = {k: v for k, v in saved.items() if k != "data"}
-            for k, v in given.items():
-                if k not in ("epochs", "device") and base.get(k) != v:
-                    raise click.ClickException(
-                        f"--{k} {v} differs from the interrupted run's {base.get(k)!r}; drop "
-                        "the option or start a new RUN_DIR")
-        else:
-            base = _read_config(config_file)
-        cfg = loop.TrainConfig.from_dict({**base, **given},
-                                         source=config_file or "config")
-        log = run.train_run(cfg, data, out, resume=resume, progress=not quiet)
-    except HrlfError as e:
-        raise _fail(e) from None
+            if not quiet:
+                click.echo("", err=True)  # end the progress bar's line
+            click.echo(f"Interrupted by {interrupt.signal_name(e)}: "
+                       f"{run.interrupted_state(out)}", err=True)
+            raise click.exceptions.Exit(interrupt.exit_code(e)) from None
     v = log["valid"]
     click.echo(json.dumps({"run_dir": os.path.abspath(out), "model": log["model"],
                            "seconds": log["seconds"], "valid_f1_lav": v["lav"]["f1"],
                            "valid_f1_avg6": v["avg6"]["f1"]}))
+
+
+def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
+    choice, tuner = _set_threads(threads)
+    from hrlf.train import loop, run
+
+    given = {k: ctx.params[k] for k in _OVERRIDES
+             if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+    if resume:
+        saved = run.saved_config(out)
+        data = data or saved.pop("data", None)
+        base = {k: v for k, v in saved.items() if k != "data"}
+        for k, v in given.items():
+            if k not in ("epochs", "device") and base.get(k) != v:
+                raise click.ClickException(
+                    f"--{k} {v} differs from the interrupted run's {base.get(k)!r}; drop "
+                    "the option or start a new RUN_DIR")
+    else:
+        base = _read_config(config_file)
+    cfg = loop.TrainConfig.from_dict({**base, **given}, source=config_file or "config")
+    return run.train_run(cfg, data, out, resume=resume, progress=not quiet,
+                         on_epoch=tuner.update if tuner else None,
+                         on_start=lambda: click.echo(choice.describe(), err=True))
 
 
 @click.command(epilog=EVAL_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,17 +161,26 @@ def train_main(ctx, data, out, epochs, seed, ablate, baseline, device, config_fi
               help="Split to evaluate [test].")
 @click.option("--seed", type=int, default=1234, help="Eval seed for intra-ratio drops.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
-def eval_main(run_dirs, data, out, split, seed, no_plots):
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="CPU threads for torch [auto: the CPUs other processes leave free].")
+def eval_main(run_dirs, data, out, split, seed, no_plots, threads):
     """Evaluate RUN_DIR's student (and teacher) under every missing-modality condition."""
     from hrlf.runtime.errors import HrlfError
+    from hrlf.train import interrupt
 
-    try:
-        from hrlf.train import report
+    with interrupt.handled():
+        try:
+            _set_threads(threads)
+            from hrlf.train import report
 
-        res = report.evaluate_runs(list(run_dirs), data, out, split=split, seed=seed,
-                                   plots=not no_plots)
-    except HrlfError as e:
-        raise _fail(e) from None
+            res = report.evaluate_runs(list(run_dirs), data, out, split=split, seed=seed,
+                                       plots=not no_plots)
+        except HrlfError as e:
+            raise _fail(e) from None
+        except KeyboardInterrupt as e:
+            click.echo(f"Interrupted by {interrupt.signal_name(e)}: no results were written",
+                       err=True)
+            raise click.exceptions.Exit(interrupt.exit_code(e)) from None
     click.echo(json.dumps({"out": res["out"], **{
         name: {"avg6_f1": round(m["avg6"]["f1"], 4), "lav_f1": round(m["lav"]["f1"], 4)}
         for name, m in res["models"].items()}}))

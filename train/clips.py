@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 import os
 
@@ -92,14 +93,7 @@ def read_clip_csv(path: str) -> list[dict]:
     Raises:
         DataError: one line naming the file, row (line number) and the problem.
     """
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            raw = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
-    except OSError as e:
-        raise DataError(f"{path}: cannot read the clip list ({e.strerror}); pass --data "
-                        "clips.csv with columns media,transcript,label") from None
+    header, raw = _read_csv_rows(path)
     for col in ("media", "label"):
         if col not in header:
             raise DataError(f"{path}: missing column '{col}'{suggest(col, header)} (header: "
@@ -130,6 +124,37 @@ def read_clip_csv(path: str) -> list[dict]:
                      "transcript": _transcript(r.get("transcript", ""), base, where),
                      "split": split})
     return rows
+
+
+def _read_csv_rows(path: str) -> tuple[list[str], list[dict]]:
+    """Header and stripped rows of a UTF-8 CSV (a spreadsheet's byte-order mark is fine)."""
+    fix = "save it as a UTF-8 CSV with the columns media,transcript,label"
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the clip list ({e.strerror}); pass --data "
+                        "clips.csv with columns media,transcript,label") from None
+    if b"\0" in data:
+        raise DataError(f"{path}: binary data (NUL byte at offset {data.index(0)}), not a CSV "
+                        f"text file; {fix}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
+                        f"{e.start}); {fix}") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        rows = [{(k or "").strip(): _cell(v) for k, v in r.items()} for r in reader]
+    except csv.Error as e:
+        raise DataError(f"{path}:{reader.line_num}: not valid CSV ({e}); {fix}") from None
+    return header, rows
+
+
+def _cell(v) -> str:
+    # a row longer than the header puts its extra cells in a list under the key None
+    return ",".join(v).strip() if isinstance(v, list) else (v or "").strip()
 
 
 def _transcript(value: str, base: str, where: str):

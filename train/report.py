@@ -20,6 +20,7 @@ from hrlf.runtime import protocol
 from hrlf.runtime.errors import ArtifactError, InputError
 from hrlf.train import data as D
 from hrlf.train import evaluate as E
+from hrlf.train import interrupt
 from hrlf.train.checkpoint import TEACHER_FILE, load_network, load_run
 
 
@@ -58,6 +59,9 @@ def evaluate_runs(run_dirs: list[str], data: str | None, out: str | None, split:
     Raises:
         HrlfError: a missing/invalid RUN_DIR, data that does not match a run's spec.
     """
+    if out is not None and os.path.lexists(out) and not os.path.isdir(out):
+        raise InputError(f"--out {out}: exists and is not a folder; pass a folder for the "
+                         "results")
     nets = {}
     for rd in run_dirs:
         net, spec = load_run(rd)
@@ -97,6 +101,13 @@ def _write(out, res, sp, preds, spec, net, batch, seed, plots) -> None:
         os.makedirs(tmp)
     except OSError as e:
         raise InputError(f"{out}: cannot write ({e.strerror}); pass a writable --out") from None
+    try:
+        _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots)
+    finally:  # also on Ctrl-C/SIGTERM or a failed plot: no .partial folder is left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots) -> None:
     with open(os.path.join(tmp, "eval.json"), "w") as f:
         json.dump(res, f, indent=1)
     with open(os.path.join(tmp, "eval.md"), "w") as f:
@@ -118,10 +129,11 @@ def _write(out, res, sp, preds, spec, net, batch, seed, plots) -> None:
         P.plot_embedding(panels, spec.output.labels, os.path.join(tmp, "embedding.png"),
                          title="t-SNE of student representations")
     try:
-        os.makedirs(out, exist_ok=True)
-        for name in os.listdir(tmp):
-            os.replace(os.path.join(tmp, name), os.path.join(out, name))
-        os.rmdir(tmp)
+        with interrupt.deferred(reraise=False):  # the moves are the last step: never half
+            os.makedirs(out, exist_ok=True)
+            for name in os.listdir(tmp):
+                os.replace(os.path.join(tmp, name), os.path.join(out, name))
+            os.rmdir(tmp)
     except OSError as e:
         raise ArtifactError(f"{out}: cannot write results ({e.strerror}); pass a writable "
                             "--out") from None

@@ -8,6 +8,7 @@ The run is built in ``RUN_DIR.partial/`` (resolved ``config.json``, a per-epoch
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -19,7 +20,7 @@ import torch
 from hrlf import __version__
 from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError
 from hrlf.train import data as D
-from hrlf.train import ddp
+from hrlf.train import ddp, interrupt
 from hrlf.train import loop as L
 from hrlf.train.checkpoint import STUDENT_FILE, TEACHER_FILE, load_network, save_network
 
@@ -27,6 +28,7 @@ CONFIG_FILE = "config.json"
 STATE_FILE = "state.pt"
 LOG_FILE = "train_log.json"
 STATE_FORMAT, STATE_VERSION = "hrlf-train-state", 1
+logger = logging.getLogger("hrlf.train")
 
 
 def partial_dir(out: str) -> str:
@@ -54,8 +56,39 @@ def saved_config(out: str) -> dict:
     if not os.path.isfile(os.path.join(work, STATE_FILE)) or not os.path.isfile(path):
         raise ArtifactError(f"{work}: no interrupted run to resume (no {STATE_FILE}); start "
                             "without --resume")
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:  # ValueError: bad JSON or bytes that are not UTF-8
+        raise ArtifactError(f"{path}: unreadable ({type(e).__name__}); the interrupted run "
+                            "cannot be resumed, start without --resume") from None
+    if not isinstance(cfg, dict):
+        raise ArtifactError(f"{path}: not a JSON object; the interrupted run cannot be "
+                            "resumed, start without --resume")
+    return cfg
+
+
+def interrupted_state(out: str) -> str:
+    """What an interrupted ``hrlf-train --out out`` left, and how to go on (one line).
+
+    RUN_DIR.partial is kept when it holds the checkpoint of a completed epoch (resumable
+    with ``--resume``), and removed when no epoch had completed (nothing to resume).
+    """
+    work = partial_dir(out)
+    if os.path.isfile(os.path.join(os.path.abspath(out), STUDENT_FILE)) \
+            and not os.path.isdir(work):
+        return f"the run had already finished; {os.path.abspath(out)} is complete"
+    if os.path.isfile(os.path.join(work, STATE_FILE)):
+        try:
+            stage = _load_state(work)["stage"]
+            where = f" ({stage['role']} epoch {stage['epoch']})"
+        except Exception:  # noqa: BLE001 - only for the message; --resume will say more
+            where = ""
+        return (f"{work} keeps the checkpoint of the last completed epoch{where}; continue "
+                f"with: hrlf-train --out {out} --resume")
+    if os.path.isdir(work):
+        shutil.rmtree(work, ignore_errors=True)
+    return f"no epoch had completed, nothing was kept; start again: hrlf-train --out {out} ..."
 
 
 def _prepare_out(out: str, resume: bool) -> str:
@@ -65,10 +98,15 @@ def _prepare_out(out: str, resume: bool) -> str:
                             "remove it")
     work = partial_dir(out)
     if resume:
+        for name in os.listdir(work):  # temp files of a save that a kill cut short
+            if ".tmp" in name:
+                os.remove(os.path.join(work, name))
         return work
     try:
         if os.path.isdir(work):
             shutil.rmtree(work)  # a stale, unfinished run of the same RUN_DIR
+            logger.warning("removed %s, left by an interrupted run of the same RUN_DIR "
+                           "(--resume would have continued it)", work)
         os.makedirs(work)
         probe = os.path.join(work, ".write-test")
         open(probe, "w").close()
@@ -95,21 +133,27 @@ def _load_state(work: str) -> dict:
     return blob
 
 
-def _saver(work: str, cfg: L.TrainConfig):
+def _saver(work: str, cfg: L.TrainConfig, then=None):
     def save(stage: L.Stage) -> None:
-        if not ddp.is_main():
-            return
-        blob = {"format": STATE_FORMAT, "format_version": STATE_VERSION,
-                "hrlf_version": __version__, "config": cfg.to_dict(), "stage": stage.state_dict()}
-        tmp = os.path.join(work, STATE_FILE + ".tmp")
-        torch.save(blob, tmp)
-        os.replace(tmp, os.path.join(work, STATE_FILE))
+        if ddp.is_main():
+            blob = {"format": STATE_FORMAT, "format_version": STATE_VERSION,
+                    "hrlf_version": __version__, "config": cfg.to_dict(),
+                    "stage": stage.state_dict()}
+            tmp = os.path.join(work, STATE_FILE + ".tmp")
+            torch.save(blob, tmp)
+            os.replace(tmp, os.path.join(work, STATE_FILE))
+        if then is not None:
+            then(stage)
     return save
 
 
 def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = False,
-              progress: bool = True) -> dict:
+              progress: bool = True, on_epoch=None, on_start=None) -> dict:
     """Train teacher and student (or the dropout baseline) into ``out``.
+
+    ``on_start()``, if given, runs once data, config and RUN_DIR are checked and training
+    begins (e.g. to say how many threads it uses); ``on_epoch(stage)`` after each epoch's
+    checkpoint (e.g. to re-tune the thread count).
 
     Returns:
         The train log (also written to ``RUN_DIR/train_log.json``).
@@ -124,12 +168,14 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     work = _prepare_out(out, resume) if ddp.is_main() else partial_dir(out)
     ddp.barrier()  # only rank 0 creates RUN_DIR.partial; the others wait for it
     state = _load_state(work) if resume else None
+    if on_start is not None and ddp.is_main():
+        on_start()
     seed_everything(cfg.seed)
     prep = L.prepare(ds)
     if ddp.is_main():
         with open(os.path.join(work, CONFIG_FILE), "w") as f:
             json.dump({**cfg.to_dict(), "data": D.resolve_source(data)}, f, indent=1)
-    save = _saver(work, cfg)
+    save = _saver(work, cfg, on_epoch)
     dims = D.dims_of(ds)
     teacher, logs = None, {}
     if cfg.baseline is None:
@@ -171,18 +217,21 @@ def _finish(cfg, ds, prep, student, work, out, logs, seconds) -> dict:
                **{c: {k: round(valid[c][k], 4) for k in keep} for c in ("lav", "avg6")}}
     log = {"model": cfg.name, "config": cfg.to_dict(), "seconds": round(seconds, 2),
            "valid": metrics, **logs}
-    if ddp.is_main():
-        save_network(os.path.join(work, STUDENT_FILE), student.cpu(), role="student",
-                     model=cfg.name)
-        ds.spec(prep.norm, metrics=metrics).save(os.path.join(work, "spec.json"))
-        with open(os.path.join(work, LOG_FILE), "w") as f:
-            json.dump(log, f, indent=1)
-        state = os.path.join(work, STATE_FILE)
-        if os.path.exists(state):
-            os.remove(state)
-        out = os.path.abspath(out)
-        if os.path.isdir(out):
-            os.rmdir(out)  # empty (checked at the start); os.replace needs it gone or empty
-        os.replace(work, out)
+    # a signal here would leave RUN_DIR.partial without state.pt yet not renamed; the
+    # run is all but done, so finish it (and exit normally) instead
+    with interrupt.deferred(reraise=False):
+        if ddp.is_main():
+            save_network(os.path.join(work, STUDENT_FILE), student.cpu(), role="student",
+                         model=cfg.name)
+            ds.spec(prep.norm, metrics=metrics).save(os.path.join(work, "spec.json"))
+            with open(os.path.join(work, LOG_FILE), "w") as f:
+                json.dump(log, f, indent=1)
+            state = os.path.join(work, STATE_FILE)
+            if os.path.exists(state):
+                os.remove(state)
+            out = os.path.abspath(out)
+            if os.path.isdir(out):
+                os.rmdir(out)  # empty (checked at the start); os.replace needs it empty
+            os.replace(work, out)
     ddp.barrier()
     return log

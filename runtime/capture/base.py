@@ -21,6 +21,17 @@ class _Reasons:
         """
         return self.health.reasons(t_from, t_to)
 
+    def status_reasons(self) -> list[str]:
+        """Why data is missing right now, as ``modality:reason`` (over the last 2 s);
+        ``hrlf-run`` adds them to its ``no_data`` lines."""
+        now = self._now()
+        return [f"{m}:{r}" for m, r in sorted(self.health.reasons(max(0.0, now - 2.0),
+                                                                  now + 1e-3).items())]
+
+    def _now(self) -> float:
+        clock = getattr(self, "clock", None)
+        return clock() if callable(clock) else float(getattr(self, "t", 0.0))
+
     def absent(self, modality_events: dict, t_end: float) -> dict:
         """Every modality absent from the whole stream so far, with its reason and detail."""
         out = {}

@@ -14,6 +14,7 @@ reason             meaning
 ``no_face``        vision: frames arrived but no face was detected
 ``device_lost``    a device or stream stopped delivering and is being reopened
 ``stall``          a stream stayed open but delivered nothing for ``--stall-s``
+``starting``       a device was opened and has not delivered its first block yet
 ``unavailable``    the source has no such track, or its library is missing (see ``detail``)
 ``no_frames``      nothing arrived and the source knows no reason
 =================  ==========================================================================
@@ -24,7 +25,7 @@ import math
 import threading
 
 REASONS = ("silence", "no_speech", "no_transcript", "no_face", "device_lost", "stall",
-           "unavailable", "no_frames")
+           "starting", "unavailable", "no_frames")
 #: spans older than this behind the newest are forgotten
 KEEP_S = 300.0
 

@@ -244,6 +244,8 @@ class MicTrack(_LiveTrack):
         self.counts.update(samples=0, overflows=0, frames=0, stalls=0)
         self._seg_samples = None  # samples since the current segment began
         self._opened_at = self._last_block = self.clock()
+        for m in self.modalities:  # until the first block arrives
+            self.health.begin(m, self._opened_at, "starting")
         self.stream = self.open_stream(self._callback)
         self._start()
 

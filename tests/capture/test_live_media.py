@@ -99,17 +99,26 @@ def test_mic_speech_gives_text_and_audio_silence_gives_reasons(virtual_mic, capt
     assert summary["source_drops"]["silence"] > 100  # silence before and after the speech
     assert summary["accounting_ok"] and summary["received"] == summary["used"] + sum(
         summary["dropped"].values())
-    # every absent modality of a line carries its reason
-    for r in lines:
+    # every absent modality of a scored line carries its reason; windows with nothing
+    # (the silence around the speech) are no_data lines that say why
+    scored = [r for r in lines if r.get("status", "ok") != "no_data"]
+    for r in scored:
         for m in {"text", "audio", "vision"} - set(r["modalities"]):
             assert r["absent"][m] in ("silence", "no_speech", "unavailable"), r
+    empty = [r for r in lines if r.get("status") == "no_data"]
+    assert all(len(r["reasons"]) > 1 for r in empty), empty  # more than "no_frames"
+    # the source's reasons describe the last seconds at the time a window is due
+    assert not empty or any("audio:silence" in r["reasons"] for r in empty), empty
 
 
 def test_mic_silence_gives_audio_and_text_absent_with_reasons(virtual_mic, capture_model):
     """Nothing playing into the sink: no audio frame is kept, and the run says why."""
     code, lines, summary, err = _finish(_run(capture_model, "mic", 5, env=virtual_mic), 60)
     assert code == 0, err
-    assert lines == [] and summary["received"] == 0 and summary["accounting_ok"]
+    assert summary["received"] == 0 and summary["accounting_ok"]
+    assert lines and all(r["status"] == "no_data" for r in lines), lines
+    assert all({"audio:silence", "audio:starting"} & set(r["reasons"]) for r in lines), lines
+    assert "audio:silence" in lines[-1]["reasons"] and "text:no_speech" in lines[-1]["reasons"]
     assert summary["source_drops"]["silence"] > 200
     absent = summary["source"]["absent"]
     assert absent["audio"]["reason"] == "silence" and absent["text"]["reason"] == "no_speech"

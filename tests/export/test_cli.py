@@ -164,6 +164,7 @@ def test_unwritable_triton_repo_leaves_nothing(tmp_path, run_dir, onnx_model, mo
 
     monkeypatch.setattr(api, "export_onnx", lambda net, spec, opset: copy.deepcopy(onnx_model))
     (tmp_path / "repo").write_text("a file, not a folder")
-    res = _run(run_dir, "--out", tmp_path / "model", "--triton", tmp_path / "repo")
+    # (a REPO that is itself a file fails before the export: test_input_errors.py)
+    res = _run(run_dir, "--out", tmp_path / "model", "--triton", tmp_path / "repo" / "sub")
     _assert_one_line_error(res, "cannot write the Triton repository")
     _nothing_written(tmp_path)

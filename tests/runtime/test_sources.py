@@ -92,3 +92,32 @@ def test_recording_source_chunks(recording):
     src = RecordingSource("x", recording, {}, chunk=50)
     first = src.read()
     assert first.status == Status.OK and len(first.events) == 50
+
+
+def test_lines_survive_any_bytes():
+    from hrlf.runtime.stream_sources import MAX_LINE
+
+    data = b"\n".join([
+        b'{"t": 0.5, "modality": "audio", "x": [1, 2]}',
+        b"\xff\xfe\xfd",                                  # not UTF-8
+        b'{"t": 1e999, "modality": "audio", "x": [1]}',  # inf: the session says bad_timestamp
+        b'{"t": ' + b"1" * 400 + b', "modality": "audio", "x": [1]}',  # an int beyond float
+        b"[" * 50000,                                     # nesting too deep for json
+        b'{"t": 1, "modality": "a", "x": [' + b"1," * MAX_LINE + b"1]}",  # over 1 MiB
+        b'{"t": 0.6, "modality": "text", "x": [0.1]}',
+    ])
+    events, drops = _drain(LinesSource("stdin", io.BytesIO(data)))
+    assert [e.modality for e in events] == ["audio", "audio", "audio", "text"]
+    assert sorted(d.reason for d in drops) == ["line_too_long", "malformed_bytes", "malformed_json"]
+
+
+def test_lines_read_error_ends_the_stream_counted():
+    class Failing(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readline(self, size=-1):
+            raise OSError("device gone")
+
+    events, drops = _drain(LinesSource("stdin", Failing()))
+    assert events == [] and [d.reason for d in drops] == ["read_error"]
