@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -110,6 +111,7 @@ class AudioArrayTrack(_Track):
         self._error = None
         self.read_ahead_s = float(read_ahead_s)
         self.threaded = bool(threaded)
+        self.worker_cpu_s = 0.0  # CPU seconds the worker thread spent processing
         self._thread = None  # started by the first poll(), so an unread source costs nothing
 
     @property
@@ -134,7 +136,9 @@ class AudioArrayTrack(_Track):
                         self._cv.wait()
                     if self._stop or self.done:
                         return
+                c0 = time.thread_time()
                 e, d = self._step()
+                self.worker_cpu_s += time.thread_time() - c0
                 with self._cv:
                     self._out.append((e, d))
                     self._cv.notify_all()
