@@ -155,3 +155,21 @@ def test_mp4_with_aac_speech_needs_no_ffmpeg_binary(speech, tmp_path, monkeypatc
     assert a - 0.2 <= min(by["audio"]) and max(by["audio"]) <= b + 0.4 and drops["silence"] > 100
     assert len(by["text"]) >= 4 and st["tracks"]["audio"]["words"] >= 5
     assert st["absent"] == {}
+
+
+def test_text_feed_through_a_session(capture_model):
+    """An embedder's own recognizer: words pushed through Session.push become the text
+    modality of the model's windows, like the built-in recognizer's."""
+    from hrlf.runtime.session import Session
+
+    session = Session.load(capture_model)
+    feed = TextFeed(session.push)
+    feed.utterance("I love this, it is wonderful", 0.2, 1.8)
+    for i, w in enumerate("the acting was terrible".split()):
+        feed.word(w, 2.0 + 0.3 * i, 2.25 + 0.3 * i)
+    feed.end(3.5)
+    results = session.close()
+    assert results and all(r.modalities == ["text"] for r in results)
+    assert sum(r.frames["text"] for r in results) >= feed.sent
+    st = session.stats()
+    assert st["received"] == feed.sent and st["accounting_ok"]
