@@ -37,7 +37,7 @@ class AvLiveTrack(_LiveTrack):
         url: the stream.
         featurizer: frame -> face descriptor or None.
         gate: rate gate for video frames.
-        make_chain: ``(sample_rate) -> AudioChain`` for the audio track, or None (no audio).
+        chain: the :class:`AudioChain` (16 kHz) for the audio track, or None (no audio).
         clock, wake: the source's clock and wake event.
         health: where outages are recorded.
         stall_s: read timeout: nothing for this long means the stream is lost.
@@ -47,12 +47,12 @@ class AvLiveTrack(_LiveTrack):
 
     modality = "vision"
 
-    def __init__(self, url, featurizer, gate, make_chain, clock, wake, health,
+    def __init__(self, url, featurizer, gate, chain, clock, wake, health,
                  stall_s: float = 2.0, open_timeout_s: float = 10.0, container=None, **kw):
         super().__init__(url, clock, wake, queue_len=kw.pop("queue_len", 256), **kw)
         self.url, self.feat, self.gate, self.health = url, featurizer, gate, health
         self.stall_s, self.open_timeout_s = float(stall_s), float(open_timeout_s)
-        self.chain = make_chain(avmedia.AUDIO_RATE) if make_chain else None
+        self.chain = chain
         self.has_audio = False
         self.latency_s = 0.1 + (self.chain.latency_s if self.chain else 0.0)
         self.counts.update(captured=0, featurized=0, no_face=0, audio_blocks=0, stale=0,
@@ -216,21 +216,18 @@ def open_rtsp_av(uri: str, names: dict, vad, asr: bool, stall_s: float, backoff_
         raise InputError(f"{uri}: cannot open the stream ({avmedia.first_line(e)}); check the "
                          "URL, credentials and network") from None
     has_audio = bool(c.streams.audio)
-    make_chain = None
-    if has_audio:
+    chain = None
+    if has_audio:  # built here so a missing library is one line now, not a thread's death
+        rate = avmedia.AUDIO_RATE
         try:
-            text = fz.make_text(names["text"]) if asr else None
-
-            def make_chain(rate):
-                return AudioChain(fz.make_audio(names["audio"], rate,
-                                                min_chunk_frames=10), rate, vad=vad, asr=asr,
-                                  text_featurizer=text, health=health)
-            make_chain(avmedia.AUDIO_RATE)  # fail now (one line), not on the capture thread
+            chain = AudioChain(fz.make_audio(names["audio"], rate, min_chunk_frames=10), rate,
+                               vad=vad, asr=asr, health=health,
+                               text_featurizer=fz.make_text(names["text"]) if asr else None)
         except BackendUnavailable as e:
             c.close()
             raise InputError(f"{uri}: {e}") from None
     clock, wake = live.Clock(), threading.Event()
-    track = AvLiveTrack(uri, feat, RateGate(feat.rate_hz), make_chain, clock, wake,
+    track = AvLiveTrack(uri, feat, RateGate(feat.rate_hz), chain, clock, wake,
                         health, stall_s=stall_s, container=c, backoff_s=backoff_s)
     notes = {}
     if not has_audio:
