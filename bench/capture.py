@@ -28,6 +28,10 @@ import numpy as np
 
 from hrlf.runtime import featurizers as fz
 from hrlf.runtime.capture import testmedia
+from hrlf.runtime.capture.audiochain import AudioChain
+from hrlf.runtime.capture.vad import DEFAULT_VAD
+
+import capture_real  # bench/capture_real.py: run as a script, bench/ is on sys.path
 
 SR = 16000
 FPS = 30.0
@@ -184,8 +188,9 @@ class _PacedMic:
 
 
 def bench_live(seconds: float) -> dict:
-    """Camera (30 fps 640x480) + microphone (16 kHz) stand-ins paced in real time, through
-    the live capture threads: does featurizing keep up (no backlog, events at full rate)?"""
+    """Camera (30 fps 640x480) + microphone (16 kHz speech, voice gate and speech recognition
+    on) stand-ins paced in real time, through the live capture threads: does featurizing
+    keep up (no backlog, events at full rate)?"""
     import threading
 
     from hrlf.runtime.capture import base, live
@@ -196,14 +201,14 @@ def bench_live(seconds: float) -> dict:
     except fz.BackendUnavailable as e:
         return {"unavailable": str(e)}
     frames = list(testmedia.video_frames(1.0, FPS, SIZE, label=1.0))
-    x = testmedia.tone(seconds + 1.0)
+    x = np.resize(capture_real.speech_track(), int((seconds + 1.0) * SR))  # espeak-ng speech
     clock, wake = live.Clock(), threading.Event()
     audio_name = fz.default_names()["audio"]
     tracks = [live.LiveVideoTrack("camera", _PacedCamera(frames, FPS), lambda: None, feat,
                                   RateGate(feat.rate_hz), clock, wake),
-              live.MicTrack("mic", lambda cb: _PacedMic(cb, x),
-                            fz.make_audio(audio_name, SR, min_chunk_frames=10), SR, clock, wake,
-                            block_s=0.05)]
+              live.MicTrack("mic", lambda cb: _PacedMic(cb, x), AudioChain(
+                  fz.make_audio(audio_name, SR, min_chunk_frames=10), SR, vad=DEFAULT_VAD,
+                  asr=True, text_featurizer=fz.make_text()), SR, clock, wake, block_s=0.05)]
     src = base.LiveSource("bench", tracks, {}, wake)
     counts, drops, lag = {}, {}, {"audio": [], "vision": []}
     w0, c0 = time.perf_counter(), time.process_time()
@@ -212,7 +217,7 @@ def bench_live(seconds: float) -> dict:
         now = clock()
         for e in r.events:
             counts[e.modality] = counts.get(e.modality, 0) + 1
-            lag[e.modality].append(now - e.t)
+            lag.setdefault(e.modality, []).append(now - e.t)
         for d in r.drops:
             drops[d.reason] = drops.get(d.reason, 0) + d.count
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
@@ -221,8 +226,10 @@ def bench_live(seconds: float) -> dict:
     return {"seconds": seconds, "audio_featurizer": audio_name,
             "events_per_s": {m: round(n / wall, 1) for m, n in counts.items()}, "drops": drops,
             "captured_video_frames": st["tracks"]["vision"]["captured"],
-            "lag_ms_p50": {m: round(1000 * float(np.percentile(v, 50)), 1) for m, v in lag.items()},
-            "lag_ms_p99": {m: round(1000 * float(np.percentile(v, 99)), 1) for m, v in lag.items()},
+            "lag_ms_p50": {m: round(1000 * float(np.percentile(v, 50)), 1)
+                           for m, v in lag.items() if v},
+            "lag_ms_p99": {m: round(1000 * float(np.percentile(v, 99)), 1)
+                           for m, v in lag.items() if v},
             "source_latency_s": round(src.latency_s, 3),
             "cpu_s_per_s": round(cpu / wall, 3),
             "keeps_up": not drops.get("backlog") and counts.get("vision", 0) >= 0.9 * 10 * wall}
@@ -233,15 +240,29 @@ def main(argv=None) -> int:
     ap.add_argument("--json", dest="json_out", help="write the results here")
     ap.add_argument("--seconds", type=float, default=10.0, help="media seconds per test")
     ap.add_argument("--model", help="MODEL_DIR for the end-to-end hrlf-run figure")
+    ap.add_argument("--pipeline-seconds", type=float, default=60.0,
+                    help="length of the real-media file: pipeline clip")
+    ap.add_argument("--only-real", action="store_true",
+                    help="only the real-media parts (faces, speech, file: pipeline)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         res = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "numpy": np.__version__},
-               "audio_16khz": bench_audio(args.seconds),
-               "video_30fps_640x480": bench_vision(min(args.seconds, 5.0), tmp),
-               "text": bench_text(),
-               "pipeline_file_30fps_640x480_16khz": bench_pipeline(args.seconds, tmp, args.model),
-               "live_30fps_640x480_16khz_paced": bench_live(min(args.seconds, 10.0))}
+                           "numpy": np.__version__}}
+        if not args.only_real:
+            res.update({
+                "audio_16khz": bench_audio(args.seconds),
+                "video_30fps_640x480": bench_vision(min(args.seconds, 5.0), tmp),
+                "text": bench_text(),
+                "pipeline_file_30fps_640x480_16khz": bench_pipeline(args.seconds, tmp,
+                                                                    args.model),
+                "live_30fps_640x480_16khz_paced": bench_live(min(args.seconds, 10.0))})
+        res.update({"faces_on_photographs_640x480_one_core": capture_real.bench_faces(),
+                    "speech_recognition": capture_real.bench_asr(),
+                    "pipeline_file_h264_aac_speech_no_transcript":
+                        capture_real.bench_file_pipeline(args.pipeline_seconds, tmp)})
+        if args.json_out and args.only_real and os.path.isfile(args.json_out):
+            with open(args.json_out) as f:  # keep the other parts of an earlier full run
+                res = {**json.load(f), **res}
     text = json.dumps(res, indent=1)
     print(text)
     if args.json_out:

@@ -100,9 +100,14 @@ def _parse_drop(text: str):
                    "dropped (clock_jump); 3 in a row re-anchor the stream.")
 @click.option("--pack-device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="Pack windows with numpy (cpu) or the fused CUDA kernel.")
+@click.option("--stall-s", type=float, default=2.0, show_default=True,
+              help="Live sources: nothing delivered for this long means the device is lost.")
+@click.option("--asr", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Speech recognition of live/file audio into text (auto: when no transcript).")
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
 def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-         condition, grace, stats_every, threads, max_batch, max_jump, pack_device, verbose, **remote):
+         condition, grace, stats_every, threads, max_batch, max_jump, pack_device, stall_s, asr,
+         verbose, **remote):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
@@ -111,9 +116,12 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 
     try:
         _check_options(model_dir, duration, window, hop, condition, grace, stats_every, threads,
-                       max_batch, max_jump)
-        _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-             condition, grace, stats_every, threads, max_batch, max_jump, pack_device, **remote)
+                       max_batch, max_jump, stall_s)
+        capture_opts = {"stall_s": stall_s, "verbose": verbose,
+                        "asr": {"auto": None, "on": True, "off": False}[asr]}
+        _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
+             window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
+             pack_device, **remote)
     except HrlfError as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:  # a third signal during the flush
@@ -127,17 +135,18 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 RANGES = {"--duration": (0.0, 1e9, False), "--window": (0.001, 3600.0, True),
           "--hop": (0.001, 3600.0, True), "--grace": (0.0, 3600.0, True),
           "--stats-every": (0.0, 1e6, True), "--threads": (1, 1024, True),
-          "--max-batch": (1, 4096, True), "--max-jump": (0.0, 1e10, False)}
+          "--max-batch": (1, 4096, True), "--max-jump": (0.0, 1e10, False),
+          "--stall-s": (0.1, 3600.0, True)}
 
 
 def _check_options(model_dir, duration, window, hop, condition, grace, stats_every, threads,
-                   max_batch, max_jump) -> None:
+                   max_batch, max_jump, stall_s=2.0) -> None:
     """One line per bad option (an InputError) before anything is opened."""
     from hrlf.runtime.errors import InputError
 
     values = {"--duration": duration, "--window": window, "--hop": hop, "--grace": grace,
               "--stats-every": stats_every, "--threads": threads, "--max-batch": max_batch,
-              "--max-jump": max_jump}
+              "--max-jump": max_jump, "--stall-s": stall_s}
     for opt, v in values.items():
         if v is None:
             continue
@@ -159,8 +168,9 @@ def _check_options(model_dir, duration, window, hop, condition, grace, stats_eve
             raise InputError(f"{model_dir}: permission denied; make the folder readable")
 
 
-def _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
-         condition, grace, stats_every, threads, max_batch, max_jump, pack_device, **remote):
+def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
+         window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
+         pack_device, **remote):
     from hrlf.runtime.assets import demo_model_dir
     from hrlf.runtime.backends.base import open_backend
     from hrlf.runtime.errors import InputError
@@ -171,7 +181,8 @@ def _run(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 
     model_dir = model_dir or demo_model_dir()
     spec = ModelSpec.load(model_dir)
-    source = open_source(stream, spec, **({"duration_s": duration} if duration else {}))
+    source = open_source(stream, spec, **capture_opts,
+                         **({"duration_s": duration} if duration else {}))
     try:
         check_featurizers(source, spec)
         if pace == "auto":

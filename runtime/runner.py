@@ -68,7 +68,12 @@ class Runner:
         self.stop_signal = signum
 
     def _emit(self, results: list[Result]) -> None:
+        reasons = getattr(self.source, "reasons", None)  # capture sources know why
         for r in results:
+            missing = [m for m in ("text", "audio", "vision") if m not in r.modalities]
+            if r.score is not None and missing and callable(reasons):
+                why = reasons(r.t_start, r.t_end)
+                r.extra["absent"] = {m: why.get(m, "no_frames") for m in missing}
             if self.truth is not None and r.score is not None:
                 y = self.truth(r.t_start, r.t_end)
                 if y is not None:

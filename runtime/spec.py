@@ -66,12 +66,17 @@ class ModalitySpec:
         frame_rate_hz: frames per second of the featurizer's output.
         frames: frames per window, ``round(window_s * frame_rate_hz)`` (at least 1).
         featurizer: name of the featurizer the model expects (a stream must provide it).
+        vad: audio only, optional: the voice-activity gate the features were made with
+            (``{"name": "webrtcvad-v1", ...}``, see :mod:`hrlf.runtime.capture.vad`); frames
+            without voice were left out in training, so the runtime leaves them out too.
+            None (absent in older spec.json files): no gate.
     """
 
     dim: int
     frame_rate_hz: float
     frames: int
     featurizer: str
+    vad: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ class ModelSpec:
         d["modalities"] = list(self.modalities)
         d["output"] = {k: list(v) for k, v in d["output"].items()}
         d["norm"] = {m: {k: list(v) for k, v in s.items()} for m, s in self.norm.items()}
+        for f in d["features"].values():  # optional: older readers never see a null
+            if f.get("vad") is None:
+                f.pop("vad", None)
         return {k: d[k] for k in _FIELD_ORDER}
 
     def to_json(self) -> str:
@@ -222,6 +230,10 @@ _FIELD_ORDER = ("spec_version", "hrlf_version", "modalities", "features", "windo
                 "norm", "mask", "output", "data", "metrics", "artifacts")
 
 
+#: features.<m> fields that older spec.json files lack (their default applies)
+_OPTIONAL_MODALITY_FIELDS = ("vad",)
+
+
 def _mapping(v: Any, name: str, source: str) -> Mapping:
     if not isinstance(v, Mapping):
         raise SpecError(f"{source}: field '{name}' must be an object; re-export the model")
@@ -237,10 +249,13 @@ def _modality(name: str, v: Any, source: str) -> ModalitySpec:
             raise SpecError(f"{source}: unknown field 'features.{name}.{k}'{suggest(k, want)}; "
                             "remove it or re-export the model")
     for k in want:
-        if k not in v:
+        if k not in v and k not in _OPTIONAL_MODALITY_FIELDS:
             raise SpecError(f"{source}: missing field 'features.{name}.{k}'; re-export the model")
+    vad = v.get("vad")
     return ModalitySpec(dim=v["dim"], frame_rate_hz=float(v["frame_rate_hz"]),
-                        frames=v["frames"], featurizer=v["featurizer"])
+                        frames=v["frames"], featurizer=v["featurizer"],
+                        vad=None if vad is None else dict(_mapping(vad, f"features.{name}.vad",
+                                                                   source)))
 
 
 def _positive(x: Any, name: str) -> None:
@@ -283,6 +298,10 @@ def _validate(s: ModelSpec) -> None:
         if not isinstance(f.featurizer, str) or not f.featurizer:
             raise SpecError(f"spec.json: features.{m}.featurizer must name a featurizer; "
                             "re-export the model")
+        if f.vad is not None and (m != "audio" or not isinstance(f.vad, Mapping)
+                                  or not isinstance(f.vad.get("name"), str)):
+            raise SpecError(f"spec.json: features.{m}.vad must be absent or, for audio only, an "
+                            'object with a "name"; re-train the model')
         st = s.norm[m]
         if set(st) != {"mean", "std"}:
             raise SpecError(f"spec.json: norm.{m} must have exactly 'mean' and 'std', got "

@@ -3,10 +3,49 @@ from __future__ import annotations
 
 import threading
 
+from hrlf.runtime.capture.health import Health
 from hrlf.runtime.sources import Drop, ReadResult, Status
 
 
-class FileSource:
+class _Reasons:
+    """What every capture source adds: why modalities are absent (see ``health.py``)."""
+
+    health: Health
+    notes: dict
+
+    def reasons(self, t_from: float, t_to: float) -> dict[str, str]:
+        """Modality -> reason it had no frames over ``[t_from, t_to)``, where one is known.
+
+        The runtime attaches this to each result line (``absent``) and to windows that got
+        no data at all.
+        """
+        return self.health.reasons(t_from, t_to)
+
+    def status_reasons(self) -> list[str]:
+        """Why data is missing right now, as ``modality:reason`` (over the last 2 s);
+        ``hrlf-run`` adds them to its ``no_data`` lines."""
+        now = self._now()
+        return [f"{m}:{r}" for m, r in sorted(self.health.reasons(max(0.0, now - 2.0),
+                                                                  now + 1e-3).items())]
+
+    def _now(self) -> float:
+        clock = getattr(self, "clock", None)
+        return clock() if callable(clock) else float(getattr(self, "t", 0.0))
+
+    def absent(self, modality_events: dict, t_end: float) -> dict:
+        """Every modality absent from the whole stream so far, with its reason and detail."""
+        out = {}
+        whole = self.health.reasons(0.0, max(t_end, 1e-3))
+        for m in ("text", "audio", "vision"):
+            if modality_events.get(m, 0) == 0:
+                reason = whole.get(m, "no_frames")
+                out[m] = {"reason": reason, "detail": self.health.detail.get(m, self.notes.get(
+                    m, {"no_face": "no face detected in any frame", "silence": "no voice "
+                        "detected", "no_speech": "no words recognized"}.get(reason, "")))}
+        return out
+
+
+class FileSource(_Reasons):
     """A recording read as fast as the runtime asks (``live = False``), in media time.
 
     Each ``read`` advances the media clock by ``step_s`` and returns, in time order, every
@@ -26,9 +65,12 @@ class FileSource:
     latency_s = 0.0
 
     def __init__(self, uri: str, tracks, featurizers: dict, notes: dict | None = None,
-                 startup_drops=(), step_s: float = 0.5, duration_s: float | None = None):
+                 startup_drops=(), step_s: float = 0.5, duration_s: float | None = None,
+                 health: Health | None = None):
         self.uri, self.tracks, self.featurizers = uri, list(tracks), dict(featurizers)
         self.notes = dict(notes or {})
+        self.health = health if health is not None else Health()
+        self.by_modality: dict[str, int] = {}
         self._drops = list(startup_drops)
         self.step_s, self.duration_s = float(step_s), duration_s
         self.t = 0.0
@@ -50,20 +92,26 @@ class FileSource:
             drops += d
         events.sort(key=lambda e: e.t)
         self.events += len(events)
+        for e in events:
+            self.by_modality[e.modality] = self.by_modality.get(e.modality, 0) + 1
         return ReadResult(Status.OK, events, drops)
 
     def stats(self) -> dict:
-        """Frames per track and why a modality is absent."""
+        """Frames per track and every absent modality with its reason."""
+        tracks = {tr.modality: dict(tr.counts) for tr in self.tracks}
+        for tr in self.tracks:
+            if getattr(tr, "chain", None) is not None:
+                tracks[tr.modality].update(tr.chain.stats())
         return {"kind": "file", "media_t_s": round(self.t, 3), "events": self.events,
-                "tracks": {tr.modality: dict(tr.counts) for tr in self.tracks},
-                "absent": dict(self.notes)}
+                "events_by_modality": dict(self.by_modality), "tracks": tracks,
+                "absent": self.absent(self.by_modality, self.t)}
 
     def close(self) -> None:
         for tr in self.tracks:
             tr.close()
 
 
-class LiveSource:
+class LiveSource(_Reasons):
     """Camera and/or microphone tracks on capture threads (``live = True``).
 
     ``read`` waits up to ``timeout_s`` for data, featurizes what arrived and returns it:
@@ -77,9 +125,14 @@ class LiveSource:
     live = True
 
     def __init__(self, uri: str, tracks, featurizers: dict, wake: threading.Event,
-                 notes: dict | None = None):
+                 notes: dict | None = None, health: Health | None = None):
         self.uri, self.tracks, self.featurizers = uri, list(tracks), dict(featurizers)
         self.wake, self.notes = wake, dict(notes or {})
+        self.health = health if health is not None else Health()
+        for m, why in self.notes.items():
+            self.health.set_standing(m, "unavailable", why)
+        self.by_modality: dict[str, int] = {}
+        self.clock = getattr(self.tracks[0], "clock", None) if self.tracks else None
         self.latency_s = max((getattr(t, "latency_s", 0.0) for t in self.tracks), default=0.0)
         self.events = 0
         self._closed = False
@@ -97,6 +150,8 @@ class LiveSource:
             drops += d
         events.sort(key=lambda e: e.t)
         self.events += len(events)
+        for e in events:
+            self.by_modality[e.modality] = self.by_modality.get(e.modality, 0) + 1
         if events:
             return ReadResult(Status.OK, events, drops)
         lost = any(d.reason == "device_lost" for d in drops)
@@ -105,11 +160,12 @@ class LiveSource:
     def stats(self) -> dict:
         """Per-track counters (captured frames, reconnects, ...) and absent modalities."""
         tracks = {tr.modality: tr.stats() for tr in self.tracks}
+        now = self.clock() if self.clock is not None else 0.0
         return {"kind": "live", "events": self.events, "latency_s": round(self.latency_s, 3),
-                "tracks": tracks,
+                "events_by_modality": dict(self.by_modality), "tracks": tracks,
                 "reconnects": sum(t["reconnects"] for t in tracks.values()),
                 "reconnect_attempts": sum(t["reconnect_attempts"] for t in tracks.values()),
-                "absent": dict(self.notes)}
+                "absent": self.absent(self.by_modality, now)}
 
     def close(self) -> None:
         self._closed = True

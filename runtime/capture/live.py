@@ -110,26 +110,35 @@ class _LiveTrack:
 
 
 class LiveVideoTrack(_LiveTrack):
-    """Frames from a ``cv2.VideoCapture``-like object.
+    """Frames from a ``cv2.VideoCapture``-like object (a local camera).
 
     Args:
-        name: for messages (``camera0``, ``rtsp://...``).
+        name: for messages (``camera0``).
         cap: an opened capture.
         reopen: ``() -> capture or None``, used after the device is lost.
         featurizer: frame -> descriptor or None (no face).
         gate: :class:`~hrlf.runtime.featurizers.vision.RateGate` picking frames to keep.
         fail_limit: consecutive failed reads that mean the device is lost.
+        stall_s: no frame for this long (a read blocking in the driver) is a ``stall``: the
+            modality is declared lost at once and frames queued before it are discarded;
+            the track recovers when frames flow again.
+        health: where outages and faceless frames are recorded.
     """
 
     modality = "vision"
-    latency_s = 0.1  # a kept frame is queued at once; featurizing takes ~10 ms (p99 ~80 ms)
+    latency_s = 0.1  # a kept frame is queued at once; featurizing takes ~5 ms (p99 ~80 ms)
 
     def __init__(self, name, cap, reopen, featurizer, gate, clock, wake, fail_limit: int = 5,
-                 **kw):
+                 stall_s: float = 2.0, health=None, **kw):
+        from hrlf.runtime.capture.health import Health
+
         super().__init__(name, clock, wake, queue_len=kw.pop("queue_len", 8), **kw)
         self.cap, self.reopen, self.feat, self.gate = cap, reopen, featurizer, gate
-        self.fail_limit = fail_limit
-        self.counts.update(captured=0, featurized=0, no_face=0)
+        self.fail_limit, self.stall_s = fail_limit, float(stall_s)
+        self.health = health if health is not None else Health()
+        self.counts.update(captured=0, featurized=0, no_face=0, stalls=0, stale=0)
+        self._last_frame = self.clock()
+        self._stalled = False
         self._start()
 
     def _run(self) -> None:
@@ -138,6 +147,7 @@ class LiveVideoTrack(_LiveTrack):
             if self.cap is None:
                 self.cap = self._reconnect(self.reopen)
                 fails = 0
+                self._last_frame = self.clock()
                 continue
             ok, frame = self.cap.read()
             if not ok or frame is None:
@@ -145,25 +155,51 @@ class LiveVideoTrack(_LiveTrack):
                 if fails >= self.fail_limit:
                     self.cap.release()
                     self.cap = None
+                    self.health.begin("vision", self.clock(), "device_lost")
                     self._lost(f"{fails} reads failed")
                 else:
                     self._stop.wait(0.01)
                 continue
             fails = 0
-            t = self.clock()
+            t = self._last_frame = self.clock()
             self.counts["captured"] += 1
             if self.gate(t):
                 self._put((t, frame))
         if self.cap is not None:
             self.cap.release()
 
+    def _watch(self) -> None:
+        """Declare a stall when the capture thread has delivered nothing for stall_s."""
+        now, last = self.clock(), self._last_frame
+        if not self._stalled and self.connected and now - last > self.stall_s:
+            self._stalled = True
+            self.counts["stalls"] += 1
+            self.health.begin("vision", last, "stall")
+            with self._lock:
+                stale = len(self._q)
+                self._q.clear()
+            if stale:
+                self.counts["stale"] += stale
+                with self._lock:
+                    self._drops.append(Drop("stale", f"{self.name}: queued before a stall",
+                                            stale))
+            self._lost(f"no frame for {self.stall_s:g} s")
+        elif self._stalled and now - last <= self.stall_s:
+            self._stalled = False
+            self.connected = True
+            self.health.end("vision", last)
+
     def poll(self) -> tuple[list[Event], list[Drop]]:
+        self._watch()
         items, drops = self._take()
+        if self.connected and not self._stalled:
+            self.health.end("vision", items[0][0] if items else self.clock())
         events, no_face = [], 0
         for t, frame in items:
             x = self.feat(frame)
             if x is None:
                 no_face += 1
+                self.health.mark("vision", t, t + 1.0 / self.gate.rate_hz, "no_face")
             else:
                 events.append(Event(t, "vision", x))
         self.counts["featurized"] += len(items)
@@ -179,27 +215,43 @@ class MicTrack(_LiveTrack):
     Args:
         name: for messages (``mic``, ``mic:2``).
         open_stream: ``(callback) -> started stream`` (has ``active`` and ``close()``).
-        featurizer: a streaming audio featurizer (its ``reset(t0)`` starts each segment).
+        chain: the stream's :class:`~hrlf.runtime.capture.audiochain.AudioChain` (audio
+            features, voice gate, speech recognition); reset at each (re)opened segment.
         sample_rate: the stream's rate.
         block_s: the stream's block length (for :attr:`latency_s`).
-        stall_s: no block for this long (while active) also means the device is lost.
+        stall_s: an open stream that delivers no block for this long is lost (``stall``).
+        startup_s: how long a (re)opened stream may take to deliver its first block
+            (PulseAudio and USB devices can take seconds) before it counts as lost.
+        health: where outages are recorded.
     """
 
     modality = "audio"
 
-    def __init__(self, name, open_stream, featurizer, sample_rate, clock, wake,
-                 block_s: float = 0.1, stall_s: float = 1.0, **kw):
+    def __init__(self, name, open_stream, chain, sample_rate, clock, wake,
+                 block_s: float = 0.1, stall_s: float = 2.0, startup_s: float | None = None,
+                 health=None, **kw):
+        from hrlf.runtime.capture.health import Health
+
         super().__init__(name, clock, wake, queue_len=kw.pop("queue_len", 256), **kw)
-        self.open_stream, self.feat, self.sr = open_stream, featurizer, int(sample_rate)
-        self.stall_s = stall_s
-        #: a frame reaches read() about this long after its timestamp (p99 measured by
-        #: bench/capture.py: 0.31 s with 50 ms blocks and eGeMAPS every 100 ms)
-        self.latency_s = block_s + featurizer.latency_s + 0.1
-        self.counts.update(samples=0, overflows=0, frames=0)
+        self.open_stream, self.chain, self.sr = open_stream, chain, int(sample_rate)
+        self.feat = chain.feat
+        self.stall_s = float(stall_s)
+        self.startup_s = float(startup_s) if startup_s is not None else max(5.0, 2 * stall_s)
+        self.health = health if health is not None else Health()
+        #: a frame reaches read() about this long after its timestamp (bench/capture.py
+        #: measured p99 0.31 s with 50 ms blocks and eGeMAPS every 100 ms, no gate/speech)
+        self.latency_s = block_s + chain.latency_s + 0.1
+        self.counts.update(samples=0, overflows=0, frames=0, stalls=0)
         self._seg_samples = None  # samples since the current segment began
-        self._last_block = self.clock()
+        self._opened_at = self._last_block = self.clock()
+        for m in self.modalities:  # until the first block arrives
+            self.health.begin(m, self._opened_at, "starting")
         self.stream = self.open_stream(self._callback)
         self._start()
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return ("audio", "text") if self.chain.asr is not None else ("audio",)
 
     def _callback(self, indata, frames, time_info, status) -> None:
         now = self.clock()
@@ -212,6 +264,8 @@ class MicTrack(_LiveTrack):
         if self._seg_samples is None:  # first block of a (re)opened stream
             self._seg_samples = 0
             self._put(("segment", now - len(x) / self.sr))
+            for m in self.modalities:
+                self.health.end(m, now - len(x) / self.sr)
         self._seg_samples += len(x)
         self.counts["samples"] += len(x)
         self._put(("data", x))
@@ -220,14 +274,23 @@ class MicTrack(_LiveTrack):
         while not self._stop.wait(0.05):
             if self.stream is None:
                 self._seg_samples = None
-                self._last_block = self.clock()
                 self.stream = self._reconnect(lambda: self.open_stream(self._callback))
+                self._opened_at = self._last_block = self.clock()
                 continue
-            stalled = self.clock() - self._last_block > self.stall_s
+            now = self.clock()
+            started = self._seg_samples is not None
+            # before the first block a device may still be starting: give it startup_s
+            stalled = (now - self._last_block > self.stall_s) if started else \
+                (now - self._opened_at > self.startup_s)
             if not getattr(self.stream, "active", True) or stalled:
                 _close_quietly(self.stream)
                 self.stream = None
-                self._lost("stream stopped" if not stalled else f"no audio for {self.stall_s:g} s")
+                reason = "stall" if stalled else "device_lost"
+                self.counts["stalls"] += stalled
+                for m in self.modalities:
+                    self.health.begin(m, self._last_block if started else now, reason)
+                self._lost("stream stopped" if not stalled else
+                           f"no audio for {self.stall_s if started else self.startup_s:g} s")
         if self.stream is not None:
             _close_quietly(self.stream)
 
@@ -236,15 +299,17 @@ class MicTrack(_LiveTrack):
         events = []
         for kind, val in items:
             if kind == "segment":
-                events += self._frames(*self.feat.flush())
-                self.feat.reset(val)
+                e, d = self.chain.flush()
+                self.chain.reset(val)
             else:
-                events += self._frames(*self.feat.push(val))
+                e, d = self.chain.push(val)
+            events += e
+            drops += d
+        self.counts["frames"] += sum(1 for e in events if e.modality == "audio")
         return events, drops
 
-    def _frames(self, times, feats) -> list[Event]:
-        self.counts["frames"] += len(times)
-        return [Event(float(t), "audio", f) for t, f in zip(times, feats) if np.isfinite(f).all()]
+    def stats(self) -> dict:
+        return {**super().stats(), **self.chain.stats()}
 
 
 def _close_quietly(stream) -> None:

@@ -5,14 +5,16 @@ returns every event with ``t < until_t`` that it has not returned yet (and no la
 so a source that polls all tracks to the same ``until_t`` delivers events in time order.
 
 Audio of a video comes from a sidecar audio file with the same stem (``clip.wav`` next to
-``clip.avi``) read with soundfile, else from the container through ``ffmpeg`` when it is on
-PATH, else the recording has no audio and the reason is kept (:func:`load_audio`).
+``clip.avi``) read with soundfile, else from the container's audio track through PyAV, else
+the recording has no audio and the reason is kept (:func:`load_audio`).
 """
 from __future__ import annotations
 
+import atexit
 import os
-import shutil
-import subprocess
+import threading
+import time
+import weakref
 
 import numpy as np
 
@@ -20,7 +22,6 @@ from hrlf.runtime.errors import InputError
 from hrlf.runtime.sources import Drop, Event
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
-FFMPEG_RATE = 16000
 
 
 def load_audio(path: str) -> tuple[np.ndarray | None, int, str]:
@@ -35,17 +36,14 @@ def load_audio(path: str) -> tuple[np.ndarray | None, int, str]:
     for ext in AUDIO_EXTS:
         if os.path.isfile(stem + ext):
             return (*_soundfile(stem + ext), f"sidecar:{os.path.basename(stem + ext)}")
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return None, 0, (f"no audio: ffmpeg is not on PATH and there is no sidecar "
-                         f"{os.path.basename(stem)}.wav; install ffmpeg or add the sidecar")
-    cmd = [ffmpeg, "-nostdin", "-v", "error", "-i", path, "-vn", "-ac", "1", "-ar",
-           str(FFMPEG_RATE), "-f", "f32le", "-"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    if proc.returncode != 0 or not proc.stdout:
-        err = proc.stderr.decode(errors="replace").strip().splitlines()
-        return None, 0, f"no audio: ffmpeg read none ({err[-1] if err else 'no audio stream'})"
-    return np.frombuffer(proc.stdout, np.float32).copy(), FFMPEG_RATE, "ffmpeg"
+    from hrlf.runtime.capture import avmedia
+    from hrlf.runtime.errors import BackendUnavailable
+
+    try:
+        samples, how = avmedia.decode_audio(path)
+    except BackendUnavailable as e:
+        return None, 0, f"{e}, or add a sidecar {os.path.basename(stem)}.wav"
+    return samples, avmedia.AUDIO_RATE if samples is not None else 0, how
 
 
 def _soundfile(path: str) -> tuple[np.ndarray, int]:
@@ -67,6 +65,7 @@ class _Track:
 
     modality = ""
     done = False
+    health = None  # a Health where absence spans are recorded (set by the source)
 
     def __init__(self):
         self._pending: list[Event] = []
@@ -88,31 +87,116 @@ class _Track:
 
 
 class AudioArrayTrack(_Track):
-    """Audio already in memory, featurized chunk by chunk (like a live stream)."""
+    """Audio already in memory, processed chunk by chunk (like a live stream) through an
+    :class:`~hrlf.runtime.capture.audiochain.AudioChain` (features, voice gate, speech).
+
+    With ``threaded``, a worker thread runs the chain up to ``read_ahead_s`` ahead of the
+    reader, so audio (opensmile, PocketSphinx: native code that releases the GIL) and video
+    (decoding, face detection) use two cores; the output is the same either way.
+    """
 
     modality = "audio"
 
-    def __init__(self, samples: np.ndarray, sample_rate: int, featurizer, chunk_s: float = 0.25):
+    def __init__(self, samples: np.ndarray, sample_rate: int, chain, chunk_s: float = 0.25,
+                 threaded: bool = False, read_ahead_s: float = 5.0):
         super().__init__()
-        self.x, self.sr, self.feat = samples, int(sample_rate), featurizer
+        self.x, self.sr, self.chain = samples, int(sample_rate), chain
         self.chunk = max(1, int(chunk_s * self.sr))
         self.pos = 0
+        self.counts["text_frames"] = 0
+        self._out: list = []    # (events, drops) produced and not yet polled
+        self._want_s = 0.0      # the reader needs audio processed up to here
+        self._cv = threading.Condition()
+        self._stop = False
+        self._error = None
+        self.read_ahead_s = float(read_ahead_s)
+        self.threaded = bool(threaded)
+        self.worker_cpu_s = 0.0  # CPU seconds the worker thread spent processing
+        self._thread = None  # started by the first poll(), so an unread source costs nothing
+
+    @property
+    def _ahead(self) -> float:
+        return self.chain.latency_s + 0.1  # audio needed past until_t for its frames
+
+    def _step(self) -> tuple[list, list]:
+        if self.pos < len(self.x):
+            e, d = self.chain.push(self.x[self.pos:self.pos + self.chunk])
+            self.pos += self.chunk
+        else:
+            e, d = self.chain.flush()
+            self.done = True
+        return e, d
+
+    def _work(self) -> None:
+        try:
+            while True:
+                with self._cv:
+                    while not self._stop and not self.done and \
+                            self.pos / self.sr >= self._want_s + self.read_ahead_s:
+                        self._cv.wait()
+                    if self._stop or self.done:
+                        return
+                c0 = time.thread_time()
+                e, d = self._step()
+                self.worker_cpu_s += time.thread_time() - c0
+                with self._cv:
+                    self._out.append((e, d))
+                    self._cv.notify_all()
+        except Exception as e:  # surfaced by poll(): a bug, not a bad frame
+            with self._cv:
+                self._error, self.done = e, True
+                self._cv.notify_all()
 
     def poll(self, until_t: float) -> tuple[list[Event], list[Drop]]:
         events, drops = [], []
-        while not self.done and self.feat.next_t < until_t:
-            if self.pos < len(self.x):
-                t, f = self.feat.push(self.x[self.pos:self.pos + self.chunk])
-                self.pos += self.chunk
-            else:
-                t, f = self.feat.flush()
-                self.done = True
-            for ti, fi in zip(t, f):
-                if np.isfinite(fi).all():
-                    events.append(Event(float(ti), "audio", fi))
-                else:
-                    drops.append(Drop("nonfinite_features", "audio"))
-        return self._split(events, until_t), drops
+        if self.threaded and self._thread is None and not self.done:
+            self._thread = threading.Thread(target=self._work, daemon=True, name="hrlf-audio")
+            _WORKERS.add(self)
+            self._thread.start()
+        if self._thread is None:
+            while not self.done and self.pos / self.sr < until_t + self._ahead:
+                e, d = self._step()
+                events += e
+                drops += d
+        else:
+            with self._cv:
+                self._want_s = max(self._want_s, until_t)
+                self._cv.notify_all()
+                while not self.done and self.pos / self.sr < until_t + self._ahead:
+                    self._cv.wait()
+                if self._error is not None:
+                    raise self._error
+                for e, d in self._out:
+                    events += e
+                    drops += d
+                self._out = []
+        out = self._split(events, until_t)
+        n_text = sum(1 for e in out if e.modality == "text")
+        self.counts["text_frames"] += n_text
+        self.counts["frames"] -= n_text  # "frames" counts audio frames only
+        return out, drops
+
+    @property
+    def exhausted(self) -> bool:
+        return self.done and not self._pending and not self._out
+
+    def close(self) -> None:
+        if self._thread is not None:
+            with self._cv:
+                self._stop = True
+                self._cv.notify_all()
+            self._thread.join(timeout=10.0)
+
+
+#: audio workers still running, stopped at exit: a daemon thread killed inside native code
+#: (opensmile, PocketSphinx) at interpreter shutdown aborts the process
+_WORKERS: "weakref.WeakSet[AudioArrayTrack]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_workers() -> None:
+    for tr in list(_WORKERS):
+        tr.close()
 
 
 class VideoFileTrack(_Track):

@@ -19,13 +19,21 @@ import sys
 import threading
 
 from hrlf.runtime import featurizers as fz
-from hrlf.runtime.capture import base, live, media
+from hrlf.runtime.capture import avmedia, base, live, media, native
+from hrlf.runtime.capture import vad as vad_mod
+from hrlf.runtime.capture.audiochain import AudioChain
+from hrlf.runtime.capture.health import Health
 from hrlf.runtime.capture.transcripts import read_transcript, sidecar_transcript
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from hrlf.runtime.errors import BackendUnavailable, HrlfError, InputError
 
 log = logging.getLogger("hrlf.capture")
 MIC_RATE = 16000
 MIC_BLOCK_S = 0.05
+#: file audio is processed a second at a time (eGeMAPS recomputes 1 s of context per chunk)
+FILE_CHUNK_S = 1.0
+FILE_CHUNK_FRAMES = 100
+#: a live source that delivers nothing for this long is lost (``--stall-s``)
+STALL_S = 2.0
 #: live audio recomputes every 100 ms (files: 250 ms) to keep frames within ~0.25 s of now
 LIVE_AUDIO_CHUNK_FRAMES = 10
 
@@ -67,12 +75,14 @@ def camera_index(uri: str) -> int:
 
 
 def open_camera(uri: str, spec=None, audio: bool | None = None, mic: int | None = None,
-                backoff_s=live.BACKOFF_S, **_):
+                backoff_s=live.BACKOFF_S, asr: bool | None = None, stall_s: float = STALL_S,
+                **opts):
     """Open camera N (and the microphone where one exists) as a live source.
 
     Raises:
         InputError: no such video device, OpenCV missing, or no usable face featurizer.
     """
+    native.configure(bool(opts.get("verbose")))
     idx = camera_index(uri)
     if sys.platform.startswith("linux") and not os.path.exists(f"/dev/video{idx}"):
         raise InputError(f"{uri}: no video device found (/dev/video{idx} does not exist); "
@@ -83,22 +93,23 @@ def open_camera(uri: str, spec=None, audio: bool | None = None, mic: int | None 
     if cap is None:
         raise InputError(f"{uri}: no video device found (OpenCV cannot open camera index {idx}); "
                          "connect a camera, or use --stream file:PATH or demo")
-    return _live_video(uri, spec, cap, reopen, audio, mic, backoff_s)
+    opts = _LiveOpts(spec, backoff_s, asr, stall_s, uri)
+    return _live_video(uri, opts, cap, reopen, audio, mic)
 
 
-def open_rtsp(uri: str, spec=None, audio: bool | None = False, backoff_s=live.BACKOFF_S, **_):
-    """Open an RTSP stream through OpenCV's FFmpeg backend as a live source.
+class _LiveOpts:
+    """What every live track of one source shares: featurizer names, gate, speech, stall."""
 
-    Raises:
-        InputError: the stream cannot be opened or OpenCV is missing.
-    """
-    cv2 = _cv2(uri)
-    reopen = _opener(cv2, uri, cv2.CAP_FFMPEG)
-    cap = reopen()
-    if cap is None:
-        raise InputError(f"{uri}: cannot open the stream (OpenCV/FFmpeg could not connect or "
-                         "decode it); check the URL, credentials and network")
-    return _live_video(uri, spec, cap, reopen, audio, None, backoff_s)
+    def __init__(self, spec, backoff_s, asr, stall_s, uri):
+        self.names, self.backoff_s = fz.default_names(spec), backoff_s
+        self.vad = _vad_of(uri, spec)
+        self.asr, self.asr_wanted, self.stall_s = None, asr, float(stall_s)
+        self.clock, self.wake, self.health = live.Clock(), threading.Event(), Health()
+
+    def speech(self) -> bool:
+        if self.asr is None:
+            self.asr = _asr_on(self.asr_wanted)
+        return self.asr
 
 
 def _opener(cv2, *args):
@@ -114,44 +125,56 @@ def _opener(cv2, *args):
     return reopen
 
 
-def _live_video(uri, spec, cap, reopen, audio, mic, backoff_s):
-    names = fz.default_names(spec)
+def _live_video(uri, o: _LiveOpts, cap, reopen, audio, mic):
     try:
-        feat = fz.make_vision(names["vision"])
+        feat = fz.make_vision(o.names["vision"])
     except BackendUnavailable as e:
         cap.release()
         raise InputError(f"{uri}: {e}") from None
-    clock, wake = live.Clock(), threading.Event()
     tracks = [live.LiveVideoTrack(uri, cap, reopen, feat, _import_vision().RateGate(feat.rate_hz),
-                                  clock, wake, backoff_s=backoff_s)]
+                                  o.clock, o.wake, backoff_s=o.backoff_s, stall_s=o.stall_s,
+                                  health=o.health)]
     notes = {}
     if audio is not False:
         try:
-            tracks.append(_mic_track("mic" if mic is None else f"mic:{mic}", mic, names["audio"],
-                                     clock, wake, backoff_s))
+            tracks.append(_mic_track("mic" if mic is None else f"mic:{mic}", mic, o))
         except InputError as e:
             if audio:
                 tracks[0].close()
                 raise
-            notes["audio"] = str(e)
+            notes["audio"] = notes["text"] = str(e)
             log.warning("%s: running without audio (%s)", uri, e)
-    feats = {tr.modality: names[tr.modality] for tr in tracks}
-    return base.LiveSource(uri, tracks, feats, wake, notes)
+    return _live_source(uri, tracks, o, notes)
 
 
-def open_mic(uri: str, spec=None, backoff_s=live.BACKOFF_S, **_):
+def _live_source(uri, tracks, o: _LiveOpts, notes):
+    feats = {tr.modality: o.names[tr.modality] for tr in tracks}
+    if "audio" in feats and o.asr:
+        feats["text"] = o.names["text"]
+    elif "audio" in feats:
+        notes["text"] = "speech recognition is off"
+    src = base.LiveSource(uri, tracks, feats, o.wake, notes, health=o.health)
+    if "vision" not in feats:
+        o.health.set_standing("vision", "unavailable", "a microphone has no video")
+    if "audio" in feats and not o.asr:
+        o.health.set_standing("text", "no_transcript", notes["text"])
+    return src
+
+
+def open_mic(uri: str, spec=None, backoff_s=live.BACKOFF_S, asr: bool | None = None,
+             stall_s: float = STALL_S, **opts):
     """Open the default microphone (``mic``) or input device N (``mic:N``) as a live source.
 
     Raises:
         InputError: no PortAudio/sounddevice, or no such input device.
     """
+    native.configure(bool(opts.get("verbose")))
     _, _, dev = uri.partition(":")
     if dev and not dev.isdigit():
         raise InputError(f"{uri}: not a microphone name; use mic or mic:N (N = device index)")
-    clock, wake = live.Clock(), threading.Event()
-    names = fz.default_names(spec)
-    track = _mic_track(uri, int(dev) if dev else None, names["audio"], clock, wake, backoff_s)
-    return base.LiveSource(uri, [track], {"audio": names["audio"]}, wake)
+    o = _LiveOpts(spec, backoff_s, asr, stall_s, uri)
+    track = _mic_track(uri, int(dev) if dev else None, o)
+    return _live_source(uri, [track], o, {})
 
 
 def import_sounddevice(uri: str = "mic"):
@@ -164,7 +187,7 @@ def import_sounddevice(uri: str = "mic"):
     return sounddevice
 
 
-def _mic_track(name, device, feat_name, clock, wake, backoff_s):
+def _mic_track(name, device, o: _LiveOpts):
     sd = import_sounddevice(name)
     try:
         info = sd.query_devices(device, "input")
@@ -177,7 +200,12 @@ def _mic_track(name, device, feat_name, clock, wake, backoff_s):
     except Exception:  # the device cannot do 16 kHz: use its own rate (featurizers take any)
         rate = int(info.get("default_samplerate", MIC_RATE))
     try:
-        feat = fz.make_audio(feat_name, rate, min_chunk_frames=LIVE_AUDIO_CHUNK_FRAMES)
+        speech = o.speech()
+        chain = AudioChain(fz.make_audio(o.names["audio"], rate,
+                                         min_chunk_frames=LIVE_AUDIO_CHUNK_FRAMES), rate,
+                           vad=o.vad, asr=speech,
+                           text_featurizer=fz.make_text(o.names["text"]) if speech else None,
+                           health=o.health)
     except BackendUnavailable as e:
         raise InputError(f"{name}: {e}") from None
 
@@ -188,41 +216,89 @@ def _mic_track(name, device, feat_name, clock, wake, backoff_s):
         return stream
 
     try:
-        return live.MicTrack(name, open_stream, feat, rate, clock, wake, block_s=MIC_BLOCK_S,
-                             backoff_s=backoff_s)
+        return live.MicTrack(name, open_stream, chain, rate, o.clock, o.wake,
+                             block_s=MIC_BLOCK_S, stall_s=o.stall_s, backoff_s=o.backoff_s,
+                             health=o.health)
     except Exception as e:  # PortAudio errors on open are device-specific
         raise InputError(f"{name}: cannot open the microphone ({e}); check the device") from None
 
 
+def open_rtsp(uri: str, spec=None, asr: bool | None = None, stall_s: float = STALL_S,
+              backoff_s=live.BACKOFF_S, **opts):
+    """Open an RTSP stream (video and, where it has one, audio) through PyAV as a live
+    source; see :mod:`hrlf.runtime.capture.rtsp`.
+
+    Raises:
+        InputError: the stream cannot be opened, or PyAV/OpenCV is missing.
+    """
+    native.configure(bool(opts.get("verbose")))
+    from hrlf.runtime.capture.rtsp import open_rtsp_av
+
+    return open_rtsp_av(uri, fz.default_names(spec), _vad_of(uri, spec),
+                        _asr_on(asr), float(stall_s), backoff_s, Health())
+
+
+def _asr_on(asr: bool | None) -> bool:
+    """Speech recognition for live audio: on unless turned off (or its library is missing)."""
+    if asr is False:
+        return False
+    from hrlf.runtime.capture.asr import unavailable_reason
+
+    why = unavailable_reason()
+    if why and asr:
+        raise InputError(why)
+    if why:
+        log.warning("%s; text stays absent", why)
+    return why is None
+
+
 def open_file(uri: str, spec=None, transcript: str | None = None, step_s: float = 0.5,
-              duration_s: float | None = None, **_):
+              duration_s: float | None = None, asr: bool | None = None, **opts):
     """Open a recording (video with its audio, or audio) as a non-live source.
 
     Raises:
-        InputError: missing file, or nothing in it can be read.
+        InputError: missing file, nothing in it can be read, or a library the model's
+            voice-activity setting needs is missing.
     """
+    native.configure(bool(opts.get("verbose")))
     path = os.path.expanduser(uri.split(":", 1)[1] if uri.startswith("file:") else uri)
     if not path:
         raise InputError(f"{uri}: no file given; use file:PATH")
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file; give file:PATH of a video or audio file")
-    tracks, feats, notes, drops = file_tracks(path, fz.default_names(spec), transcript)
+    health = Health()
+    tracks, feats, notes, drops = file_tracks(path, fz.default_names(spec), transcript,
+                                              vad=_vad_of(uri, spec), asr=asr, health=health)
     if not tracks:
         raise InputError(f"{path}: nothing to read ({'; '.join(notes.values())})")
-    return base.FileSource(uri, tracks, feats, notes, drops, step_s=step_s, duration_s=duration_s)
+    return base.FileSource(uri, tracks, feats, notes, drops, step_s=step_s,
+                           duration_s=duration_s, health=health)
 
 
-def file_tracks(path: str, names: dict, transcript=None):
+def _vad_of(uri: str, spec):
+    try:
+        return vad_mod.setting_of(spec)
+    except HrlfError as e:
+        raise InputError(f"{uri}: {e}") from None
+
+
+def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD,
+                asr: bool | None = None, health: Health | None = None):
     """The tracks of a media file, plus why each missing modality is absent.
 
     Args:
         path: video or audio file.
         names: modality -> featurizer name.
-        transcript: a ``.srt``/``.jsonl`` path, a list of cues, or None for the sidecar.
+        transcript: a ``.srt``/``.jsonl`` path, a list of cues (text comes from elsewhere
+            when empty), or None for the sidecar.
+        vad: the voice-activity gate for audio frames (None: keep every frame).
+        asr: recognize speech into text (None: when there is no transcript).
+        health: where absence reasons go.
 
     Returns:
         ``(tracks, featurizers, notes, startup_drops)``.
     """
+    health = health if health is not None else Health()
     tracks, notes, drops = [], {}, []
     if os.path.splitext(path)[1].lower() not in media.AUDIO_EXTS:
         tr, why = _video_track(path, names["vision"])
@@ -230,24 +306,59 @@ def file_tracks(path: str, names: dict, transcript=None):
             tracks.append(tr)
         else:
             notes["vision"] = why
+    cues = _cues(path, transcript)
+    if asr is None:
+        asr = transcript is None and not cues
     samples, rate, how = media.load_audio(path)
     if samples is None:
         notes["audio"] = how
     else:
         try:
-            tracks.append(media.AudioArrayTrack(samples, rate, fz.make_audio(names["audio"], rate)))
+            # files: recompute every second of audio (eGeMAPS keeps 1 s of context), on a
+            # worker thread while the video is decoded
+            feat = fz.make_audio(names["audio"], rate, min_chunk_frames=FILE_CHUNK_FRAMES)
+            chain = AudioChain(feat, rate, vad=vad, asr=asr,
+                               text_featurizer=fz.make_text(names["text"]) if asr else None,
+                               health=health)
+            tracks.append(media.AudioArrayTrack(samples, rate, chain, chunk_s=FILE_CHUNK_S,
+                                                threaded=True))
         except BackendUnavailable as e:
             notes["audio"] = str(e)
-    cues = _cues(path, transcript)
+            asr = False
     if cues:
         tracks.append(media.TextCueTrack(cues, fz.make_text(names["text"])))
-    else:
-        notes["text"] = "no transcript (no sidecar .srt/.jsonl)"
+    elif not (asr and samples is not None):
+        notes["text"] = "no transcript (no sidecar .srt/.jsonl) and speech recognition is off" \
+            if samples is not None or transcript is not None else \
+            "no transcript (no sidecar .srt/.jsonl) and no audio to recognize"
     for m, why in notes.items():
+        health.set_standing(m, "no_transcript" if m == "text" else "unavailable", why)
         if m != "text":
-            log.warning("%s: no %s (%s)", path, m, why)
+            log.warning("%s: no %s: %s", path, m, why)
             drops.append(base.note_drop(m, "modality_unavailable", why))
-    return tracks, {tr.modality: names[tr.modality] for tr in tracks}, notes, drops
+    if os.path.splitext(path)[1].lower() in media.AUDIO_EXTS:
+        health.set_standing("vision", "unavailable", "an audio file has no video")
+    for tr in tracks:
+        tr.health = health
+    feats = {tr.modality: names[tr.modality] for tr in tracks}
+    if asr and samples is not None and "audio" in feats:
+        feats["text"] = names["text"]
+    return tracks, feats, notes, drops
+
+
+def _video_track(path: str, feat_name: str):
+    """A PyAV video track of ``path``, or ``(None, why)``."""
+    try:
+        feat = fz.make_vision(feat_name)
+        container = avmedia.open_input(path)
+    except BackendUnavailable as e:
+        return None, str(e)
+    except Exception as e:  # av.error.FFmpegError and OSError: not a readable container
+        return None, f"PyAV cannot open it ({avmedia.first_line(e)})"
+    if not container.streams.video:
+        container.close()
+        return None, "the file has no video track"
+    return avmedia.AvVideoTrack(container, feat, _import_vision().RateGate(feat.rate_hz)), ""
 
 
 def _cues(path, transcript):
@@ -257,26 +368,3 @@ def _cues(path, transcript):
     if isinstance(transcript, (str, os.PathLike)):
         return read_transcript(os.fspath(transcript))
     return list(transcript)
-
-
-def _video_track(path: str, feat_name: str):
-    try:
-        vision = _import_vision()
-        cv2 = vision.import_cv2()
-    except BackendUnavailable as e:
-        return None, str(e)
-    with _quiet(cv2):
-        cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        cap.release()
-        return None, "OpenCV cannot decode video from this file"
-    try:
-        feat = fz.make_vision(feat_name)
-    except BackendUnavailable as e:
-        cap.release()
-        return None, str(e)
-    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    if not 1.0 <= fps <= 1000.0:
-        log.warning("%s: frame rate unknown (%r); assuming 30 fps", path, fps)
-        fps = 30.0
-    return media.VideoFileTrack(cap, fps, feat, vision.RateGate(feat.rate_hz)), ""

@@ -9,6 +9,7 @@ name                modality  dim    rate (Hz)  what
 egemaps-lld-v02     audio     25     100        opensmile eGeMAPSv02 low-level descriptors
 logmel40-v1         audio     40     100        numpy log-mel (fallback without opensmile)
 haarface-v1         vision    198    10         OpenCV Haar frontal face + face descriptors
+haarface-v2         vision    198    10         same descriptor; detect at 200 px + tracking
 vader-hash-v1       text      64     2          VADER scores + signed hashed 1/2-grams
 ==================  ========  =====  =========  ============================================
 
@@ -47,8 +48,9 @@ class FeaturizerInfo:
 EGEMAPS = FeaturizerInfo("egemaps-lld-v02", "audio", 25, 100.0, "opensmile")
 LOGMEL = FeaturizerInfo("logmel40-v1", "audio", 40, 100.0, "numpy")
 HAARFACE = FeaturizerInfo("haarface-v1", "vision", 198, 10.0, "opencv-python-headless<5")
+HAARFACE_V2 = FeaturizerInfo("haarface-v2", "vision", 198, 10.0, "opencv-python-headless<5")
 VADER_HASH = FeaturizerInfo("vader-hash-v1", "text", 64, 2.0, "vaderSentiment")
-FEATURIZERS = {f.name: f for f in (EGEMAPS, LOGMEL, HAARFACE, VADER_HASH)}
+FEATURIZERS = {f.name: f for f in (EGEMAPS, LOGMEL, HAARFACE, HAARFACE_V2, VADER_HASH)}
 
 
 def info(name: str) -> FeaturizerInfo:
@@ -64,11 +66,24 @@ def info(name: str) -> FeaturizerInfo:
                          f"{sorted(FEATURIZERS)}") from None
 
 
-def modality_spec(name: str, window_s: float) -> ModalitySpec:
-    """The spec entry of a modality fed by featurizer ``name`` with windows of ``window_s``."""
+def modality_spec(name: str, window_s: float, vad="default") -> ModalitySpec:
+    """The spec entry of a modality fed by featurizer ``name`` with windows of ``window_s``.
+
+    Args:
+        vad: audio only: the voice-activity setting the features are made with (a
+            :class:`~hrlf.runtime.capture.vad.VadSetting`; ``"default"``: the default gate,
+            which ``file:`` sources apply when extracting training features; None: none).
+    """
     f = info(name)
+    if f.modality != "audio":
+        vad = None
+    elif isinstance(vad, str):
+        from hrlf.runtime.capture.vad import DEFAULT_VAD
+
+        vad = DEFAULT_VAD
     return ModalitySpec(dim=f.dim, frame_rate_hz=f.rate_hz,
-                        frames=max(1, round(window_s * f.rate_hz)), featurizer=f.name)
+                        frames=max(1, round(window_s * f.rate_hz)), featurizer=f.name,
+                        vad=None if vad is None else vad.to_dict())
 
 
 def have_opensmile() -> bool:
@@ -82,7 +97,7 @@ def default_names(spec=None) -> dict[str, str]:
     The default audio featurizer is eGeMAPS when opensmile is installed, else log-mel.
     """
     out = {"text": VADER_HASH.name, "audio": EGEMAPS.name if have_opensmile() else LOGMEL.name,
-           "vision": HAARFACE.name}
+           "vision": HAARFACE_V2.name}
     feats = getattr(spec, "features", None) or {}
     for m, fs in feats.items():
         name = getattr(fs, "featurizer", None)
@@ -98,18 +113,21 @@ def make_audio(name: str, sample_rate: int, t0_s: float = 0.0, **kw):
     return audio.make(name, sample_rate, t0_s, **kw)
 
 
-def make_vision(name: str = HAARFACE.name, **kw):
-    """A per-frame vision featurizer (see :mod:`hrlf.runtime.featurizers.vision`).
+def make_vision(name: str = HAARFACE_V2.name, **kw):
+    """A per-frame vision featurizer (see :mod:`hrlf.runtime.featurizers.vision`):
+    ``haarface-v2`` (the default: tracked, fast) or ``haarface-v1`` (older models).
 
     Raises:
         BackendUnavailable: OpenCV or its Haar cascade is missing (one line).
     """
-    if name != HAARFACE.name:
+    names = [HAARFACE_V2.name, HAARFACE.name]
+    if name not in names:
         raise InputError(f"featurizer '{name}': not a vision featurizer"
-                         f"{suggest(name, [HAARFACE.name])}; use {HAARFACE.name}")
+                         f"{suggest(name, names)}; use {HAARFACE_V2.name}")
     from hrlf.runtime.featurizers import vision
 
-    return vision.HaarFaceFeaturizer(**kw)
+    cls = vision.TrackedFaceFeaturizer if name == HAARFACE_V2.name else vision.HaarFaceFeaturizer
+    return cls(**kw)
 
 
 def make_text(name: str = VADER_HASH.name):

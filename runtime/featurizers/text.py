@@ -18,6 +18,7 @@ import functools
 import math
 import re
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -76,3 +77,113 @@ def cue_times(start_s: float, end_s: float, rate_hz: float = VADER_HASH.rate_hz)
     """Frame times of an utterance: ``start + k / rate`` while before ``end`` (at least one)."""
     n = max(1, math.ceil((float(end_s) - float(start_s)) * rate_hz - 1e-9))
     return float(start_s) + np.arange(n) / rate_hz
+
+
+class Word(NamedTuple):
+    """One recognized word spoken over ``[start_s, end_s)``."""
+
+    word: str
+    start_s: float
+    end_s: float
+
+
+class WordFrames:
+    """Words with times -> text frames on the featurizer's grid (``k / rate_hz``).
+
+    The frame at slot ``t`` (inside an utterance) featurizes the words of that utterance
+    that started before ``t``; a slot before the utterance's first word yields no frame and
+    is reported as a span without words. Slots only move forward, across utterances too.
+    """
+
+    def __init__(self, featurizer):
+        self.feat, self.rate_hz = featurizer, float(featurizer.rate_hz)
+        self.reset()
+
+    def reset(self) -> None:
+        self._k = None       # next slot index
+        self._utt_t0 = None
+
+    def begin(self, t0_s: float) -> None:
+        """An utterance starts at ``t0_s``."""
+        self._utt_t0 = float(t0_s)
+        k0 = math.ceil(t0_s * self.rate_hz - 1e-9)
+        self._k = k0 if self._k is None else max(self._k, k0)
+
+    def until(self, words, t_to: float, end: bool = False) -> tuple[list, list]:
+        """Frames for the slots before ``t_to`` given the utterance's words so far.
+
+        Args:
+            words: :class:`Word` list of the current utterance.
+            t_to: emit slots with time < ``t_to``.
+            end: the utterance ended at ``t_to``.
+
+        Returns:
+            ``(frames [(t, x)], spans_without_words [(t_from, t_to)])``.
+        """
+        frames, empty = [], []
+        if self._utt_t0 is None:
+            return frames, empty
+        while self._k / self.rate_hz < t_to - 1e-9:
+            t = self._k / self.rate_hz
+            said = [w.word for w in words if w.start_s < t]
+            if said:
+                frames.append((t, self.feat(" ".join(said))))
+            else:
+                empty.append((t, t + 1.0 / self.rate_hz))
+            self._k += 1
+        if end:
+            self._utt_t0 = None
+        return frames, empty
+
+
+class TextFeed:
+    """Text from an embedder's own speech recognizer, featurized like the built-in one.
+
+    ``push`` is where frames go, e.g. :meth:`hrlf.runtime.session.Session.push`::
+
+        feed = TextFeed(session.push)
+        feed.utterance("I love it", 3.2, 4.6)           # a whole utterance with its times
+        feed.word("great", 5.0, 5.4); feed.end(6.0)      # or words as they are recognized
+
+    Utterances become frames like transcript cues (:func:`cue_times`); words become frames
+    like speech recognition output (:class:`WordFrames`).
+
+    Args:
+        push: ``(modality, t, x) -> bool``.
+        featurizer: the text featurizer (default ``vader-hash-v1``).
+    """
+
+    def __init__(self, push, featurizer=None):
+        self.push_fn = push
+        self.feat = featurizer or VaderHashFeaturizer()
+        self.frames = WordFrames(self.feat)
+        self._words: list[Word] = []
+        self.sent = 0
+
+    def _send(self, frames) -> int:
+        for t, x in frames:
+            self.push_fn("text", float(t), x)
+        self.sent += len(frames)
+        return len(frames)
+
+    def utterance(self, text: str, start_s: float, end_s: float) -> int:
+        """Push a whole utterance; returns the frames pushed."""
+        x = self.feat(text)
+        return self._send([(t, x) for t in cue_times(start_s, end_s, self.rate_hz)])
+
+    @property
+    def rate_hz(self) -> float:
+        return self.frames.rate_hz
+
+    def word(self, word: str, start_s: float, end_s: float) -> int:
+        """Add a recognized word of the current utterance; pushes the slots before its end."""
+        if not self._words and self.frames._utt_t0 is None:
+            self.frames.begin(start_s)
+        self._words.append(Word(str(word), float(start_s), float(end_s)))
+        return self._send(self.frames.until(self._words, end_s)[0])
+
+    def end(self, t_s: float) -> int:
+        """The current utterance ended at ``t_s``: push its remaining slots."""
+        n = self._send(self.frames.until(self._words, t_s, end=True)[0])
+        self._words = []
+        return n

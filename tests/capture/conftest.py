@@ -128,3 +128,25 @@ def fakes():
     """Access to the fake classes and helpers from test modules."""
     return type("Fakes", (), {"Capture": FakeCapture, "Stream": FakeStream,
                               "wait_for": staticmethod(wait_for), "StubFace": StubFace})
+
+
+@pytest.fixture(scope="session")
+def capture_model(tmp_path_factory, make_student, write_run):
+    """A small exported model on the capture featurizers (untrained weights, identity
+    normalization, the default voice gate in its spec): what ``hrlf-run --stream
+    mic|rtsp://|file:`` needs to produce result lines. Built once (the export takes ~10 s)."""
+    pytest.importorskip("torch")
+    from hrlf.export.api import export_model
+    from hrlf.runtime import featurizers as fz
+    from hrlf.runtime.spec import MODALITIES, ModelSpec
+
+    names = fz.default_names()
+    feats = {m: fz.modality_spec(names[m], 2.0) for m in MODALITIES}
+    norm = {m: {"mean": (0.0,) * f.dim, "std": (1.0,) * f.dim} for m, f in feats.items()}
+    spec = ModelSpec(features=feats, window_s=2.0, hop_s=1.0, norm=norm,
+                     data={"source": "capture-test", "sha256": "0" * 64})
+    root = tmp_path_factory.mktemp("capture_model")
+    net = make_student(0, dims={m: f.dim for m, f in feats.items()})
+    run = write_run(root / "run", net, spec)
+    export_model(run, root / "model", fp16=False)
+    return str(root / "model")

@@ -105,7 +105,13 @@ def test_bad_csv_is_one_line(tmp_path, media_dir, rows, header, match):
     assert "\n" not in str(e.value)
 
 
-def test_no_transcripts_anywhere_says_so(tmp_path, media_dir, face_featurizer):
-    rows = [f"{media_dir}/c1.avi,,{lab}" for lab in (-1, 0, 1)]  # c1 has no sidecar .srt
+def test_no_transcripts_and_no_speech_says_so(tmp_path, face_featurizer):
+    # no sidecar .srt and silent audio: speech recognition has nothing to transcribe
+    rows = []
+    for i, lab in enumerate((-1, 0, 1)):
+        video = testmedia.write_clip(str(tmp_path), f"quiet{i}", label=lab, seconds=2.0,
+                                     transcript=False)
+        testmedia.write_wav(video[:-4] + ".wav", np.zeros(32000, np.float32))
+        rows.append(f"{video},,{lab}")
     with pytest.raises(DataError, match="text modality has no frames in the train split"):
-        clips.load_clips(_write(tmp_path, rows), cache_dir=str(media_dir / "cache"))
+        clips.load_clips(_write(tmp_path, rows), cache_dir=str(tmp_path / "cache"))

@@ -83,7 +83,7 @@ def test_clips_train_export_run(tmp_path, face_featurizer, monkeypatch):
     spec = json.loads((tmp_path / "run" / "spec.json").read_text())
     assert {m: f["featurizer"] for m, f in spec["features"].items()} == {
         "text": "vader-hash-v1", "audio": spec["data"]["featurizers"]["audio"],
-        "vision": "haarface-v1"}
+        "vision": "haarface-v2"}
     assert spec["data"]["source"] == "clips-csv"
 
     code, out = _invoke(export_main, [str(tmp_path / "run"), "--out", str(tmp_path / "model")])
@@ -161,8 +161,8 @@ def _live_camera_and_lost_mic(monkeypatch, run_main, model):
     seen_stats, real_stats = [], base.LiveSource.stats
     monkeypatch.setattr(base.LiveSource, "stats",
                         lambda self: seen_stats.append(real_stats(self)) or seen_stats[-1])
-    code, out = _invoke(run_main, [str(model), "--stream", "camera0", "--duration", "4",
-                                   "--stats-every", "0"])
+    code, out = _invoke(run_main, [str(model), "--stream", "camera0", "--duration", "5",
+                                   "--stats-every", "0", "--stall-s", "1"])
     assert code == 0, out
     segs = [json.loads(ln) for ln in out.splitlines() if ln.startswith('{"segment"')]
     assert len(segs) >= 2 and all("vision" in s["modalities"] for s in segs)

@@ -27,7 +27,8 @@ def _chunked(feat, x, sizes):
 def test_registry_states_dims_and_rates():
     assert {n: (f.modality, f.dim, f.rate_hz) for n, f in fz.FEATURIZERS.items()} == {
         "egemaps-lld-v02": ("audio", 25, 100.0), "logmel40-v1": ("audio", 40, 100.0),
-        "haarface-v1": ("vision", 198, 10.0), "vader-hash-v1": ("text", 64, 2.0)}
+        "haarface-v1": ("vision", 198, 10.0), "haarface-v2": ("vision", 198, 10.0),
+        "vader-hash-v1": ("text", 64, 2.0)}
     ms = fz.modality_spec("haarface-v1", 2.0)
     assert (ms.dim, ms.frames, ms.featurizer) == (198, 20, "haarface-v1")
     with pytest.raises(InputError, match="did you mean 'logmel40-v1'"):
@@ -137,3 +138,26 @@ def test_vader_hash_polarity_and_determinism():
     assert not np.allclose(pos[4:], neg[4:])
     np.testing.assert_allclose(text.cue_times(1.0, 2.2), [1.0, 1.5, 2.0])
     np.testing.assert_allclose(text.cue_times(3.0, 3.0), [3.0])
+
+
+def test_tracked_face_matches_haar_on_photographs(haar):
+    """haarface-v2 (160 px detection + tracking) finds the faces haarface-v1 finds in
+    photographs moving over photo backgrounds, at nearly the same place."""
+    realmedia = pytest.importorskip("hrlf.runtime.capture.realmedia")
+    if realmedia.unavailable_reason():
+        pytest.skip(realmedia.unavailable_reason())
+    rng = np.random.default_rng(0)
+    faces = realmedia.face_photos()
+    v2 = fz.make_vision("haarface-v2")
+    both = only_v1 = only_v2 = 0
+    for i, fi in enumerate((0, 5, 20)):
+        bg = realmedia.background(realmedia.BACKGROUNDS[i], rng, size=(640, 480))
+        v2.reset()
+        for frame in realmedia.video_frames(faces[fi], bg, 2.0, rng):
+            a, b = haar(frame), v2(frame)
+            both += a is not None and b is not None
+            only_v1 += a is not None and b is None
+            only_v2 += a is None and b is not None
+            if a is not None and b is not None:
+                assert np.abs(a[:2] - b[:2]).max() < 0.06   # same face centre (frame fraction)
+    assert both >= 30 and only_v1 <= 3, (both, only_v1, only_v2)  # v2 may also keep a track

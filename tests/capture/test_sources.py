@@ -86,7 +86,7 @@ def test_camera_lost_midstream_goes_absent_and_reconnects(monkeypatch, stub_face
     monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: devices.pop(0))
     src = open_source("camera0", None, audio=False, backoff_s=(0.01,))
     try:
-        assert src.live and src.featurizers == {"vision": "haarface-v1"}
+        assert src.live and src.featurizers == {"vision": "haarface-v2"}
         seen, drops, statuses = [], {}, set()
         assert fakes.wait_for(lambda: _collect(src, seen, drops, statuses)
                               and src.stats()["reconnects"] >= 1 and len(seen) >= 8, 15.0)
@@ -113,8 +113,9 @@ def _collect(src, seen, drops, statuses):
 
 def test_mic_lost_midstream_reconnects_and_restamps(monkeypatch, fakes):
     opened = _fake_sounddevice(monkeypatch, fakes, [5, 10**6])
-    spec = type("S", (), {"features": {"audio": fz.modality_spec("logmel40-v1", 2.0)}})()
-    src = open_source("mic", spec, backoff_s=(0.01,))
+    # plumbing only: no voice gate (a model without one) and no speech recognition
+    spec = type("S", (), {"features": {"audio": fz.modality_spec("logmel40-v1", 2.0, vad=None)}})()
+    src = open_source("mic", spec, backoff_s=(0.01,), asr=False)
     try:
         assert src.featurizers == {"audio": "logmel40-v1"}
         assert 0.2 < src.latency_s < 1.0  # audio frames trail their timestamps (grace hint)
@@ -134,7 +135,7 @@ def test_camera_default_adds_the_microphone_where_one_exists(monkeypatch, stub_f
     _no_video_devices(monkeypatch, present=True)
     monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: fakes.Capture(10**6))
     _fake_sounddevice(monkeypatch, fakes, [10**6])
-    src = open_source("camera0", None)
+    src = open_source("camera0", None, asr=False)
     try:
         assert set(src.featurizers) == {"vision", "audio"}
         seen = []
@@ -146,7 +147,8 @@ def test_camera_default_adds_the_microphone_where_one_exists(monkeypatch, stub_f
     src = open_source("camera0", None)
     try:
         assert set(src.featurizers) == {"vision"}
-        assert "no microphone support" in src.stats()["absent"]["audio"]
+        absent = src.stats()["absent"]["audio"]
+        assert absent["reason"] == "unavailable" and "no microphone support" in absent["detail"]
     finally:
         src.close()
 
@@ -163,7 +165,7 @@ def test_file_source_reads_video_audio_and_transcript_in_time_order(tmp_path, fa
     video = testmedia.write_clip(str(tmp_path), "clip", label=2.0, seconds=3.0)
     src = open_source(f"file:{video}", None)
     assert not src.live
-    assert src.featurizers == {"vision": "haarface-v1", "audio": fz.default_names()["audio"],
+    assert src.featurizers == {"vision": "haarface-v2", "audio": fz.default_names()["audio"],
                                "text": "vader-hash-v1"}
     events, drops = _drain(src)
     times = [e.t for e in events]
@@ -186,17 +188,24 @@ def test_file_source_reads_video_audio_and_transcript_in_time_order(tmp_path, fa
 def test_file_without_face_drops_frames_with_a_reason(tmp_path, haar):
     video = testmedia.write_clip(str(tmp_path), "empty", label=0.0, seconds=2.0, face=False,
                                  transcript=False)
-    events, drops = _drain(open_source(f"file:{video}", None))
+    src = open_source(f"file:{video}", None)
+    events, drops = _drain(src)
     assert not [e for e in events if e.modality == "vision"]
     assert drops == {"no_face": 20}
+    absent = src.stats()["absent"]            # every absent modality, with its reason
+    assert absent["vision"]["reason"] == "no_face"
+    assert src.reasons(0.5, 1.5)["vision"] == "no_face"
+    src.close()
 
 
 def test_file_without_audio_track_reader_says_why(tmp_path, monkeypatch, face_featurizer):
     video = testmedia.write_video(str(tmp_path / "silent.avi"), 1.0)
-    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setenv("PATH", "")  # no ffmpeg binary: PyAV reads the container itself
     src = open_source(f"file:{video}", None)
     assert set(src.featurizers) == {"vision"}
-    assert "ffmpeg is not on PATH" in src.stats()["absent"]["audio"]
+    absent = src.stats()["absent"]
+    assert absent["audio"] == {"reason": "unavailable", "detail": "the file has no audio track"}
+    assert absent["text"]["reason"] == "no_transcript"
     events, drops = _drain(src)
     assert drops.get("modality_unavailable") == 1 and events
 

@@ -1,0 +1,208 @@
+"""Live sources on real servers: a PulseAudio null sink as a virtual microphone playing
+espeak-ng speech, and GStreamer's RTSP server (H.264 video of a face photograph + AAC
+speech) on loopback, frozen with SIGSTOP, killed and restarted mid-stream.
+
+Each test skips with the reason where a Debian package it needs is missing (see
+.ci/apt-packages). Both run ``hrlf-run`` as a subprocess, as a user would.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SPEECH = ("I love this movie, it is wonderful. The acting was great and I am very happy. "
+          "What a beautiful day, everything went perfectly.")
+
+
+def _missing(*tools) -> str | None:
+    for t in tools:
+        if shutil.which(t) is None:
+            return f"{t} is not installed (apt-get install the packages in .ci/apt-packages)"
+    return None
+
+
+def _speech_wav(path: str, text: str = SPEECH, repeat: int = 1) -> str:
+    if _missing("espeak-ng"):
+        pytest.skip(_missing("espeak-ng"))
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", path, " ".join([text] * repeat)],
+                   check=True, capture_output=True)
+    return path
+
+
+def _run(model, stream, seconds, env=None, extra=()):
+    cmd = [os.path.join(os.path.dirname(sys.executable), "hrlf-run"), model, "--stream", stream,
+           "--duration", str(seconds), "--stats-every", "0", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def _finish(proc, timeout_s):
+    out, err = proc.communicate(timeout=timeout_s)
+    lines = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+    summary = json.loads(err.strip().splitlines()[-1])["summary"]
+    return proc.returncode, lines, summary, err
+
+
+# ---- virtual microphone ------------------------------------------------------------------
+@pytest.fixture
+def virtual_mic(tmp_path):
+    """PulseAudio with a null sink ``hrlfmic`` whose monitor is the default input."""
+    why = _missing("pulseaudio", "pactl", "paplay")
+    if why:
+        pytest.skip(why)
+    from hrlf.runtime.capture.sources import import_sounddevice
+    from hrlf.runtime.errors import InputError
+
+    env = {"XDG_RUNTIME_DIR": str(tmp_path / "xdg"), "PULSE_SERVER": ""}
+    os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)
+    env = {k: v for k, v in env.items() if v}
+    full = {**os.environ, **env}
+    subprocess.run(["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
+                    "--load=module-native-protocol-unix",
+                    "--load=module-null-sink sink_name=hrlfmic"], env=full, check=True,
+                   capture_output=True)
+    try:
+        subprocess.run(["pactl", "set-default-source", "hrlfmic.monitor"], env=full, check=True,
+                       capture_output=True)
+        try:
+            import_sounddevice()
+        except InputError as e:
+            pytest.skip(str(e))
+        yield env
+    finally:
+        subprocess.run(["pulseaudio", "--kill"], env=full, capture_output=True)
+
+
+def test_mic_speech_gives_text_and_audio_silence_gives_reasons(virtual_mic, capture_model,
+                                                               tmp_path):
+    wav = _speech_wav(str(tmp_path / "speech.wav"))
+    proc = _run(capture_model, "mic", 16, env=virtual_mic)
+    time.sleep(4.0)  # start-up, then ~2 s of silence before the speech
+    subprocess.run(["paplay", "-d", "hrlfmic", wav], env={**os.environ, **virtual_mic},
+                   check=True, timeout=60)
+    code, lines, summary, err = _finish(proc, 60)
+    assert code == 0, err
+    both = [r for r in lines if {"text", "audio"} <= set(r["modalities"])]
+    assert len(both) >= 3, lines
+    src = summary["source"]
+    assert src["tracks"]["audio"]["words"] >= 5 and src["tracks"]["audio"]["stalls"] == 0
+    assert src["tracks"]["audio"]["lost"] == 0  # no false device_lost while Pulse starts
+    assert summary["source_drops"]["silence"] > 100  # silence before and after the speech
+    assert summary["accounting_ok"] and summary["received"] == summary["used"] + sum(
+        summary["dropped"].values())
+    # every absent modality of a scored line carries its reason; windows with nothing
+    # (the silence around the speech) are no_data lines that say why
+    scored = [r for r in lines if r.get("status", "ok") != "no_data"]
+    for r in scored:
+        for m in {"text", "audio", "vision"} - set(r["modalities"]):
+            assert r["absent"][m] in ("silence", "no_speech", "unavailable"), r
+    empty = [r for r in lines if r.get("status") == "no_data"]
+    assert all(len(r["reasons"]) > 1 for r in empty), empty  # more than "no_frames"
+    # the source's reasons describe the last seconds at the time a window is due
+    assert not empty or any("audio:silence" in r["reasons"] for r in empty), empty
+
+
+def test_mic_silence_gives_audio_and_text_absent_with_reasons(virtual_mic, capture_model):
+    """Nothing playing into the sink: no audio frame is kept, and the run says why."""
+    code, lines, summary, err = _finish(_run(capture_model, "mic", 5, env=virtual_mic), 60)
+    assert code == 0, err
+    assert summary["received"] == 0 and summary["accounting_ok"]
+    assert lines and all(r["status"] == "no_data" for r in lines), lines
+    assert all({"audio:silence", "audio:starting"} & set(r["reasons"]) for r in lines), lines
+    assert "audio:silence" in lines[-1]["reasons"] and "text:no_speech" in lines[-1]["reasons"]
+    assert summary["source_drops"]["silence"] > 200
+    absent = summary["source"]["absent"]
+    assert absent["audio"]["reason"] == "silence" and absent["text"]["reason"] == "no_speech"
+    assert absent["vision"]["reason"] == "unavailable"
+
+
+# ---- RTSP --------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RtspServer:
+    """tests/capture/rtsp_server.py under Debian's python3 (it needs gi)."""
+
+    def __init__(self, port, image, speech):
+        self.args = ["/usr/bin/python3", os.path.join(HERE, "rtsp_server.py"), str(port), image,
+                     speech]
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            self.stop()
+            pytest.skip(f"the GStreamer RTSP server did not start ({line} {err[-300:]})")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def rtsp_server(tmp_path):
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import gi; gi.require_version("
+                            "'GstRtspServer', '1.0'); from gi.repository import GstRtspServer"],
+                           capture_output=True) if os.path.exists("/usr/bin/python3") else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("GStreamer's RTSP server for python3 is missing (apt-get install "
+                    "gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-rtsp ...)")
+    import cv2
+    skimage = pytest.importorskip("skimage.data")
+
+    image = str(tmp_path / "face.jpg")
+    cv2.imwrite(image, cv2.cvtColor(skimage.astronaut(), cv2.COLOR_RGB2BGR))
+    speech = _speech_wav(str(tmp_path / "speech.wav"), repeat=4)
+    port = _free_port()
+    server = RtspServer(port, image, speech)
+    server.start()
+    try:
+        yield server, f"rtsp://127.0.0.1:{port}/cam"
+    finally:
+        server.stop()
+
+
+def test_rtsp_audio_and_video_freeze_kill_restart(rtsp_server, capture_model):
+    server, url = rtsp_server
+    proc = _run(capture_model, url, 30, extra=("--stall-s", "2"))
+    time.sleep(8.0)
+    server.signal(signal.SIGSTOP)   # frozen: socket open, no data
+    time.sleep(7.0)
+    server.signal(signal.SIGCONT)   # recovery
+    time.sleep(5.0)
+    server.stop()                   # killed
+    time.sleep(1.0)
+    server.start()                  # restarted
+    code, lines, summary, err = _finish(proc, 90)
+    assert code == 0, err
+    track = summary["source"]["tracks"]["vision"]
+    assert track["audio"]["present"] and track["audio"]["frames"] > 0
+    assert any({"audio", "vision"} <= set(r["modalities"]) for r in lines), lines
+    assert track["stalls"] >= 1 and track["lost"] >= 2 and track["reconnects"] >= 2, track
+    # the frozen server is declared lost within stall-s + 1 s of its last data
+    assert 0 < min(track["lost_after_last_data_s"]) <= 3.0, track
+    assert summary["source_drops"]["device_lost"] == track["lost"]
+    late = [r for r in lines if r["t_start"] > lines[-1]["t_start"] - 4]
+    assert any("vision" in r["modalities"] for r in late)  # results again after the restart
+    assert summary["accounting_ok"] and summary["pending"] == 0
+    assert summary["received"] == summary["used"] + sum(summary["dropped"].values())
