@@ -41,7 +41,7 @@ class TrainConfig:
     epochs: int | None = None
     teacher_epochs: int | None = None  # None: same as epochs
     batch_size: int | None = None
-    lr: float = 1e-3
+    lr: float | None = None  # None: 1e-3 (the paper's MOSI value), 3e-4 on small data
     grad_clip: float = 0.8
     lr_patience: int = 5
     lr_factor: float = 0.5
@@ -53,6 +53,8 @@ class TrainConfig:
     hal_form: str = "nonsaturating"  # or "minimax" (the paper's log(1 - De), = GRL)
     msm: str = "auto"  # student corruption: "full" MSM, "inter" (conditions only), "auto"
     select: str | None = None  # student's validation loss: "conditions" (mean of 7) or "lav"
+    student_init: str | None = None  # "fresh" (the paper) or "teacher" (start from its weights)
+    modalities_off: list | None = None  # modalities whose input projection is zero and frozen
     ablate: str | None = None
     baseline: str | None = None
     device: str = "cpu"
@@ -70,6 +72,12 @@ class TrainConfig:
         if self.hal_form not in ("nonsaturating", "minimax"):
             raise InputError(f"config: hal_form '{self.hal_form}' is not 'nonsaturating' or "
                              "'minimax'")
+        for m in self.modalities_off or ():
+            if m not in ("text", "audio", "vision"):
+                raise InputError(f"config: modalities_off: '{m}' is not text, audio or vision")
+        if self.student_init not in (None, "fresh", "teacher"):
+            raise InputError(f"config: student_init '{self.student_init}' is not 'fresh' or "
+                             "'teacher'")
         if self.select not in (None, "conditions", "lav"):
             raise InputError(f"config: select '{self.select}' is not 'conditions' or 'lav'")
         if self.msm not in ("full", "inter", "auto"):
@@ -150,6 +158,8 @@ class Stage:
         self.device = torch.device(cfg.device)
         self.teacher = teacher
         self.net = HRLFNet(mcfg).to(self.device)
+        for m in cfg.modalities_off:
+            switch_off(self.net, m)
         self.obj = Objective(self.net, terms).to(self.device)
         self.disc = Discriminators(mcfg.d).to(self.device) if "hal" in terms else None
         self.obj_run = ddp.wrap(self.obj, find_unused=True)
@@ -248,6 +258,15 @@ class Stage:
         return self.net.eval()
 
 
+def switch_off(net: HRLFNet, modality: str) -> None:
+    """Make ``net`` ignore a modality's features: its input projection is zero and frozen
+    (the encoder then sees only position codes and the frame mask)."""
+    w = net.enc[modality].conv.weight
+    with torch.no_grad():
+        w.zero_()
+    w.requires_grad_(False)
+
+
 def predict_raw(net: HRLFNet, batch: dict, device, chunk: int = 1024) -> torch.Tensor:
     """Unclamped predictions for a numpy batch, in chunks."""
     n = len(next(iter(batch.values())))
@@ -331,8 +350,12 @@ def make_student_stage(cfg: TrainConfig, dims: dict, teacher: HRLFNet | None,
         for p in teacher.parameters():
             p.requires_grad_(False)
     corruption = "dropout" if cfg.baseline == "dropout" else msm_mode(cfg, dims_frames)
-    return Stage("student", cfg, model_config(cfg, dims), cfg.student_terms(), corruption,
-                 teacher=None if cfg.baseline else teacher)
+    stage = Stage("student", cfg, model_config(cfg, dims), cfg.student_terms(), corruption,
+                  teacher=None if cfg.baseline else teacher)
+    if stage.cfg.student_init == "teacher" and stage.teacher is not None:
+        stage.net.load_state_dict(teacher.state_dict())  # same architecture, own copy
+        stage.best_state = copy.deepcopy(stage.net.state_dict())
+    return stage
 
 
 def train_teacher(cfg: TrainConfig, prep: Prepared, progress: bool = False) -> HRLFNet:

@@ -52,21 +52,49 @@ def _ridge(x: np.ndarray, y: np.ndarray, alpha: float):
 
 def choose_alpha(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) -> float:
     """Alpha with the lowest grouped cross-validated MSE (folds by group)."""
+    fold = _folds(groups, folds)
+    if fold is None:
+        return 1.0
+    return ALPHAS[int(np.argmin([_cv_se(x, y, fold, a) for a in ALPHAS]))]
+
+
+def cv_skill(train: Mapping[str, np.ndarray], train_y: np.ndarray,
+             train_groups: np.ndarray) -> dict[str, float]:
+    """Per modality, the label variance a ridge probe leaves unexplained on held-out clips.
+
+    Grouped (by clip) cross-validation on the train split only; 1.0 = no better than the
+    mean, 0.0 = perfect. Used by :func:`hrlf.train.regime.choose` on small data.
+    """
+    y = np.asarray(train_y, np.float64)
+    folds = _folds(train_groups)
+    if folds is None:
+        return {}
+    out = {}
+    for m in MODALITIES:
+        x = window_means(train, (m,))
+        base = sum(float(np.sum((y[folds != k].mean() - y[folds == k]) ** 2))
+                   for k in np.unique(folds))
+        best = min(_cv_se(x, y, folds, a) for a in ALPHAS)
+        out[m] = round(best / base, 4) if base > 0 else 1.0
+    return out
+
+
+def _folds(groups: np.ndarray, folds: int = 5) -> np.ndarray | None:
     uniq = np.unique(groups)
     if len(uniq) < 3:
-        return 1.0
+        return None
     rng = np.random.default_rng(0)
     fold_of = dict(zip(rng.permutation(uniq), np.arange(len(uniq)) % min(folds, len(uniq))))
-    fold = np.array([fold_of[g] for g in groups])
-    errs = []
-    for a in ALPHAS:
-        se = 0.0
-        for k in np.unique(fold):
-            tr, te = fold != k, fold == k
-            w, b = _ridge(x[tr], y[tr], a)
-            se += float(np.sum((x[te] @ w + b - y[te]) ** 2))
-        errs.append(se)
-    return ALPHAS[int(np.argmin(errs))]
+    return np.array([fold_of[g] for g in groups])
+
+
+def _cv_se(x: np.ndarray, y: np.ndarray, fold: np.ndarray, alpha: float) -> float:
+    se = 0.0
+    for k in np.unique(fold):
+        tr, te = fold != k, fold == k
+        w, b = _ridge(x[tr], y[tr], alpha)
+        se += float(np.sum((x[te] @ w + b - y[te]) ** 2))
+    return se
 
 
 def fit_probes(train: Mapping[str, np.ndarray], train_y: np.ndarray, train_groups: np.ndarray,

@@ -148,7 +148,11 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     clock = {}
     ds = load(data, cfg, progress)  # before touching the disk: bad data writes nothing
     clock["data_s"] = time.time() - t0
-    choices = regime.choose(cfg, len(ds.splits["train"]))
+    skill = None
+    if len(ds.splits["train"]) < regime.SMALL_WINDOWS and cfg.modalities_off is None:
+        tr = ds.splits["train"]
+        skill = probe.cv_skill(tr.batch(tr.norm()), tr.label, tr.group)
+    choices = regime.choose(cfg, len(ds.splits["train"]), skill)
     th = regime.threads(len(ds.splits["train"]))
     if th is not None:
         torch.set_num_threads(th["value"])
