@@ -4,7 +4,7 @@ Each clip's features are cached in ``cache_dir`` under its key (sha256 of the me
 sidecars and transcript, and the featurizer names, which carry their versions:
 :func:`hrlf.train.clips.clip_key`), so a second run reads them back and featurizes
 nothing. Clips not in the cache are featurized in up to ``workers`` processes (default:
-one per CPU core, at most 4; OpenCV and torch limited to one thread each) behind a tqdm
+one per CPU core, at most 4, from 8 clips on; OpenCV limited to one thread each) behind a tqdm
 bar with an ETA. :data:`LAST` keeps the counts and time of the latest call for the run log.
 """
 from __future__ import annotations
@@ -15,8 +15,15 @@ import time
 LAST: dict = {}
 
 
+#: Fewer clips than this are featurized in-process: starting a worker (spawn, imports)
+#: costs seconds, about what one clip costs.
+PARALLEL_FROM = 8
+
+
 def default_workers(n_todo: int) -> int:
-    """One process per CPU core available to us (at most 4), never more than clips to do."""
+    """One process per CPU core available to us (at most 4); 1 below ``PARALLEL_FROM`` clips."""
+    if n_todo < PARALLEL_FROM:
+        return 1
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

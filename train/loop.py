@@ -55,6 +55,7 @@ class TrainConfig:
     select: str | None = None  # student's validation loss: "conditions" (mean of 7) or "lav"
     student_init: str | None = None  # "fresh" (the paper) or "teacher" (start from its weights)
     modalities_off: list | None = None  # modalities whose input projection is zero and frozen
+    norm: str | None = None  # "z" (per-feature z-score) or "shrunk" (std shrunk to the pooled)
     ablate: str | None = None
     baseline: str | None = None
     device: str = "cpu"
@@ -75,6 +76,8 @@ class TrainConfig:
         for m in self.modalities_off or ():
             if m not in ("text", "audio", "vision"):
                 raise InputError(f"config: modalities_off: '{m}' is not text, audio or vision")
+        if self.norm not in (None, "z", "shrunk"):
+            raise InputError(f"config: norm '{self.norm}' is not 'z' or 'shrunk'")
         if self.student_init not in (None, "fresh", "teacher"):
             raise InputError(f"config: student_init '{self.student_init}' is not 'fresh' or "
                              "'teacher'")
@@ -259,12 +262,14 @@ class Stage:
 
 
 def switch_off(net: HRLFNet, modality: str) -> None:
-    """Make ``net`` ignore a modality's features: its input projection is zero and frozen
-    (the encoder then sees only position codes and the frame mask)."""
-    w = net.enc[modality].conv.weight
-    with torch.no_grad():
-        w.zero_()
-    w.requires_grad_(False)
+    """Make ``net`` ignore a modality: the output weights of its sentiment and specific
+    encoders (E^S_m, E^M_m) are zero and frozen, so its part of H is a constant whatever
+    its features or frame masks (present or absent alike)."""
+    for enc in (net.sent[modality], net.spec[modality]):
+        w = enc[-1].weight
+        with torch.no_grad():
+            w.zero_()
+        w.requires_grad_(False)
 
 
 def predict_raw(net: HRLFNet, batch: dict, device, chunk: int = 1024) -> torch.Tensor:

@@ -30,11 +30,12 @@ import math
 import os
 
 SMALL_WINDOWS = 1000
-MIN_STEPS = 300
+MIN_STEPS = 200
 WEIGHT_DECAY = 1e-2
 SMALL_LAYERS = 2
 LARGE = {"batch_size": 128, "epochs": 50, "early_stop": 10, "weight_decay": 0.0, "min_steps": 0,
-         "select": "conditions", "lr": 1e-3, "student_init": "fresh", "modalities_off": []}
+         "select": "conditions", "lr": 1e-3, "student_init": "fresh", "modalities_off": [],
+         "norm": "z"}
 #: A modality is switched off on small data when a ridge probe on its window means,
 #: cross-validated by clip on the train split, leaves more than this fraction of the label
 #: variance unexplained (it does not carry the label from clip to clip).
@@ -71,6 +72,9 @@ def choose(cfg, n_train: int, skill: dict | None = None) -> dict:
         for k, v in LARGE.items():
             put(k, v, why)
         return out
+    put("norm", "shrunk", "small data: each feature's std is shrunk halfway to its modality's "
+        "pooled std, so rare features (hashed words seen in one clip) are not blown up to "
+        "the weight of the sentiment scores")
     put("batch_size", small_batch(n_train),
         f"{n_train} training windows: a batch of ~1/6 of them, in [8, 64]")
     steps_per_epoch = max(1, math.ceil(n_train / cfg.batch_size))
@@ -133,3 +137,19 @@ def filled(cfg):
 
     unset = {k: v for k, v in LARGE.items() if getattr(cfg, k) is None}
     return dataclasses.replace(cfg, **unset) if unset else cfg
+
+
+def normalization(norm: dict, how: str) -> dict:
+    """``norm`` (per-feature mean/std) as ``how`` says: ``z`` unchanged, ``shrunk`` with each
+    std replaced by sqrt((std^2 + pooled^2) / 2), pooled = the modality's RMS std."""
+    if how != "shrunk":
+        return norm
+    import numpy as np
+
+    out = {}
+    for m, st in norm.items():
+        std = np.asarray(st["std"], np.float64)
+        pooled = float(np.sqrt(np.mean(std ** 2)))
+        out[m] = {"mean": tuple(st["mean"]),
+                  "std": tuple(np.sqrt(0.5 * std ** 2 + 0.5 * pooled ** 2).tolist())}
+    return out

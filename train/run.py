@@ -148,11 +148,12 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     clock = {}
     ds = load(data, cfg, progress)  # before touching the disk: bad data writes nothing
     clock["data_s"] = time.time() - t0
+    tr = ds.splits["train"]
     skill = None
-    if len(ds.splits["train"]) < regime.SMALL_WINDOWS and cfg.modalities_off is None:
-        tr = ds.splits["train"]
-        skill = probe.cv_skill(tr.batch(tr.norm()), tr.label, tr.group)
-    choices = regime.choose(cfg, len(ds.splits["train"]), skill)
+    if len(tr) < regime.SMALL_WINDOWS and cfg.modalities_off is None:
+        small_norm = regime.normalization(tr.norm(), cfg.norm or "shrunk")
+        skill = probe.cv_skill(tr.batch(small_norm), tr.label, tr.group)
+    choices = regime.choose(cfg, len(tr), skill)
     th = regime.threads(len(ds.splits["train"]))
     if th is not None:
         torch.set_num_threads(th["value"])
@@ -164,7 +165,7 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     ddp.barrier()  # only rank 0 creates RUN_DIR.partial; the others wait for it
     state = _load_state(work) if resume else None
     seed_everything(cfg.seed)
-    prep = L.prepare(ds)
+    prep = L.prepare(ds, regime.normalization(ds.splits["train"].norm(), cfg.norm))
     t1 = time.time()
     probes = probe.fit_probes(prep.train, prep.train_y, ds.splits["train"].group, prep.valid,
                               prep.valid_y, ds.splits["valid"].group)

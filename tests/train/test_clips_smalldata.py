@@ -98,3 +98,33 @@ def test_clip_level_metrics_average_windows_per_clip():
     assert m == {"sign_acc": 1.0, "mae": round((1.7 + 0.5) / 2, 4), "clips": 2}
     rep = clip_report({k: pred for k in ("l", "a", "v", "la", "lv", "av", "lav")}, label, groups)
     assert rep["conditions"]["avg6"]["sign_acc"] == 1.0 and len(rep["clips"]) == 2
+
+
+def test_shrunk_normalization_keeps_rare_features_small():
+    norm = {"text": {"mean": (0.0, 0.0), "std": (1.0, 0.1)}}
+    out = regime.normalization(norm, "shrunk")["text"]["std"]
+    pooled = np.sqrt((1.0 + 0.01) / 2)
+    assert out[0] == pytest.approx(np.sqrt((1 + pooled ** 2) / 2))
+    assert out[1] == pytest.approx(np.sqrt((0.01 + pooled ** 2) / 2)) and out[1] > 0.5
+    assert regime.normalization(norm, "z") is norm
+
+
+def test_switched_off_modality_cannot_change_the_output():
+    import torch
+
+    from hrlf.train.model import HRLFNet, ModelConfig
+
+    torch.manual_seed(0)
+    net = HRLFNet(ModelConfig(dims={"text": 4, "audio": 3, "vision": 5}, layers=1, d=8,
+                              heads=2)).eval()
+    L.switch_off(net, "vision")
+    rng = np.random.default_rng(0)
+    batch = {m: torch.from_numpy(rng.normal(size=(2, 3, d)).astype(np.float32))
+             for m, d in (("text", 4), ("audio", 3), ("vision", 5))}
+    batch.update({frame_mask_name(m): torch.ones(2, 3) for m in MODALITIES})
+    batch["modality_mask"] = torch.ones(2, 3)
+    a = net(batch)["raw"]
+    batch["vision"] = batch["vision"] * 10 + 3
+    batch[frame_mask_name("vision")][0, 1:] = 0
+    assert torch.allclose(a, net(batch)["raw"])
+    assert not net.sent["vision"][-1].weight.requires_grad
