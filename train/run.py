@@ -158,12 +158,14 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     if th is not None:
         torch.set_num_threads(th["value"])
         choices["threads"] = th
-    say(f"hrlf-train: {len(ds.splits['train'])} training windows; " + regime.describe(choices))
     L.model_config(cfg, D.dims_of(ds))  # dims in the config must match the data
     cfg.device = ddp.init(resolve_device(cfg.device))
     work = _prepare_out(out, resume) if ddp.is_main() else partial_dir(out)
     ddp.barrier()  # only rank 0 creates RUN_DIR.partial; the others wait for it
     state = _load_state(work) if resume else None
+    say = say if ddp.is_main() else (lambda _msg: None)
+    # printed after every check that can fail, so that an error stays one line
+    say(f"hrlf-train: {len(tr)} training windows; " + regime.describe(choices))
     seed_everything(cfg.seed)
     prep = L.prepare(ds, regime.normalization(ds.splits["train"].norm(), cfg.norm))
     t1 = time.time()
