@@ -10,8 +10,9 @@ first run). It records the wall time of each and the run log's breakdown (featur
 teacher, student, probe), the student's valid metrics beside the linear-probe floor and
 the warning, if any. Then ``hrlf-export --fp16`` and ``hrlf-run --precision fp16 --stream
 file:CLIP`` on every held-out (test) clip: the clip-mean score's sign against the label.
-The machine's load average is recorded before and after: on a shared machine the times
-move with it.
+The machine's load average is recorded before and after: on a shared machine the wall
+times move with it; ``cpu_s`` (user + system seconds of hrlf-train and its featurizing
+workers) does much less.
 """
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ def _tool(name: str) -> str:
     return os.path.join(BIN, name) if os.path.exists(os.path.join(BIN, name)) else name
 
 
+def _children_cpu_s() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _run(cmd: list[str]) -> tuple[float, str, str]:
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -45,13 +53,15 @@ def _run(cmd: list[str]) -> tuple[float, str, str]:
 
 
 def train(csv_path: str, out: str) -> dict:
+    cpu0 = _children_cpu_s()
     sec, stdout, stderr = _run([_tool("hrlf-train"), "--data", csv_path, "--out", out, "--quiet"])
+    cpu_s = _children_cpu_s() - cpu0  # the process and its featurizing workers
     with open(os.path.join(out, "train_log.json")) as f:
         log = json.load(f)
     with open(os.path.join(out, "metrics.json")) as f:
         metrics = json.load(f)
     floor = metrics["probe"]["floor"]
-    return {"wall_s": round(sec, 2), "time": log["time"],
+    return {"wall_s": round(sec, 2), "cpu_s": round(cpu_s, 2), "time": log["time"],
             "steps": {r: log[r]["steps"] for r in ("teacher", "student") if r in log},
             "regime": {k: v["value"] for k, v in log["regime"].items()},
             "student_valid": {**metrics["student"]["lav"], "clip": metrics["student"]["clip"]},
@@ -110,6 +120,7 @@ def main() -> None:
     with open(a.json, "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps({"cold_s": cold["wall_s"], "warm_s": warm["wall_s"],
+                      "cold_cpu_s": cold["cpu_s"], "warm_cpu_s": warm["cpu_s"],
                       "sign_right": f"{e2e['sign_right']}/{e2e['of']}",
                       "warning": warm["warning"], "loadavg": res["machine"]["loadavg_before"]}))
     if not a.workdir:
