@@ -81,8 +81,9 @@ def stream_test_clips(csv_path: str, model: str) -> dict:
                           f"file:{os.path.join(base, r['media'])}", "--stats-every", "0"])
         segs = [json.loads(ln) for ln in out.splitlines() if ln.startswith('{"segment"')]
         mean = float(np.mean([s["score"] for s in segs]))
+        ok = bool((mean > 0) == (float(r["label"]) > 0))
         clips.append({"media": r["media"], "label": float(r["label"]), "segments": len(segs),
-                      "clip_mean": round(mean, 3), "sign_ok": bool((mean > 0) == (float(r["label"]) > 0)),
+                      "clip_mean": round(mean, 3), "sign_ok": ok,
                       "backend": segs[0]["backend"] if segs else None})
     return {"clips": clips, "sign_right": sum(c["sign_ok"] for c in clips), "of": len(clips)}
 

@@ -95,6 +95,11 @@ def choose(cfg, n_train: int, skill: dict | None = None) -> dict:
         cfg.msm = "inter"
         out["msm"] = {"value": "inter", "why": "small data: whole-modality drops only; frame "
                       "drops on top left the student learning nothing"}
+    _student_and_modalities(cfg, skill, put, out)
+    return out
+
+
+def _student_and_modalities(cfg, skill, put, out) -> None:
     put("select", "lav", "small data: on a few valid clips the 7-condition mean is dominated by "
         "the conditions without the informative modality and keeps an untrained student")
     off = sorted(m for m, r in (skill or {}).items() if r > OFF_RATIO)
@@ -102,7 +107,7 @@ def choose(cfg, n_train: int, skill: dict | None = None) -> dict:
         off = []  # nothing carries the label: keep everything (the warning will say so)
     put("modalities_off", off, "small data: a linear probe cross-validated by clip on train "
         f"explains < {1 - OFF_RATIO:.0%} of the label variance with "
-        + (", ".join(f"{m} ({1 - skill[m]:.0%})" for m in off) if off else "no modality")
+        + (", ".join(f"{m} ({max(0.0, 1 - skill[m]):.0%})" for m in off) if off else "no modality")
         + "; the networks would memorize each clip's face/voice/background with them")
     if "layers" in cfg.model:
         out["model.layers"] = {"value": cfg.model["layers"], "why": "set by the user"}
@@ -110,7 +115,6 @@ def choose(cfg, n_train: int, skill: dict | None = None) -> dict:
         cfg.model = {**cfg.model, "layers": SMALL_LAYERS}
         out["model.layers"] = {"value": SMALL_LAYERS, "why": "small data: fewer parameters "
                                "to fit, and each step is faster"}
-    return out
 
 
 def threads(n_train: int) -> dict | None:

@@ -91,6 +91,17 @@ def test_default_training_learns_and_streams_the_held_out_clips(clip_set, tmp_pa
     log = json.loads((run / "train_log.json").read_text())
     assert log["regime"]["batch_size"]["why"] and log["time"]["teacher_s"] > 0
 
+    from hrlf.train.cli import eval_main
+
+    code, out = _invoke(eval_main, [str(run), "--data", clip_set, "--out", str(tmp_path / "ev"),
+                                    "--no-plots"])
+    assert code == 0, out
+    ev = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    rep = ev["clips"]["hrlf"]
+    assert set(rep["conditions"]) == {"l", "a", "v", "la", "lv", "av", "lav", "avg6"}
+    assert rep["conditions"]["lav"]["clips"] == 7 and len(rep["clips"]) == 7
+    assert "Clip level" in (tmp_path / "ev" / "eval.md").read_text()
+
     code, out = _invoke(export_main, [str(run), "--out", str(model), "--fp16"])
     assert code == 0, out
     base = os.path.dirname(clip_set)
