@@ -25,6 +25,9 @@ KEEP = ("acc2", "f1", "mae", "corr")
 MAE_TOL, ACC_TOL = 0.25, 0.1
 #: "Learned nothing": valid MAE at least this fraction of a constant predictor's.
 NOTHING_FRAC = 0.9
+#: "Nothing learnable": every modality's clip-wise CV probe on train leaves more than this
+#: fraction of the label variance unexplained (see :func:`cv_skill`).
+NOTHING_CV = 0.6
 
 
 def window_means(batch: Mapping[str, np.ndarray], modalities=MODALITIES) -> np.ndarray:
@@ -141,8 +144,16 @@ def floor_warning(student: Mapping[str, float], probes: Mapping) -> str | None:
 
     Args:
         student: the student's valid metrics (``mae``, ``acc2``) with all modalities.
-        probes: :func:`fit_probes` output.
+        probes: :func:`fit_probes` output, with ``cv_unexplained`` (:func:`cv_skill`) where
+            it was computed (small data).
     """
+    cv = probes.get("cv_unexplained") or {}
+    if cv and min(cv.values()) > NOTHING_CV:
+        parts = ", ".join(f"{m} {max(0.0, 1 - r):.0%}" for m, r in cv.items())
+        return ("no modality carries the label from clip to clip in the train split (a ridge "
+                f"probe cross-validated by clip explains {parts} of its variance): the "
+                "features do not carry these labels; check the labels, add clips, or make "
+                "sure the words/voice/face carry the sentiment")
     const = probes["constant"]["mae"]
     floor = probes["floor"]
     f = probes[floor]

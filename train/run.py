@@ -150,7 +150,7 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     clock["data_s"] = time.time() - t0
     tr = ds.splits["train"]
     skill = None
-    if len(tr) < regime.SMALL_WINDOWS and cfg.modalities_off is None:
+    if len(tr) < regime.SMALL_WINDOWS:
         small_norm = regime.normalization(tr.norm(), cfg.norm or "shrunk")
         skill = probe.cv_skill(tr.batch(small_norm), tr.label, tr.group)
     choices = regime.choose(cfg, len(tr), skill)
@@ -193,6 +193,8 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     logs["student"] = {"epochs": stage.epoch, "steps": stage.steps,
                        "best_valid_loss": stage.best_loss, "history": stage.history}
     logs["regime"] = choices
+    if skill:
+        probes["cv_unexplained"] = skill  # clip-wise CV on train, per modality
     return _finish(cfg, ds, prep, student, work, out, logs, t0, clock, probes, say)
 
 

@@ -128,3 +128,18 @@ def test_switched_off_modality_cannot_change_the_output():
     batch[frame_mask_name("vision")][0, 1:] = 0
     assert torch.allclose(a, net(batch)["raw"])
     assert not net.sent["vision"][-1].weight.requires_grad
+
+
+def test_warning_when_no_modality_carries_the_label_across_training_clips():
+    rng = np.random.default_rng(2)
+    tr, ytr, gtr = _data(40, rng)
+    va, yva, gva = _data(12, rng)
+    p = probe.fit_probes(tr, ytr, gtr, va, yva, gva)
+    p["cv_unexplained"] = probe.cv_skill(tr, ytr, gtr)
+    assert p["cv_unexplained"]["text"] < probe.NOTHING_CV < p["cv_unexplained"]["vision"]
+    good = {"mae": p[p["floor"]]["mae"], "acc2": p[p["floor"]]["acc2"]}
+    assert probe.floor_warning(good, p) is None
+    shuffled = rng.permutation(ytr)
+    p["cv_unexplained"] = probe.cv_skill(tr, shuffled, gtr)
+    w = probe.floor_warning(good, p)  # even a lucky valid score does not hide it
+    assert w and "no modality carries the label" in w
