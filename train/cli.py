@@ -18,8 +18,12 @@ Examples:
 
 \b
 RUN_DIR gets student.pt (what hrlf-export consumes), spec.json, teacher.pt,
-config.json (the resolved config) and train_log.json. It is built in
+config.json (the resolved config), metrics.json (the student's valid metrics
+beside a linear-probe floor) and train_log.json. It is built in
 RUN_DIR.partial/ and renamed when complete, so it is never half-written.
+Unset batch size, epochs, minimum steps, weight decay, patience and layers are
+chosen from the number of training windows (printed at start); options and
+--config values always win.
 --config takes a JSON object of TrainConfig fields, e.g.
   {"epochs": 30, "lr_patience": 5, "model": {"layers": 2}, "synthetic": {"seed": 1}}
 Options given on the command line override the file.
@@ -38,7 +42,10 @@ Acc-7, MAE, Corr), predictions.npz (per-sample scores per condition),
 intra.png (F1 against the intra-modality missing ratio), conditions.png (all
 given runs, e.g. the ablations, in one plot) and embedding.png (2-D t-SNE of
 student representations coloured by class). Scores are the clamped output of
-the same graph that is exported.
+the same graph that is exported. For a clip list (--data clips.csv) eval.json
+and eval.md also hold clip-level results: each clip's score is the mean of its
+window scores (what hrlf-run --stream file: gives per window), with sign
+accuracy and MAE per condition and one row per clip.
 """
 
 
@@ -80,7 +87,7 @@ def _set_threads(requested: int | None):
     return choice, tuner
 
 
-_OVERRIDES = ("epochs", "seed", "ablate", "baseline", "device")
+_OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline", "device")
 
 
 @click.command(epilog=TRAIN_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,7 +95,13 @@ _OVERRIDES = ("epochs", "seed", "ablate", "baseline", "device")
               help="'synthetic', the MOSI npz (or its folder) or a .csv clip list "
                    "[default: $HRLF_DATA, else synthetic].")
 @click.option("--out", "out", required=True, metavar="RUN_DIR", help="Run directory to create.")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Max epochs per stage [50].")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help="Max epochs per stage [auto: 50, or on small data enough for --min-steps].")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Batch size [auto: 128, or on small data ~1/6 of the windows, 8..64].")
+@click.option("--min-steps", type=click.IntRange(0), default=None,
+              help="Optimizer steps per stage before early stopping may stop [auto: 0, small "
+                   "data 300].")
 @click.option("--seed", type=int, default=None, help="Seed for torch and numpy [0].")
 @click.option("--ablate", type=click.Choice(["frf", "hmi", "hal"]), default=None,
               help="Train the full student minus this loss term.")
@@ -103,8 +116,8 @@ _OVERRIDES = ("epochs", "seed", "ablate", "baseline", "device")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="CPU threads for torch [auto: the CPUs other processes leave free].")
 @click.pass_context
-def train_main(ctx, data, out, epochs, seed, ablate, baseline, device, config_file, resume,
-               quiet, threads):
+def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, baseline, device,
+               config_file, resume, quiet, threads):
     """Train the HRLF teacher and student (or a baseline / ablation) into RUN_DIR."""
     from hrlf.runtime.errors import HrlfError
     from hrlf.train import interrupt
@@ -125,7 +138,8 @@ def train_main(ctx, data, out, epochs, seed, ablate, baseline, device, config_fi
     v = log["valid"]
     click.echo(json.dumps({"run_dir": os.path.abspath(out), "model": log["model"],
                            "seconds": log["seconds"], "valid_f1_lav": v["lav"]["f1"],
-                           "valid_f1_avg6": v["avg6"]["f1"]}))
+                           "valid_f1_avg6": v["avg6"]["f1"], "valid_mae_lav": v["lav"]["mae"],
+                           "probe_floor": log["probe_floor"], "warning": log["warning"]}))
 
 
 def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
@@ -181,8 +195,12 @@ def eval_main(run_dirs, data, out, split, seed, no_plots, threads):
             click.echo(f"Interrupted by {interrupt.signal_name(e)}: no results were written",
                        err=True)
             raise click.exceptions.Exit(interrupt.exit_code(e)) from None
+    clips = res.get("clips", {})
     click.echo(json.dumps({"out": res["out"], **{
-        name: {"avg6_f1": round(m["avg6"]["f1"], 4), "lav_f1": round(m["lav"]["f1"], 4)}
+        name: {"avg6_f1": round(m["avg6"]["f1"], 4), "lav_f1": round(m["lav"]["f1"], 4),
+               **({"clip_sign_acc_lav": clips[name]["conditions"]["lav"]["sign_acc"],
+                   "clip_mae_lav": clips[name]["conditions"]["lav"]["mae"]}
+                  if name in clips else {})}
         for name, m in res["models"].items()}}))
 
 

@@ -7,6 +7,8 @@ the ONNX output), so offline numbers, exported models and the streaming runtime 
   each metric over the six incomplete conditions, as the paper's "Avg.");
 * :func:`intra_curve`: metrics against the intra-modality ratio r = 0, 0.1, ..., 1 with a
   fixed seed per ratio (:func:`hrlf.runtime.protocol.drop_frames` on all three modalities);
+* :func:`clip_scores` / :func:`clip_metrics`: per-clip results (the mean of a clip's
+  window scores, as a user reads a clip streamed through ``hrlf-run``): sign accuracy, MAE;
 * :func:`representations` / :func:`project_2d`: student representations for a 2-D plot.
 """
 from __future__ import annotations
@@ -58,6 +60,64 @@ def condition_metrics(net: HRLFNet, batch: Mapping[str, np.ndarray], label: np.n
         res[c] = regression_metrics(preds[c], label)
     res["avg6"] = average6(res)
     return res, preds
+
+
+def clip_scores(pred: np.ndarray, label: np.ndarray, groups: np.ndarray) -> dict:
+    """Per clip (recording): the mean of its window scores and its label.
+
+    Returns:
+        ``{"clip": (K,) ids in first-seen order, "score": (K,), "label": (K,), "windows": (K,)}``.
+    """
+    groups = np.asarray(groups)
+    ids, first, inv = np.unique(groups, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    sums = np.bincount(inv, weights=np.asarray(pred, np.float64), minlength=len(ids))
+    counts = np.bincount(inv, minlength=len(ids))
+    lab = np.asarray(label, np.float64)[first]
+    return {"clip": ids[order], "score": (sums / counts)[order], "label": lab[order],
+            "windows": counts[order]}
+
+
+def clip_metrics(pred: np.ndarray, label: np.ndarray, groups: np.ndarray) -> dict:
+    """Clip-level sign accuracy (zero labels left out) and MAE of the clip-mean scores."""
+    c = clip_scores(pred, label, groups)
+    nz = c["label"] != 0
+    acc = float(np.mean((c["score"][nz] > 0) == (c["label"][nz] > 0))) if nz.any() else 0.0
+    mae = float(np.mean(np.abs(c["score"] - c["label"])))
+    return {"sign_acc": round(acc, 4), "mae": round(mae, 4), "clips": int(len(c["clip"]))}
+
+
+def clip_report(preds: Mapping[str, np.ndarray], label: np.ndarray, groups: np.ndarray) -> dict:
+    """Clip-level results for every condition, ``avg6``, and one row per clip.
+
+    Args:
+        preds: condition -> (N,) window scores (:func:`condition_metrics`' second value).
+        label, groups: per window, the label and the clip (recording) id.
+
+    Returns:
+        ``{"conditions": {cond: clip_metrics, ..., "avg6": ...}, "clips": [{"clip", "label",
+        "windows", "score": {cond: clip-mean score}}, ...]}``.
+    """
+    conds = {c: clip_metrics(preds[c], label, groups) for c in protocol.CONDITIONS}
+    conds["avg6"] = {k: round(float(np.mean([conds[c][k] for c in protocol.INCOMPLETE])), 4)
+                     for k in ("sign_acc", "mae")}
+    per = {c: clip_scores(preds[c], label, groups) for c in protocol.CONDITIONS}
+    first = per["lav"]
+    rows = [{"clip": str(first["clip"][i]), "label": float(first["label"][i]),
+             "windows": int(first["windows"][i]),
+             "score": {c: round(float(per[c]["score"][i]), 4) for c in protocol.CONDITIONS}}
+            for i in range(len(first["clip"]))]
+    return {"conditions": conds, "clips": rows}
+
+
+def clip_table(report: Mapping) -> str:
+    """Markdown: clip-level sign accuracy and MAE per condition (+ avg6)."""
+    cols = list(protocol.CONDITIONS) + ["avg6"]
+    head = [protocol.condition_label(c) if c != "avg6" else "avg6" for c in cols]
+    c = report["conditions"]
+    return "\n".join(["| clip-level | " + " | ".join(head) + " |", "|---" * (len(cols) + 1) + "|",
+                      "| sign acc | " + " | ".join(fmt(c[k]["sign_acc"]) for k in cols) + " |",
+                      "| MAE | " + " | ".join(fmt(c[k]["mae"]) for k in cols) + " |"])
 
 
 def intra_curve(net: HRLFNet, batch: Mapping[str, np.ndarray], label: np.ndarray,

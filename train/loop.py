@@ -37,18 +37,25 @@ BASELINES = ("dropout",)
 class TrainConfig:
     """Everything a run depends on; saved as RUN_DIR/config.json and in checkpoints."""
 
-    epochs: int = 50
+    # None: chosen from the data by hrlf.train.regime (train_run) or the paper's value
+    epochs: int | None = None
     teacher_epochs: int | None = None  # None: same as epochs
-    batch_size: int = 128
-    lr: float = 1e-3
+    batch_size: int | None = None
+    lr: float | None = None  # None: 1e-3 (the paper's MOSI value), 3e-4 on small data
     grad_clip: float = 0.8
     lr_patience: int = 5
     lr_factor: float = 0.5
-    early_stop: int = 10
+    early_stop: int | None = None
+    weight_decay: float | None = None  # > 0: AdamW
+    min_steps: int | None = None       # optimizer steps before early stopping may stop
     seed: int = 0
     eval_seed: int = 1234
     hal_form: str = "nonsaturating"  # or "minimax" (the paper's log(1 - De), = GRL)
     msm: str = "auto"  # student corruption: "full" MSM, "inter" (conditions only), "auto"
+    select: str | None = None  # student's validation loss: "conditions" (mean of 7) or "lav"
+    student_init: str | None = None  # "fresh" (the paper) or "teacher" (start from its weights)
+    modalities_off: list | None = None  # modalities whose input projection is zero and frozen
+    norm: str | None = None  # "z" (per-feature z-score) or "shrunk" (std shrunk to the pooled)
     ablate: str | None = None
     baseline: str | None = None
     device: str = "cpu"
@@ -66,10 +73,20 @@ class TrainConfig:
         if self.hal_form not in ("nonsaturating", "minimax"):
             raise InputError(f"config: hal_form '{self.hal_form}' is not 'nonsaturating' or "
                              "'minimax'")
+        for m in self.modalities_off or ():
+            if m not in ("text", "audio", "vision"):
+                raise InputError(f"config: modalities_off: '{m}' is not text, audio or vision")
+        if self.norm not in (None, "z", "shrunk"):
+            raise InputError(f"config: norm '{self.norm}' is not 'z' or 'shrunk'")
+        if self.student_init not in (None, "fresh", "teacher"):
+            raise InputError(f"config: student_init '{self.student_init}' is not 'fresh' or "
+                             "'teacher'")
+        if self.select not in (None, "conditions", "lav"):
+            raise InputError(f"config: select '{self.select}' is not 'conditions' or 'lav'")
         if self.msm not in ("full", "inter", "auto"):
             raise InputError(f"config: msm '{self.msm}' is not 'full', 'inter' or 'auto'")
         for k in ("epochs", "batch_size", "early_stop"):
-            if int(getattr(self, k)) < 1:
+            if getattr(self, k) is not None and int(getattr(self, k)) < 1:
                 raise InputError(f"config: {k} must be >= 1, got {getattr(self, k)}")
 
     @property
@@ -137,25 +154,33 @@ class Stage:
 
     def __init__(self, role: str, cfg: TrainConfig, mcfg: ModelConfig, terms: tuple[str, ...],
                  corruption: str, teacher: HRLFNet | None = None):
+        from hrlf.train.regime import filled
+
+        cfg = filled(cfg)  # unset fields the caller did not choose: the paper's values
         self.role, self.cfg, self.terms, self.corruption = role, cfg, terms, corruption
         self.device = torch.device(cfg.device)
         self.teacher = teacher
         self.net = HRLFNet(mcfg).to(self.device)
+        for m in cfg.modalities_off:
+            switch_off(self.net, m)
         self.obj = Objective(self.net, terms).to(self.device)
         self.disc = Discriminators(mcfg.d).to(self.device) if "hal" in terms else None
         self.obj_run = ddp.wrap(self.obj, find_unused=True)
         self.disc_run = ddp.wrap(self.disc) if self.disc is not None else None
-        self.opt = torch.optim.Adam(self.obj.parameters(), lr=cfg.lr)
-        self.dopt = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr) if self.disc else None
+        opt = (lambda p: torch.optim.AdamW(p, lr=cfg.lr, weight_decay=cfg.weight_decay)) \
+            if cfg.weight_decay else (lambda p: torch.optim.Adam(p, lr=cfg.lr))
+        self.opt = opt(self.obj.parameters())
+        self.dopt = opt(self.disc.parameters()) if self.disc else None
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.opt, factor=cfg.lr_factor, patience=cfg.lr_patience)
-        self.epoch, self.bad, self.best_loss = 0, 0, float("inf")
+        self.epoch, self.bad, self.best_loss, self.steps = 0, 0, float("inf"), 0
         self.best_state = copy.deepcopy(self.net.state_dict())
         self.history: list[dict] = []
 
     # ---- resume -----------------------------------------------------------------------
     def state_dict(self) -> dict:
         s = {"role": self.role, "epoch": self.epoch, "bad": self.bad, "best_loss": self.best_loss,
+             "steps": self.steps,
              "best_state": self.best_state, "obj": self.obj.state_dict(),
              "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
              "history": self.history, "torch_rng": torch.get_rng_state()}
@@ -172,6 +197,7 @@ class Stage:
             self.dopt.load_state_dict(s["dopt"])
         self.epoch, self.bad, self.best_loss = s["epoch"], s["bad"], s["best_loss"]
         self.best_state, self.history = s["best_state"], list(s["history"])
+        self.steps = int(s.get("steps", 0))
         torch.set_rng_state(s["torch_rng"])
 
     # ---- one step / epoch ---------------------------------------------------------------
@@ -197,14 +223,17 @@ class Stage:
         if self.obj.critics is not None:
             torch.nn.utils.clip_grad_norm_(self.obj.critics.parameters(), self.cfg.grad_clip)
         self.opt.step()
+        self.steps += 1
         logs = {k: float(v.detach()) for k, v in losses.items()}
         if self.disc is not None:
             logs["disc"] = float(dl.detach())
         return logs
 
     def validate(self, prep: Prepared) -> float:
-        """Validation L_task: complete inputs (teacher) or mean over the 7 conditions."""
-        conds = ("lav",) if self.role == "teacher" else protocol.CONDITIONS
+        """Validation L_task: complete inputs (teacher, or ``select="lav"``) or mean over the 7
+        conditions."""
+        lav = self.role == "teacher" or self.cfg.select == "lav"
+        conds = ("lav",) if lav else protocol.CONDITIONS
         y = torch.from_numpy(prep.valid_y).to(self.device)
         self.net.eval()
         losses = []
@@ -225,11 +254,22 @@ class Stage:
             self.bad += 1
         self.history.append({"epoch": self.epoch, "lr": self.opt.param_groups[0]["lr"],
                              "train": logs, "valid_loss": val, "time_s": round(seconds, 3)})
-        return self.bad >= self.cfg.early_stop
+        return self.bad >= self.cfg.early_stop and self.steps >= self.cfg.min_steps
 
     def best_net(self) -> HRLFNet:
         self.net.load_state_dict(self.best_state)
         return self.net.eval()
+
+
+def switch_off(net: HRLFNet, modality: str) -> None:
+    """Make ``net`` ignore a modality: the output weights of its sentiment and specific
+    encoders (E^S_m, E^M_m) are zero and frozen, so its part of H is a constant whatever
+    its features or frame masks (present or absent alike)."""
+    for enc in (net.sent[modality], net.spec[modality]):
+        w = enc[-1].weight
+        with torch.no_grad():
+            w.zero_()
+        w.requires_grad_(False)
 
 
 def predict_raw(net: HRLFNet, batch: dict, device, chunk: int = 1024) -> torch.Tensor:
@@ -247,7 +287,7 @@ def run_stage(stage: Stage, prep: Prepared, epochs: int, progress: bool = False,
     n = len(prep.train_y)
     steps = -(-n // world // max(1, stage.cfg.batch_size // world))
     bar = _bar(progress and rank == 0, stage, epochs, steps)
-    stop = stage.bad >= stage.cfg.early_stop
+    stop = stage.bad >= stage.cfg.early_stop and stage.steps >= stage.cfg.min_steps
     while stage.epoch < epochs and not stop:
         t0 = time.time()
         rng = np.random.default_rng([stage.cfg.seed, _ROLE_ID[stage.role], stage.epoch])
@@ -315,20 +355,24 @@ def make_student_stage(cfg: TrainConfig, dims: dict, teacher: HRLFNet | None,
         for p in teacher.parameters():
             p.requires_grad_(False)
     corruption = "dropout" if cfg.baseline == "dropout" else msm_mode(cfg, dims_frames)
-    return Stage("student", cfg, model_config(cfg, dims), cfg.student_terms(), corruption,
-                 teacher=None if cfg.baseline else teacher)
+    stage = Stage("student", cfg, model_config(cfg, dims), cfg.student_terms(), corruption,
+                  teacher=None if cfg.baseline else teacher)
+    if stage.cfg.student_init == "teacher" and stage.teacher is not None:
+        stage.net.load_state_dict(teacher.state_dict())  # same architecture, own copy
+        stage.best_state = copy.deepcopy(stage.net.state_dict())
+    return stage
 
 
 def train_teacher(cfg: TrainConfig, prep: Prepared, progress: bool = False) -> HRLFNet:
     stage = make_teacher_stage(cfg, _dims(prep))
-    run_stage(stage, prep, cfg.teacher_epochs or cfg.epochs, progress)
+    run_stage(stage, prep, cfg.teacher_epochs or stage.cfg.epochs, progress)
     return stage.best_net()
 
 
 def train_student(cfg: TrainConfig, prep: Prepared, teacher: HRLFNet | None,
                   progress: bool = False) -> HRLFNet:
     stage = make_student_stage(cfg, _dims(prep), teacher, frames_of(prep))
-    run_stage(stage, prep, cfg.epochs, progress)
+    run_stage(stage, prep, stage.cfg.epochs, progress)
     return stage.best_net()
 
 

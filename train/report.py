@@ -5,7 +5,10 @@ Output layout (``eval.json``), shared with ``results/mosi.json``::
     {"data": ..., "split": "test", "n": N, "eval_seed": S,
      "models": {"hrlf": {"l": {metrics}, ..., "lav": {...}, "avg6": {...}}, "teacher": {...}},
      "intra": {"hrlf": [{"ratio": 0.0, "f1": ..., ...}, ...], ...},
-     "runs": {"hrlf": "/abs/RUN_DIR"}}
+     "runs": {"hrlf": "/abs/RUN_DIR"},
+     "clips": {"hrlf": {"conditions": {"lav": {"sign_acc", "mae", "clips"}, ...},
+                        "clips": [{"clip", "label", "windows", "score": {cond: ...}}]}}}
+    (``clips`` only for a clip list, ``--data clips.csv``.)
 """
 from __future__ import annotations
 
@@ -81,6 +84,8 @@ def evaluate_runs(run_dirs: list[str], data: str | None, out: str | None, split:
     for name, (rd, net, s) in nets.items():
         b = sp.batch(s.norm)
         res["models"][name], preds = E.condition_metrics(net, b, sp.label)
+        if ds.name == "clips":  # a user's clips: what each clip scores (mean of its windows)
+            res.setdefault("clips", {})[name] = E.clip_report(preds, sp.label, sp.group)
         res["intra"][name] = E.intra_curve(net, b, sp.label, seed)
         res["runs"][name] = os.path.abspath(rd)
         preds0 = preds if preds0 is None else preds0
@@ -148,4 +153,7 @@ def markdown(res: dict) -> str:
              E.markdown_table(res["models"], "avg6"), "",
              "All metrics, complete inputs {l,a,v}:", "",
              E.markdown_table(res["models"], "lav"), ""]
+    for name, rep in res.get("clips", {}).items():
+        parts += [f"Clip level, {name} (the mean of each clip's window scores; "
+                  f"{rep['conditions']['lav']['clips']} clips):", "", E.clip_table(rep), ""]
     return "\n".join(parts)

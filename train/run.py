@@ -3,7 +3,9 @@
 The run is built in ``RUN_DIR.partial/`` (resolved ``config.json``, a per-epoch
 ``state.pt`` for ``--resume``, ``teacher.pt`` once stage 1 is done) and renamed to
 ``RUN_DIR`` with ``os.replace`` only when it is complete: ``student.pt``, ``teacher.pt``
-(not for the dropout baseline), ``spec.json`` and ``train_log.json``.
+(not for the dropout baseline), ``spec.json``, ``metrics.json`` (the student's valid
+metrics beside the linear-probe floor, :mod:`hrlf.train.probe`) and ``train_log.json``
+(with the defaults chosen from the data, :mod:`hrlf.train.regime`, and where the time went).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import logging
 import os
 import random
 import shutil
+import sys
 import time
 
 import numpy as np
@@ -22,9 +25,11 @@ from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError
 from hrlf.train import data as D
 from hrlf.train import ddp, interrupt
 from hrlf.train import loop as L
+from hrlf.train import probe, regime
 from hrlf.train.checkpoint import STUDENT_FILE, TEACHER_FILE, load_network, save_network
 
 CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
 STATE_FILE = "state.pt"
 LOG_FILE = "train_log.json"
 STATE_FORMAT, STATE_VERSION = "hrlf-train-state", 1
@@ -148,13 +153,35 @@ def _saver(work: str, cfg: L.TrainConfig, then=None):
     return save
 
 
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load(data: str | None, cfg: L.TrainConfig, progress: bool):
+    """The dataset; a clip list is featurized with a progress bar (and its cache)."""
+    from hrlf.train import featurize
+
+    featurize.LAST.clear()
+    source = D.resolve_source(data)
+    if not source.lower().endswith(".csv"):
+        return D.load_data(data, cfg.synthetic)
+    from hrlf.train.clips import load_clips
+
+    ds = load_clips(source, progress=progress)
+    D.check_finite(ds, source)
+    return ds
+
+
 def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = False,
-              progress: bool = True, on_epoch=None, on_start=None) -> dict:
+              progress: bool = True, on_epoch=None, on_start=None, say=_say) -> dict:
     """Train teacher and student (or the dropout baseline) into ``out``.
 
     ``on_start()``, if given, runs once data, config and RUN_DIR are checked and training
     begins (e.g. to say how many threads it uses); ``on_epoch(stage)`` after each epoch's
     checkpoint (e.g. to re-tune the thread count).
+
+    Args:
+        say: where the one-line reports go (defaults chosen, probe floor, warning, time).
 
     Returns:
         The train log (also written to ``RUN_DIR/train_log.json``).
@@ -163,16 +190,35 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
         HrlfError: bad data, config, RUN_DIR, device or checkpoint (one line each).
     """
     t0 = time.time()
-    ds = D.load_data(data, cfg.synthetic)  # before touching the disk: bad data writes nothing
+    clock = {}
+    ds = load(data, cfg, progress)  # before touching the disk: bad data writes nothing
+    clock["data_s"] = time.time() - t0
+    tr = ds.splits["train"]
+    skill = None
+    if len(tr) < regime.SMALL_WINDOWS:
+        small_norm = regime.normalization(tr.norm(), cfg.norm or "shrunk")
+        skill = probe.cv_skill(tr.batch(small_norm), tr.label, tr.group)
+    choices = regime.choose(cfg, len(tr), skill)
+    th = regime.threads(len(ds.splits["train"]))
+    if th is not None:
+        torch.set_num_threads(th["value"])
+        choices["threads"] = th
     L.model_config(cfg, D.dims_of(ds))  # dims in the config must match the data
     cfg.device = ddp.init(resolve_device(cfg.device))
     work = _prepare_out(out, resume) if ddp.is_main() else partial_dir(out)
     ddp.barrier()  # only rank 0 creates RUN_DIR.partial; the others wait for it
     state = _load_state(work) if resume else None
+    say = say if ddp.is_main() else (lambda _msg: None)
+    # printed after every check that can fail, so that an error stays one line
+    say(f"hrlf-train: {len(tr)} training windows; " + regime.describe(choices))
     if on_start is not None and ddp.is_main():
         on_start()
     seed_everything(cfg.seed)
-    prep = L.prepare(ds)
+    prep = L.prepare(ds, regime.normalization(ds.splits["train"].norm(), cfg.norm))
+    t1 = time.time()
+    probes = probe.fit_probes(prep.train, prep.train_y, ds.splits["train"].group, prep.valid,
+                              prep.valid_y, ds.splits["valid"].group)
+    clock["probe_s"] = time.time() - t1
     if ddp.is_main():
         with open(os.path.join(work, CONFIG_FILE), "w") as f:
             json.dump({**cfg.to_dict(), "data": D.resolve_source(data)}, f, indent=1)
@@ -180,17 +226,23 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     dims = D.dims_of(ds)
     teacher, logs = None, {}
     if cfg.baseline is None:
+        t1 = time.time()
         teacher, logs["teacher"] = _teacher(cfg, prep, dims, work, state, save, progress)
+        clock["teacher_s"] = time.time() - t1
         state = state if state and state["stage"]["role"] == "student" else None
+    t1 = time.time()
     stage = L.make_student_stage(cfg, dims, teacher, L.frames_of(prep))
     if state is not None:
         stage.load_state_dict(state["stage"])
     L.run_stage(stage, prep, cfg.epochs, progress, on_epoch=save)
     student = stage.best_net()
-    logs["student"] = {"epochs": stage.epoch, "best_valid_loss": stage.best_loss,
-                       "history": stage.history}
-    log = _finish(cfg, ds, prep, student, work, out, logs, time.time() - t0)
-    return log
+    clock["student_s"] = time.time() - t1
+    logs["student"] = {"epochs": stage.epoch, "steps": stage.steps,
+                       "best_valid_loss": stage.best_loss, "history": stage.history}
+    logs["regime"] = choices
+    if skill:
+        probes["cv_unexplained"] = skill  # clip-wise CV on train, per modality
+    return _finish(cfg, ds, prep, student, work, out, logs, t0, clock, probes, say)
 
 
 def _teacher(cfg, prep, dims, work, state, save, progress):
@@ -203,21 +255,35 @@ def _teacher(cfg, prep, dims, work, state, save, progress):
         stage.load_state_dict(state["stage"])
     L.run_stage(stage, prep, cfg.teacher_epochs or cfg.epochs, progress, on_epoch=save)
     net = stage.best_net()
-    log = {"epochs": stage.epoch, "best_valid_loss": stage.best_loss, "history": stage.history}
+    log = {"epochs": stage.epoch, "steps": stage.steps, "best_valid_loss": stage.best_loss,
+           "history": stage.history}
     if ddp.is_main():
         save_network(path, net, role="teacher", log=json.loads(json.dumps(log)))
     return net, log
 
 
-def _finish(cfg, ds, prep, student, work, out, logs, seconds) -> dict:
-    from hrlf.train.evaluate import condition_metrics
+def _finish(cfg, ds, prep, student, work, out, logs, t0, clock, probes, say) -> dict:
+    from hrlf.train.evaluate import clip_metrics, condition_metrics
 
-    valid, _ = condition_metrics(student, prep.valid, prep.valid_y, cfg.device)
+    valid, preds = condition_metrics(student, prep.valid, prep.valid_y, cfg.device)
     keep = ("f1", "acc2", "mae", "corr")
     metrics = {"split": "valid", "model": cfg.name,
                **{c: {k: round(valid[c][k], 4) for k in keep} for c in ("lav", "avg6")}}
-    log = {"model": cfg.name, "config": cfg.to_dict(), "seconds": round(seconds, 2),
-           "valid": metrics, **logs}
+    clip = clip_metrics(preds["lav"], prep.valid_y, ds.splits["valid"].group)
+    warning = probe.floor_warning(valid["lav"], probes)
+    say(probe.summary_line(valid["lav"], probes)
+        + f"; clips: student sign acc {clip['sign_acc']:.2f}, {probes['floor']} probe "
+        f"{probes[probes['floor']]['clip']['sign_acc']:.2f} ({clip['clips']} valid clips)")
+    if warning:
+        say(f"Warning: {warning}")
+    clock["total_s"] = time.time() - t0
+    clock = {k: round(v, 2) for k, v in clock.items()}
+    say("hrlf-train: time " + _where_time_went(clock, logs))
+    floor = probes["floor"]
+    log = {"model": cfg.name, "config": cfg.to_dict(), "seconds": clock["total_s"],
+           "valid": metrics, "time": clock, "warning": warning,
+           "probe_floor": {"probe": floor, "mae": probes[floor]["mae"],
+                           "acc2": probes[floor]["acc2"]}, **logs}
     # a signal here would leave RUN_DIR.partial without state.pt yet not renamed; the
     # run is all but done, so finish it (and exit normally) instead
     with interrupt.deferred(reraise=False):
@@ -227,12 +293,34 @@ def _finish(cfg, ds, prep, student, work, out, logs, seconds) -> dict:
             ds.spec(prep.norm, metrics=metrics).save(os.path.join(work, "spec.json"))
             with open(os.path.join(work, LOG_FILE), "w") as f:
                 json.dump(log, f, indent=1)
+            with open(os.path.join(work, METRICS_FILE), "w") as f:
+                json.dump({"split": "valid", "student": {**metrics, "clip": clip},
+                           "probe": probes, "warning": warning}, f, indent=1)
             state = os.path.join(work, STATE_FILE)
             if os.path.exists(state):
                 os.remove(state)
             out = os.path.abspath(out)
             if os.path.isdir(out):
-                os.rmdir(out)  # empty (checked at the start); os.replace needs it empty
+                os.rmdir(out)  # empty (checked at the start); os.replace needs it gone or empty
             os.replace(work, out)
     ddp.barrier()
     return log
+
+
+def _where_time_went(clock: dict, logs: dict) -> str:
+    from hrlf.train import featurize
+
+    parts = []
+    if featurize.LAST and "data_s" in clock:
+        f = featurize.LAST
+        parts.append(f"data {clock['data_s']:.1f} s ({f['featurized']} clips featurized with "
+                     f"{f['workers']} processes, {f['cached']} from cache)")
+    elif "data_s" in clock:
+        parts.append(f"data {clock['data_s']:.1f} s")
+    for role in ("teacher", "student"):
+        if f"{role}_s" in clock:
+            steps = logs.get(role, {}).get("steps")
+            parts.append(f"{role} {clock[role + '_s']:.1f} s"
+                         + (f" ({steps} steps)" if steps else ""))
+    parts.append(f"probe {clock.get('probe_s', 0):.1f} s")
+    return ", ".join(parts) + f"; total {clock['total_s']:.1f} s"

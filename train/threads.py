@@ -173,6 +173,21 @@ class CpuSampler:
         return max(0.0, ((busy1 - busy0) - (own1 - own0)) / (t1 - t0))
 
 
+# What :func:`apply` chose for this process, and a cap on the automatic count (small data:
+# one thread is faster, see ``hrlf.train.regime.threads``).
+_current: dict = {"choice": None, "cap": None}
+
+
+def applied() -> ThreadChoice | None:
+    """The choice :func:`apply` made in this process (None: nobody chose)."""
+    return _current["choice"]
+
+
+def cap_auto(n: int) -> None:
+    """Never let the automatic count (now or when re-tuned) exceed ``n``."""
+    _current["cap"] = n
+
+
 class Tuner:
     """Re-chooses the auto thread count after each epoch from the CPU use of others."""
 
@@ -185,6 +200,8 @@ class Tuner:
         """Measure since the last call and apply a new count if it changed; returns it."""
         others = self.sampler.sample()
         n = auto_threads(self.choice.cpus, others)
+        if _current["cap"] is not None:
+            n = min(n, _current["cap"])
         if n != self.history[-1]:
             import torch
 
@@ -201,6 +218,7 @@ def apply(choice: ThreadChoice, set_env: bool = True) -> None:
 
     Call it before the first torch op: inter-op threads cannot change after that.
     """
+    _current["choice"] = choice
     if set_env and not {"numpy", "torch"} & set(sys.modules):  # only then do they count
         for var in _POOL_VARS:
             os.environ[var] = str(choice.threads)

@@ -38,7 +38,7 @@ def test_load_clips_windows_splits_and_fingerprint(tmp_path, media_dir, face_fea
     path = _csv(tmp_path, media_dir, [f"{media_dir}/short.avi,so so,0"])
     ds = clips.load_clips(path, cache_dir=str(media_dir / "cache"))
     assert {m: (f.dim, f.frame_rate_hz, f.frames) for m, f in ds.features.items()} == {
-        "text": (64, 2.0, 4), "audio": (ds.features["audio"].dim, 100.0, 200),
+        "text": (64, 2.0, 4), "audio": (ds.features["audio"].dim, 20.0, 40),  # 50 ms slots
         "vision": (198, 10.0, 20)}
     assert (ds.window_s, ds.hop_s) == (2.0, 1.0)
     groups = {s: set(sp.group) for s, sp in ds.splits.items()}
@@ -63,7 +63,7 @@ def test_short_clip_gives_one_padded_window(tmp_path, media_dir, face_featurizer
     i = [k for k, g in enumerate(sp.group) if g.endswith("short.avi")]
     assert len(i) == 1
     audio_mask = sp.masks["audio"][i[0]]
-    assert 80 < audio_mask.sum() < 110           # ~1 s of 2 s is real, the rest masked
+    assert 16 < audio_mask.sum() < 22            # ~1 s of 2 s (50 ms slots) is real, the rest masked
     assert sp.masks["vision"][i[0]].sum() <= 10
 
 
