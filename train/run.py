@@ -210,9 +210,9 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     state = _load_state(work) if resume else None
     say = say if ddp.is_main() else (lambda _msg: None)
     # printed after every check that can fail, so that an error stays one line
-    say(f"hrlf-train: {len(tr)} training windows; " + regime.describe(choices))
     if on_start is not None and ddp.is_main():
         on_start()
+    say(f"hrlf-train: {len(tr)} training windows; " + regime.describe(choices))
     seed_everything(cfg.seed)
     prep = L.prepare(ds, regime.normalization(ds.splits["train"].norm(), cfg.norm))
     t1 = time.time()

@@ -81,3 +81,20 @@ def test_cli_prints_its_choice(tmp_path, tiny_config):
     assert res.stderr.startswith("threads: 1 intra-op, 1 inter-op (from --threads)")
     res = CliRunner().invoke(train_main, ["--out", str(tmp_path / "s"), "--threads", "0"])
     assert res.exit_code == 2 and "--threads" in res.output  # click's range check
+
+
+def test_small_data_caps_the_automatic_count_and_a_given_count_wins(monkeypatch):
+    from hrlf.train import regime
+    from hrlf.train import threads as T
+
+    monkeypatch.setattr(T, "_current", {"choice": None, "cap": None})
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    T._current["choice"] = T.ThreadChoice(2, 1, "auto", 2, 0.0)
+    assert regime.threads(10)["value"] == 1
+    tuner = T.Tuner(T.ThreadChoice(1, 1, "auto", 2, 0.0))
+    monkeypatch.setattr(tuner.sampler, "sample", lambda *a: 0.0)  # two idle CPUs
+    assert tuner.update() == 1  # re-tuning keeps the small-data cap
+    monkeypatch.setattr(T, "_current", {"choice": T.ThreadChoice(2, 1, "--threads", 2, None),
+                                        "cap": None})
+    assert regime.threads(10) == {"value": 2, "why": "--threads"}
+    assert regime.threads(10 ** 6) is None  # large data: the automatic rule as it is
