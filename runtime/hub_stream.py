@@ -130,28 +130,12 @@ class HubStream(Session):
         with self._lock:
             if self._failure is not None or (self.closed and not final):
                 return None
-            due = self._collect(final)
-            if self.cfg.live and not final and len(due) > self.cfg.max_inflight:
-                self.acct.segments_dropped["backlog"] += len(due) - self.cfg.max_inflight
-                due = due[-self.cfg.max_inflight:]
+            due = self._due_now(final)
             if not due:
                 self._evict()
                 return None
-            plan, run, rows = [], [], 0
-            for item in due + [None]:
-                if item is not None and item[2]:
-                    run.append(item)
-                    if len(run) < self.cfg.max_batch:
-                        continue
-                if run:
-                    starts = [k * self.hop_s for k, _, _ in run]
-                    plan.append(("batch", run, self.packer.pack(self.buffers, starts,
-                                                                self._monotonic)))
-                    rows += len(run)
-                    run = []
-                if item is not None and not item[2]:
-                    plan.append(("no_data", item, self._reasons(item[0])))
-            self._evict()
+            plan = self._plan(due)
+        rows = sum(len(what) for kind, what, _ in plan if kind == "batch")
         return Job(self, plan, min(d[1] for d in due), rows)
 
     def _emit(self, final: bool) -> list[Result]:

@@ -333,24 +333,7 @@ class Session(Delivery):
 
     def _emit(self, final: bool) -> list[Result]:
         with self._lock:
-            due = self._collect(final)
-            if self.cfg.live and not final and len(due) > self.cfg.max_inflight:
-                self.acct.segments_dropped["backlog"] += len(due) - self.cfg.max_inflight
-                due = due[-self.cfg.max_inflight:]
-            plan, run = [], []  # in window order: packed batches and no_data windows
-            for item in due + [None]:
-                if item is not None and item[2]:
-                    run.append(item)
-                    if len(run) < self.cfg.max_batch:
-                        continue
-                if run:
-                    starts = [k * self.hop_s for k, _, _ in run]
-                    plan.append(("batch", run, self.packer.pack(self.buffers, starts,
-                                                                self._monotonic)))
-                    run = []
-                if item is not None and not item[2]:
-                    plan.append(("no_data", item, self._reasons(item[0])))
-            self._evict()
+            plan = self._plan(self._due_now(final))
         out: list[Result] = []
         for kind, what, extra in plan:
             if kind == "batch":
@@ -358,6 +341,34 @@ class Session(Delivery):
             else:
                 out.append(self._no_data_result(what, extra))
         return out
+
+    def _due_now(self, final: bool) -> list:
+        """The due windows (under the lock), a live backlog past max_inflight dropped."""
+        due = self._collect(final)
+        if self.cfg.live and not final and len(due) > self.cfg.max_inflight:
+            self.acct.segments_dropped["backlog"] += len(due) - self.cfg.max_inflight
+            due = due[-self.cfg.max_inflight:]
+        return due
+
+    def _plan(self, due: list) -> list:
+        """Pack due windows (under the lock) in window order: ``("batch", run, packed)`` of
+        at most max_batch windows with frames, ``("no_data", window, reasons)`` for the
+        rest; then release frames no later window uses."""
+        plan, run = [], []
+        for item in due + [None]:
+            if item is not None and item[2]:
+                run.append(item)
+                if len(run) < self.cfg.max_batch:
+                    continue
+            if run:
+                starts = [k * self.hop_s for k, _, _ in run]
+                plan.append(("batch", run, self.packer.pack(self.buffers, starts,
+                                                            self._monotonic)))
+                run = []
+            if item is not None and not item[2]:
+                plan.append(("no_data", item, self._reasons(item[0])))
+        self._evict()
+        return plan
 
     def _infer(self, due, feeds, t_pack: float, t_start: float) -> list[Result]:
         t0 = time.perf_counter()
