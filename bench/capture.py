@@ -116,21 +116,11 @@ def bench_text(n: int = 200) -> dict:
 
 
 def bench_pipeline(seconds: float, folder: str, model: str | None) -> dict:
-    from hrlf.runtime.sources import Status, open_source
+    from hrlf.runtime.sources import open_source
 
     video = testmedia.write_clip(folder, "pipe", 1.0, seconds=seconds, fps=FPS, size=SIZE)
     src = open_source(f"file:{video}", None)
-    counts, drops = {}, {}
-    w0, c0 = time.perf_counter(), time.process_time()
-    while True:
-        r = src.read(0.0)
-        for e in r.events:
-            counts[e.modality] = counts.get(e.modality, 0) + 1
-        for d in r.drops:
-            drops[d.reason] = drops.get(d.reason, 0) + d.count
-        if r.status == Status.EOS:
-            break
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    counts, drops, wall, cpu = capture_real.drain(src)
     src.close()
     out = {"media_s": seconds, "featurizers": src.featurizers, "events": counts, "drops": drops,
            "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "rtf": round(wall / seconds, 4),

@@ -142,12 +142,10 @@ def write_av_clip(path: str, seconds: float, fps: float = 30.0) -> str:
     return path
 
 
-def bench_file_pipeline(seconds: float, folder: str) -> dict:
-    from hrlf.runtime.sources import Status, open_source
+def drain(src) -> tuple[dict, dict, float, float]:
+    """Read a file source to its end: events and drops per kind, wall and CPU seconds."""
+    from hrlf.runtime.sources import Status
 
-    path = write_av_clip(os.path.join(folder, "talk.mp4"), seconds)
-    load = os.getloadavg()
-    src = open_source(f"file:{path}", None)
     counts, drops = {}, {}
     w0, c0 = time.perf_counter(), time.process_time()
     while True:
@@ -158,7 +156,16 @@ def bench_file_pipeline(seconds: float, folder: str) -> dict:
             drops[d.reason] = drops.get(d.reason, 0) + d.count
         if r.status == Status.EOS:
             break
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    return counts, drops, time.perf_counter() - w0, time.process_time() - c0
+
+
+def bench_file_pipeline(seconds: float, folder: str) -> dict:
+    from hrlf.runtime.sources import open_source
+
+    path = write_av_clip(os.path.join(folder, "talk.mp4"), seconds)
+    load = os.getloadavg()
+    src = open_source(f"file:{path}", None)
+    counts, drops, wall, cpu = drain(src)
     st = src.stats()
     worker = sum(getattr(tr, "worker_cpu_s", 0.0) for tr in src.tracks)
     src.close()
