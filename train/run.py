@@ -132,7 +132,7 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     save = _saver(work, cfg)
     dims = D.dims_of(ds)
     teacher, logs = None, {}
-    if cfg.baseline is None:
+    if cfg.needs_teacher:
         teacher, logs["teacher"] = _teacher(cfg, prep, dims, work, state, save, progress)
         state = state if state and state["stage"]["role"] == "student" else None
     stage = L.make_student_stage(cfg, dims, teacher, L.frames_of(prep))

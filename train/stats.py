@@ -152,13 +152,14 @@ def summarize(samples: np.ndarray, points: np.ndarray, rng: np.random.Generator,
 
 def boot_table(preds: Mapping[str, Sequence[Mapping[str, np.ndarray]]], label: np.ndarray,
                groups: Sequence, conditions: Sequence[str], n_boot: int = 1000,
-               seed: int = 0) -> dict:
+               seed: int = 0, avg6: bool = True) -> dict:
     """Metric samples for every model, seed and condition, plus ``avg6`` over ``conditions[:6]``.
 
     Args:
         preds: model -> list over seeds of {condition: (N,) scores}.
         label, groups: (N,) labels and video ids of the scored clips.
-        conditions: the condition keys; the first six are averaged into ``avg6``.
+        conditions: the condition keys; the first six are averaged into ``avg6`` (unless
+            ``avg6`` is False, e.g. for intra-ratio curves).
 
     Returns:
         model -> cond -> metric -> {"boot": (S, B), "point": (S,)}.
@@ -168,7 +169,7 @@ def boot_table(preds: Mapping[str, Sequence[Mapping[str, np.ndarray]]], label: n
     out = {}
     for m, seeds in preds.items():
         res = {c: {k: {"boot": [], "point": []} for k in BOOT_METRICS}
-               for c in list(conditions) + ["avg6"]}
+               for c in list(conditions) + (["avg6"] if avg6 else [])}
         for per_cond in seeds:
             b6, p6 = {k: 0.0 for k in BOOT_METRICS}, {k: 0.0 for k in BOOT_METRICS}
             for i, c in enumerate(conditions):
@@ -179,7 +180,7 @@ def boot_table(preds: Mapping[str, Sequence[Mapping[str, np.ndarray]]], label: n
                     if i < 6:
                         b6[k] = b6[k] + bm[k] / 6
                         p6[k] = p6[k] + float(pm[k][0]) / 6
-            for k in BOOT_METRICS:
+            for k in BOOT_METRICS if avg6 else ():
                 res["avg6"][k]["boot"].append(b6[k])
                 res["avg6"][k]["point"].append(p6[k])
         out[m] = {c: {k: {"boot": np.array(v["boot"]), "point": np.array(v["point"])}
