@@ -147,8 +147,9 @@ def generate_recordings(cfg: SyntheticConfig, split: str, n: int | None = None) 
             nuisance = rng.normal(size=_NUISANCE) + _smooth(rng, t, _NUISANCE, (5.0, 40.0))
             h = np.tanh(np.concatenate([view, nuisance], 1) @ world.w1[m] + world.b1[m])
             x = h @ world.w2[m] + cfg.frame_noise * rng.normal(size=(len(t), cfg.dims[m]))
-            if cfg.drop_fraction > 0:  # bursty frame loss; no extra draws when off
-                keep = burst_keep(rng, len(t), cfg.drop_fraction, cfg.drop_burst_s * rate)
+            if cfg.drop_fraction > 0:  # bursty frame loss, own stream: same recording
+                lrng = np.random.default_rng([cfg.seed, split_id, i, 7, MODALITIES.index(m)])
+                keep = burst_keep(lrng, len(t), cfg.drop_fraction, cfg.drop_burst_s * rate)
                 t, x = t[keep], x[keep]
             times[m], frames[m] = t, x.astype(np.float32)
         recs.append(Recording(id=f"syn{split[:2]}{cfg.seed}-{i:04d}", duration_s=cfg.duration_s,

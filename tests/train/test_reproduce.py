@@ -10,26 +10,52 @@ from hrlf.train import summary as S
 from .conftest import fake_mosi
 
 
-def _result(proto, seed, idx, label, shift):
+def _result(proto, seed, idx, label, shift, fold=0):
     scores = {m: {c: label + shift + 0.1 * k for c in protocol.CONDITIONS}
-              for k, m in enumerate(RP.MODELS)}
-    return {"job": {"proto": proto, "seed": seed, "fold": 0}, "idx": idx, "label": label,
-            "scores": scores, "intra": {}, "epochs": {"hrlf": 3}}
+              for k, m in enumerate(("hrlf", "dropout", "teacher"))}
+    return {"job": {"proto": proto, "seed": seed, "fold": fold}, "idx": idx, "label": label,
+            "group": np.array([f"v{i // 2}" for i in idx]), "scores": scores}
 
 
 def test_cv_pools_held_out_predictions_per_seed():
     label = np.linspace(-2, 2, 10).astype(np.float32)
     a, b = np.arange(0, 4), np.arange(4, 10)
-    results = [_result("B", s, i, label[i], 0.0) for s in (0, 1) for i in (a, b)]
-    out = RP.collect(results, "B", [0, 1], None)
-    assert set(out) == set(RP.MODELS)
-    assert set(out["hrlf"]) == set(protocol.CONDITIONS) | {"avg6"}
+    results = [_result("B", s, i, label[i], 0.0, k) for s in (0, 1) for k, i in enumerate((a, b))]
+    lab, group, preds, seeds = S.pool(results, "B")
+    assert seeds == [0, 1] and list(preds) == ["hrlf", "dropout", "teacher"]
+    np.testing.assert_array_equal(lab, label)
+    assert list(group[:4]) == ["v0", "v0", "v1", "v1"]
+    np.testing.assert_allclose(preds["dropout"][1]["lav"], label + 0.1, atol=1e-6)
+    out = S.aggregate_metrics(preds, lab)
     assert out["hrlf"]["lav"]["mae"]["mean"] == pytest.approx(0.0, abs=1e-6)
     assert out["dropout"]["lav"]["mae"]["mean"] == pytest.approx(0.1, abs=1e-6)
-    assert out["hrlf"]["lav"]["f1"]["std"] == 0.0
-    g = S.goal(out)
-    assert g["holds"] == all(g["hrlf_avg6_f1_beats"].values())
-    assert g["ridge_floor_beaten"]["lav"]["mae"] is True  # exact predictions: MAE 0
+
+
+def test_sweep_choice_is_the_lowest_mean_validation_loss():
+    def sweep(seed, family, grid, losses):
+        return {"job": {"family": family, "seed": seed},
+                "info": {f"{family}#{i}": {"best_valid_loss": v} for i, v in enumerate(losses)}}
+
+    h = [3.0, 2.0, 2.5, 9, 9, 9]
+    d = [1.0, 1.2, 1.1, 0.9, 2.0, 2.0]
+    res = RP.choose([sweep(0, "hrlf", RP.HRLF_GRID, h), sweep(0, "dropout", RP.DROPOUT_GRID, d),
+                     sweep(1, "hrlf", RP.HRLF_GRID, [2.8, 2.4, 1.7, 9, 9, 9]),
+                     sweep(1, "dropout", RP.DROPOUT_GRID, d)])
+    assert res["hrlf"]["chosen"] == 2  # the mean over seeds decides, not one seed's best
+    assert res["hrlf"]["valid_loss_mean"][:3] == pytest.approx([2.9, 2.2, 2.1])
+    assert res["dropout"]["chosen"] == 3
+    assert res["dropout"]["config"] == RP.DROPOUT_GRID[3]
+    # equal tuning budgets: as many trials for the dropout student as for HRLF
+    assert len(RP.HRLF_GRID) == len(RP.DROPOUT_GRID) == 6
+
+
+def test_students_isolate_augmentation_and_distillation():
+    st = RP.students({"w_hmi": 0.1, "w_hal": 0.1, "w_kd": 0.1, "scale_reduce": "mean"},
+                     {"baseline": "dropout", "lr": 2e-3}, True)
+    assert st["kd_only"] == {"baseline": "kd_only", "w_kd": 0.1}
+    assert st["msm_only"] == {"baseline": "msm_only"}
+    assert st["no_hal"]["ablate"] == "hal" and st["no_hal"]["w_hmi"] == 0.1
+    assert set(RP.students({}, {}, False)) == {"hrlf", "dropout", "msm_only", "kd_only"}
 
 
 def test_protocol_b_folds_keep_videos_apart(tmp_path):
