@@ -220,32 +220,97 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _key(job: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(job, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class JobCache:
+    """One pickle per finished job under ``OUT/.jobs/`` (ignored by git): a rerun of the
+    same command skips what is done, and an interrupted run keeps its finished jobs."""
+
+    def __init__(self, out: str):
+        self.dir = os.path.join(out, ".jobs")
+        os.makedirs(self.dir, exist_ok=True)
+
+    def get(self, job: dict):
+        path = os.path.join(self.dir, _key(job) + ".pkl")
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        return None
+
+    def put(self, result: dict) -> None:
+        path = os.path.join(self.dir, _key(result["job"]) + ".pkl")
+        with open(path + ".tmp", "wb") as f:
+            pickle.dump(result, f)
+        os.replace(path + ".tmp", path)
+
+
+def _interleave(mosi: list[dict], syn: list[dict]) -> list[tuple[str, dict]]:
+    """Seed-major order (A, then B's folds, then the synthetic job of that seed), so that an
+    interrupted run has whole seeds of every part."""
+    out = []
+    for s in sorted({j["seed"] for j in mosi + syn}):
+        out += [("mosi", j) for j in mosi if j["seed"] == s]
+        out += [("synthetic", j) for j in syn if j["seed"] == s]
+    return out
+
+
 def run_all(args, log=print) -> dict:
-    """Sweep (+ synthetic) first, then MOSI A and B with the frozen choice."""
+    """Sweep first, then MOSI A and B with the frozen choice and the synthetic benchmark."""
     ctx = mp.get_context("spawn")
     t0, loads = time.time(), [_load()]
     done = {"sweep": [], "mosi": [], "synthetic": []}
+    cache = JobCache(args.out)
 
     def take(fut, part):
-        r = fut.result()
+        r = fut.result() if hasattr(fut, "result") else fut
         j = r["job"]
         loads.append(_load())
+        cache.put(r)
         log(f"[{time.time() - t0:6.0f} s] {part} {j['proto']} fold {j['fold']} seed {j['seed']}"
             f" {r['seconds']:.0f} s (cpu {r['cpu_s']:.0f} s) load {loads[-1][0]}", flush=True)
         done[part].append(r)
 
+    def submit(pool, job):
+        hit = cache.get(job)
+        return hit if hit is not None else pool.submit(run_job, job)
+
     with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker) as pool:
-        sw = [pool.submit(run_job, j) for j in (sweep_jobs(args) if args.data else [])]
-        syn = [pool.submit(run_job, j) for j in (synthetic_jobs(args) if args.synthetic else [])]
+        sw = [submit(pool, j) for j in (sweep_jobs(args) if args.data else [])]
+        syn = synthetic_jobs(args) if args.synthetic else []
+        early = [(("synthetic", submit(pool, j))) for j in syn[:1]]  # keeps both workers busy
         for f in sw:
             take(f, "sweep")
         chosen = choose(done["sweep"]) if sw else None
-        ev = [pool.submit(run_job, j) for j in (eval_jobs(args, chosen) if sw else [])]
-        for f in ev:
-            take(f, "mosi")
-        for f in syn:
-            take(f, "synthetic")
+        queue = _interleave(eval_jobs(args, chosen) if sw else [], syn[1:])
+        futs = early + [(part, submit(pool, j)) for part, j in queue]
+        for part, f in futs:
+            take(f, part)
     return {"chosen": chosen, "wall_s": time.time() - t0, "loadavg": loads, **done}
+
+
+def partial_runs(args) -> dict:
+    """The finished jobs of an interrupted run, whole seeds only, marked ``partial``."""
+    cache = JobCache(args.out)
+    sweep = [cache.get(j) for j in sweep_jobs(args)]
+    if any(r is None for r in sweep):
+        raise SystemExit("the sweep did not finish: nothing to summarize")
+    chosen = choose(sweep)
+    runs = {"chosen": chosen, "sweep": sweep, "mosi": [], "synthetic": [], "partial": True}
+    for part, jobs in (("mosi", eval_jobs(args, chosen)), ("synthetic", synthetic_jobs(args))):
+        got = [(j, cache.get(j)) for j in jobs]
+        whole = {s for s in {j["seed"] for j in jobs}
+                 if all(r is not None for j, r in got if j["seed"] == s)}
+        runs[part] = [r for j, r in got if j["seed"] in whole]
+    times = [os.path.getmtime(p) for p in
+             (os.path.join(cache.dir, f) for f in os.listdir(cache.dir))]
+    runs.update(wall_s=max(times) - min(times), loadavg=[_load()], args=vars(args),
+                cpu_children_s=sum(r["cpu_s"] for p in ("sweep", "mosi", "synthetic")
+                                   for r in runs[p]))
+    return runs
 
 
 def main(argv=None) -> dict:
@@ -268,11 +333,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates [2000]")
     ap.add_argument("--resummarize", action="store_true",
                     help="rebuild OUT's JSON/Markdown/PNGs from OUT/.runs.pkl, no training")
+    ap.add_argument("--partial", action="store_true",
+                    help="with --resummarize: summarize the finished jobs of OUT/.jobs/ of an "
+                         "interrupted run (labelled partial)")
     args = ap.parse_args(argv)
     from hrlf.train import summary
 
     cache = os.path.join(args.out, ".runs.pkl")
-    if args.resummarize:
+    if args.resummarize and args.partial:
+        runs = partial_runs(args)
+    elif args.resummarize:
         with open(cache, "rb") as f:
             runs = pickle.load(f)
     else:
