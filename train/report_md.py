@@ -91,7 +91,10 @@ def sweep_table(sweep: dict) -> str:
 
 def _head(res: dict, name: str) -> list[str]:
     la = res["loadavg_1min"]
-    return [f"## {name} results (`{res['command']}`)", "",
+    part = ["**PARTIAL**: the run was interrupted; only the seeds whose jobs all finished are "
+            "summarized (`--resummarize --partial`), and the wall time is the span of the "
+            "finished jobs.", ""] if res.get("partial") else []
+    return [f"## {name} results (`{res['command']}`)", "", *part,
             f"Wall time of the whole command: **{res['wall_time_s']:.0f} s "
             f"({res['wall_time_s'] / 60:.1f} min)** with 2 worker processes × 1 torch thread, "
             f"CPU time of all jobs {res['cpu_time_s'] / 60:.1f} min (this benchmark's jobs: "

@@ -141,7 +141,7 @@ def run_job(job: dict) -> dict:
     trained, info = _train(job, prep, teacher)
     out["info"].update(info)
     nets.update(trained)
-    if teacher is not None and job["kind"] != "sweep":
+    if teacher is not None and job["kind"] != "sweep" and job.get("score_teacher", True):
         nets["teacher"] = teacher
     batch = ev.batch(prep.norm)
     for name, net in nets.items():
@@ -185,16 +185,22 @@ def choose(sweep: list[dict]) -> dict:
 
 
 def eval_jobs(args, chosen: dict) -> list[dict]:
+    """A and B jobs of the core models, then (last, so an interrupted run loses them first)
+    one protocol-A job per seed for the three ablations (it retrains the same teacher)."""
     common = dict(kind="eval", data=args.data, synthetic={}, folds=args.folds,
                   budget=_budget(args, BUDGET))
     h, d = chosen["hrlf"]["config"], chosen["dropout"]["config"]
+    core = students(h, d, False)
     jobs = []
     if "A" in args.protocols:
-        jobs += [dict(common, proto="A", fold=0, seed=s, students=students(h, d, True))
-                 for s in args.seeds]
+        jobs += [dict(common, proto="A", fold=0, seed=s, students=core) for s in args.seeds]
     if "B" in args.protocols:
-        jobs += [dict(common, proto="B", fold=k, seed=s, students=students(h, d, False))
+        jobs += [dict(common, proto="B", fold=k, seed=s, students=core)
                  for s in args.seeds for k in range(args.folds)]
+    if "A" in args.protocols:
+        abl = {k: v for k, v in students(h, d, True).items() if k in ABLATION_MODELS}
+        jobs += [dict(common, proto="A", fold=0, seed=s, students=abl, part="ablations",
+                      score_teacher=False) for s in args.seeds]
     return jobs
 
 
@@ -249,13 +255,14 @@ class JobCache:
 
 
 def _interleave(mosi: list[dict], syn: list[dict]) -> list[tuple[str, dict]]:
-    """Seed-major order (A, then B's folds, then the synthetic job of that seed), so that an
-    interrupted run has whole seeds of every part."""
+    """Seed-major order (A, then B's folds, then the synthetic job of that seed), ablation
+    jobs last, so that an interrupted run has whole seeds of every main comparison."""
     out = []
-    for s in sorted({j["seed"] for j in mosi + syn}):
-        out += [("mosi", j) for j in mosi if j["seed"] == s]
+    main = [j for j in mosi if not j.get("part")]
+    for s in sorted({j["seed"] for j in main + syn}):
+        out += [("mosi", j) for j in main if j["seed"] == s]
         out += [("synthetic", j) for j in syn if j["seed"] == s]
-    return out
+    return out + [("mosi", j) for j in mosi if j.get("part")]
 
 
 def run_all(args, log=print) -> dict:
@@ -293,18 +300,15 @@ def run_all(args, log=print) -> dict:
 
 
 def partial_runs(args) -> dict:
-    """The finished jobs of an interrupted run, whole seeds only, marked ``partial``."""
+    """The finished jobs of an interrupted run (summary keeps whole seeds), marked ``partial``."""
     cache = JobCache(args.out)
     sweep = [cache.get(j) for j in sweep_jobs(args)]
     if any(r is None for r in sweep):
         raise SystemExit("the sweep did not finish: nothing to summarize")
     chosen = choose(sweep)
-    runs = {"chosen": chosen, "sweep": sweep, "mosi": [], "synthetic": [], "partial": True}
+    runs = {"chosen": chosen, "sweep": sweep, "partial": True}
     for part, jobs in (("mosi", eval_jobs(args, chosen)), ("synthetic", synthetic_jobs(args))):
-        got = [(j, cache.get(j)) for j in jobs]
-        whole = {s for s in {j["seed"] for j in jobs}
-                 if all(r is not None for j, r in got if j["seed"] == s)}
-        runs[part] = [r for j, r in got if j["seed"] in whole]
+        runs[part] = [r for r in (cache.get(j) for j in jobs) if r is not None]
     times = [os.path.getmtime(p) for p in
              (os.path.join(cache.dir, f) for f in os.listdir(cache.dir))]
     runs.update(wall_s=max(times) - min(times), loadavg=[_load()], args=vars(args),

@@ -17,6 +17,8 @@ RIDGE_FLOOR = {"lav": {"mae": 0.954, "corr": 0.627, "acc2": 0.778},
 PROTOCOLS = {
     "A": "train on train (1252 clips), select on valid (195; its features look fit to the "
          "labels), report test (752 clips, 31 videos)",
+    "A_ablations": "protocol A, HRLF against its three ablations (separate jobs per seed, "
+                   "run last; each retrains the same seeded teacher)",
     "B": "5-fold CV over the test split's 31 videos (folds by video); inside each outer fold "
          "an inner validation fifth of the training videos is used for early stopping only; "
          "the held-out predictions of the 5 folds are pooled per seed and scored on all 752 "
@@ -24,6 +26,7 @@ PROTOCOLS = {
          "train/valid split and frozen before B ran"}
 SYN_PROTOCOL = ("A: train on the train recordings' windows, select on valid, report test "
                 "(disjoint recordings, drawn from disjoint seeds)")
+ABLATIONS = ("no_frf", "no_hmi", "no_hal")
 MODEL_ORDER = ("hrlf", "dropout", "msm_only", "kd_only", "no_frf", "no_hmi", "no_hal", "teacher")
 
 
@@ -46,23 +49,31 @@ def inference_cost(dims: dict, frames: dict, d_model: dict | None = None) -> dic
             "frames": dict(frames), "dims": dict(dims)}
 
 
-def pool(results: list[dict], proto: str) -> tuple[np.ndarray, np.ndarray, dict, list]:
+def pool(results: list[dict], proto: str, models=None) -> tuple[np.ndarray, np.ndarray, dict, list]:
     """Per seed, every model's scores on the whole eval split (B: held-out folds pooled).
+
+    Only seeds where every model of ``models`` (default: those of the first job) has scores
+    for every fold are kept, so the comparisons stay paired by seed.
 
     Returns:
         ``(label, group, {model: [ {cond: (N,)} per seed ]}, seeds)``.
     """
     runs = [r for r in results if r["job"]["proto"] == proto]
-    seeds = sorted({r["job"]["seed"] for r in runs})
-    n = sum(len(r["idx"]) for r in runs if r["job"]["seed"] == seeds[0])
+    models = [m for m in MODEL_ORDER if m in (models or runs[0]["scores"])]
+    folds = 1 if proto.startswith("A") else runs[0]["job"]["folds"]
+    seeds = []
+    for s in sorted({r["job"]["seed"] for r in runs}):
+        have = [{r["job"]["fold"] for r in runs if r["job"]["seed"] == s and m in r["scores"]}
+                for m in models]
+        if all(len(h) == folds for h in have):
+            seeds.append(s)
+    n = max(int(np.max(r["idx"])) + 1 for r in runs)
     label, group = np.zeros(n, np.float32), np.empty(n, object)
-    models = [m for m in MODEL_ORDER if m in runs[0]["scores"]]
     preds = {m: [] for m in models}
     for s in seeds:
-        parts = [r for r in runs if r["job"]["seed"] == s]
         for m in models:
             pooled = {c: np.zeros(n, np.float32) for c in protocol.CONDITIONS}
-            for p in parts:
+            for p in (r for r in runs if r["job"]["seed"] == s and m in r["scores"]):
                 label[p["idx"]], group[p["idx"]] = p["label"], p["group"]
                 for c in protocol.CONDITIONS:
                     pooled[c][p["idx"]] = p["scores"][m][c]
@@ -116,16 +127,25 @@ def mosi_result(runs: dict, n_boot: int) -> dict:
     res.update(protocol=PROTOCOLS, sweep=runs["chosen"], ridge_floor=RIDGE_FLOOR,
                budget=runs["mosi"][0]["job"]["budget"], stats={}, verdicts={})
     res["sweep_info"] = _info(runs["sweep"])
-    for proto, key in (("A", "models"), ("B", "cv")):
-        if not any(r["job"]["proto"] == proto for r in runs["mosi"]):
+    main = [r for r in runs["mosi"] if not r["job"].get("part")]
+    abl = [r for r in runs["mosi"] if r["job"].get("part") == "ablations"]
+    a_main = [r for r in main if r["job"]["proto"] == "A"]
+    parts = [("A", "models", main, None), ("B", "cv", main, None),  # HRLF from the A jobs:
+             ("A_ablations", "models_ablations", a_main + abl, ("hrlf",) + ABLATIONS)]
+    for proto, key, rs, models in parts:
+        rs = [dict(r, job={**r["job"], "proto": proto}) if proto == "A_ablations" else r
+              for r in rs]
+        if not any(r["job"]["proto"] == proto for r in rs):
             continue
-        label, group, preds, seeds = pool(runs["mosi"], proto)
+        label, group, preds, seeds = pool(rs, proto, models)
+        if not seeds:
+            continue
         res[key] = aggregate_metrics(preds, label)
         tab = ST.boot_table(preds, label, group, protocol.CONDITIONS, n_boot)
         res["stats"][proto] = ST.paired_report(tab, "hrlf")
         res["verdicts"][proto] = _compact(res["stats"][proto])
         res.setdefault("seeds_per_protocol", {})[proto] = seeds
-        res.setdefault("runs", {})[proto] = _info(runs["mosi"], proto)
+        res.setdefault("runs", {})[proto] = _info(rs, proto)
     res["cost"] = {"mosi": inference_cost({"text": 100, "audio": 73, "vision": 100},
                                           {"text": 1, "audio": 1, "vision": 1})}
     return res
@@ -163,7 +183,8 @@ def _header(runs: dict, name: str) -> dict:
     la = np.array(runs["loadavg"])
     part = runs["mosi"] + runs["sweep"] if name == "mosi" else runs["synthetic"]
     a = runs.get("args", {})
-    return {"command": "python -m hrlf.train.reproduce " + " ".join(
+    return {"partial": bool(runs.get("partial", False)),
+            "command": "python -m hrlf.train.reproduce " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in a.items()
                 if k in ("data", "out") and v),
             "args": a, "wall_time_s": round(runs["wall_s"], 1),
