@@ -31,7 +31,7 @@ import json
 import os
 import pickle
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 import multiprocessing as mp
 
 import numpy as np
@@ -294,8 +294,12 @@ def run_all(args, log=print) -> dict:
         chosen = choose(done["sweep"]) if sw else None
         queue = _interleave(eval_jobs(args, chosen) if sw else [], syn[1:])
         futs = early + [(part, submit(pool, j)) for part, j in queue]
-        for part, f in futs:
-            take(f, part)
+        for part, f in futs:  # cached results first; then in the order jobs finish
+            if not hasattr(f, "result"):
+                take(f, part)
+        part_of = {f: part for part, f in futs if hasattr(f, "result")}
+        for f in as_completed(part_of):
+            take(f, part_of[f])
     return {"chosen": chosen, "wall_s": time.time() - t0, "loadavg": loads, **done}
 
 
