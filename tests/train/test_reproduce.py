@@ -80,3 +80,20 @@ def test_inference_cost_counts_flops():
     c = S.inference_cost({"text": 6, "audio": 5, "vision": 4}, {"text": 1, "audio": 2, "vision": 3},
                          {"layers": 1})
     assert c["parameters"] > 0 and c["flops"] > 2 * c["parameters"] * 0.5
+
+
+def test_job_cache_resumes_and_order_keeps_whole_seeds_first(tmp_path):
+    cache = RP.JobCache(str(tmp_path))
+    job = {"kind": "eval", "proto": "A", "seed": 3, "fold": 0, "budget": {"epochs": 2}}
+    assert cache.get(job) is None
+    cache.put({"job": job, "scores": {"hrlf": {}}})
+    assert cache.get(dict(job))["scores"] == {"hrlf": {}}
+    assert cache.get({**job, "budget": {"epochs": 3}}) is None  # another job, another key
+    mosi = ([{"proto": "A", "seed": s} for s in (0, 1)]
+            + [{"proto": "B", "seed": s, "fold": k} for s in (0, 1) for k in (0, 1)]
+            + [{"proto": "A", "seed": s, "part": "ablations"} for s in (0, 1)])
+    syn = [{"proto": "A", "seed": 0, "syn": True}]
+    order = RP._interleave(mosi, syn)
+    assert [(p, j["seed"]) for p, j in order[:4]] == [("mosi", 0)] * 3 + [("synthetic", 0)]
+    assert all(j.get("part") == "ablations" for _, j in order[-2:])
+    assert len(order) == len(mosi) + len(syn)
