@@ -13,7 +13,7 @@ from .conftest import fake_mosi
 def _result(proto, seed, idx, label, shift, fold=0):
     scores = {m: {c: label + shift + 0.1 * k for c in protocol.CONDITIONS}
               for k, m in enumerate(("hrlf", "dropout", "teacher"))}
-    return {"job": {"proto": proto, "seed": seed, "fold": fold}, "idx": idx, "label": label,
+    return {"job": {"proto": proto, "seed": seed, "fold": fold, "folds": 2}, "idx": idx, "label": label,
             "group": np.array([f"v{i // 2}" for i in idx]), "scores": scores}
 
 
