@@ -341,6 +341,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates [2000]")
     ap.add_argument("--resummarize", action="store_true",
                     help="rebuild OUT's JSON/Markdown/PNGs from OUT/.runs.pkl, no training")
+    ap.add_argument("--wall-note", default=None,
+                    help="with --resummarize: a sentence on the wall time to print with it "
+                         "(e.g. the invocations of a resumed run)")
     ap.add_argument("--partial", action="store_true",
                     help="with --resummarize: summarize the finished jobs of OUT/.jobs/ of an "
                          "interrupted run (labelled partial)")
@@ -363,6 +366,8 @@ def main(argv=None) -> dict:
         os.makedirs(args.out, exist_ok=True)
         with open(cache, "wb") as f:
             pickle.dump(runs, f)
+    if args.wall_note:
+        runs["wall_note"] = args.wall_note
     written = summary.write_all(runs, args.out, n_boot=args.n_boot)
     print(f"wall time {runs['wall_s']:.0f} s; wrote {', '.join(written)}")
     return runs

@@ -188,8 +188,7 @@ def _header(runs: dict, name: str) -> dict:
                 f"--{k.replace('_', '-')} {v}" for k, v in a.items()
                 if k in ("data", "out") and v),
             "args": a, "wall_time_s": round(runs["wall_s"], 1),
-            "wall_time_note": "one command trains MOSI and the synthetic benchmark in the same "
-                              "2-worker pool; wall_time_s is the whole command",
+            "wall_time_note": runs.get("wall_note", ""),
             "cpu_time_s": round(float(runs.get("cpu_children_s", 0.0)), 1),
             "cpu_time_this_part_s": round(sum(r["cpu_s"] for r in part), 1),
             "loadavg_1min": {"start": float(la[0, 0]), "mean": round(float(la[:, 0].mean()), 2),
