@@ -123,21 +123,23 @@ def run_job(job: dict) -> dict:
     from hrlf.train.run import seed_everything
 
     t0, c0 = time.time(), time.process_time()
-    tr, va, ev, idx = _splits(job["data"], job["synthetic"], job["proto"], job["fold"], job["folds"])
+    tr, va, ev, idx = _splits(job["data"], job["synthetic"], job["proto"], job["fold"],
+                              job["folds"])
     if job["kind"] == "sweep":
         ev, idx = va, np.arange(len(va))
     prep = L.prepare_splits(tr, va)
     out = {"job": job, "idx": idx, "label": ev.label, "group": ev.group, "scores": {},
            "intra": {}, "info": {}, "z_std": {}}
     teacher, nets = None, {}
-    if any(L.TrainConfig(**_merge(job["budget"], o)).needs_teacher for o in job["students"].values()):
+    if any(L.TrainConfig(**_merge(job["budget"], o)).needs_teacher
+           for o in job["students"].values()):
         seed_everything(job["seed"])
         stage = L.make_teacher_stage(L.TrainConfig(**{**job["budget"], "seed": job["seed"]}),
                                      L._dims(prep))
         L.run_stage(stage, prep, stage.cfg.epochs)
         teacher = stage.best_net()
-        out["info"]["teacher"] = {"epochs": stage.epoch, "converged": stage.bad >= stage.cfg.early_stop,
-                                  "best_valid_loss": stage.best_loss}
+        out["info"]["teacher"] = {"epochs": stage.epoch, "best_valid_loss": stage.best_loss,
+                                  "converged": stage.bad >= stage.cfg.early_stop}
     trained, info = _train(job, prep, teacher)
     out["info"].update(info)
     nets.update(trained)
@@ -330,7 +332,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--sweep-seeds", type=int, nargs="+", default=list(SWEEP_SEEDS))
     ap.add_argument("--syn-seeds", type=int, nargs="+", default=list(SYN_SEEDS))
-    ap.add_argument("--epochs", type=int, default=None, help=f"MOSI max epochs [{BUDGET['epochs']}]")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help=f"MOSI max epochs [{BUDGET['epochs']}]")
     ap.add_argument("--syn-epochs", type=int, default=None,
                     help=f"synthetic max epochs [{SYN_BUDGET['epochs']}]")
     ap.add_argument("--synthetic-config", default=None, help="JSON overrides of the benchmark")

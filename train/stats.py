@@ -173,7 +173,8 @@ def boot_table(preds: Mapping[str, Sequence[Mapping[str, np.ndarray]]], label: n
         for per_cond in seeds:
             b6, p6 = {k: 0.0 for k in BOOT_METRICS}, {k: 0.0 for k in BOOT_METRICS}
             for i, c in enumerate(conditions):
-                bm, pm = weighted_metrics(per_cond[c], label, w), weighted_metrics(per_cond[c], label, ones)
+                bm = weighted_metrics(per_cond[c], label, w)
+                pm = weighted_metrics(per_cond[c], label, ones)
                 for k in BOOT_METRICS:
                     res[c][k]["boot"].append(bm[k])
                     res[c][k]["point"].append(float(pm[k][0]))

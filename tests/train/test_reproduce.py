@@ -13,14 +13,16 @@ from .conftest import fake_mosi
 def _result(proto, seed, idx, label, shift, fold=0):
     scores = {m: {c: label + shift + 0.1 * k for c in protocol.CONDITIONS}
               for k, m in enumerate(("hrlf", "dropout", "teacher"))}
-    return {"job": {"proto": proto, "seed": seed, "fold": fold, "folds": 2}, "idx": idx, "label": label,
+    return {"job": {"proto": proto, "seed": seed, "fold": fold, "folds": 2}, "idx": idx,
+            "label": label,
             "group": np.array([f"v{i // 2}" for i in idx]), "scores": scores}
 
 
 def test_cv_pools_held_out_predictions_per_seed():
     label = np.linspace(-2, 2, 10).astype(np.float32)
     a, b = np.arange(0, 4), np.arange(4, 10)
-    results = [_result("B", s, i, label[i], 0.0, k) for s in (0, 1) for k, i in enumerate((a, b))]
+    results = [_result("B", s, i, label[i], 0.0, k) for s in (0, 1)
+               for k, i in enumerate((a, b))]
     lab, group, preds, seeds = S.pool(results, "B")
     assert seeds == [0, 1] and list(preds) == ["hrlf", "dropout", "teacher"]
     np.testing.assert_array_equal(lab, label)
