@@ -47,19 +47,21 @@ def model_table(rep: dict, key: str, conds=None) -> str:
     return "\n".join(lines)
 
 
-def per_seed_table(stats: dict, other: str = "dropout", cond: str = "avg6",
+def per_seed_table(stats: dict, seeds: dict, other: str = "dropout", cond: str = "avg6",
                    key: str = "f1") -> str:
     """One row per seed: HRLF - ``other`` with its video-bootstrap interval, per protocol."""
     protos = [p for p in stats if other in stats[p]["paired"]]
     lines = ["| seed | " + " | ".join(f"protocol {p}" for p in protos) + " |",
              "|---" * (len(protos) + 1) + "|"]
-    rows = len(stats[protos[0]]["paired"][other][cond][key]["per_seed"]) if protos else 0
-    for i in range(rows):
+    for s in sorted({s for p in protos for s in seeds[p]}):
         cells = []
         for p in protos:
-            s = stats[p]["paired"][other][cond][key]["per_seed"][i]
-            cells.append(f"{s['diff']:+.3f} [{s['ci'][0]:+.3f}, {s['ci'][1]:+.3f}]")
-        lines.append(f"| {i} | " + " | ".join(cells) + " |")
+            if s not in seeds[p]:
+                cells.append("")
+                continue
+            c = stats[p]["paired"][other][cond][key]["per_seed"][seeds[p].index(s)]
+            cells.append(f"{c['diff']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -131,7 +133,7 @@ def markdown(res: dict, name: str) -> str:
                   "inputs, mean over runs):", "", runs_table(res["runs"][proto]), ""]
     if "dropout" in next(iter(res["stats"].values()))["paired"]:
         lines += ["### Per seed: HRLF − dropout, avg6 F1 [video-bootstrap 95 % interval]", "",
-                  per_seed_table(res["stats"]), ""]
+                  per_seed_table(res["stats"], res["seeds_per_protocol"]), ""]
     if "intra" in res:
         for mode, rep in res["intra"].items():
             lines += [f"### F1 against the intra ratio, {mode} drops (mean [95 % interval])",
