@@ -347,6 +347,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--wall-note", default=None,
                     help="with --resummarize: a sentence on the wall time to print with it "
                          "(e.g. the invocations of a resumed run)")
+    ap.add_argument("--wall-s", type=float, default=None,
+                    help="with --resummarize --partial: the measured wall time (the job files' "
+                         "time stamps cannot see cached or restarted work)")
     ap.add_argument("--partial", action="store_true",
                     help="with --resummarize: summarize the finished jobs of OUT/.jobs/ of an "
                          "interrupted run (labelled partial)")
@@ -371,6 +374,8 @@ def main(argv=None) -> dict:
             pickle.dump(runs, f)
     if args.wall_note:
         runs["wall_note"] = args.wall_note
+    if args.wall_s:
+        runs["wall_s"] = args.wall_s
     written = summary.write_all(runs, args.out, n_boot=args.n_boot)
     print(f"wall time {runs['wall_s']:.0f} s; wrote {', '.join(written)}")
     return runs
