@@ -180,7 +180,7 @@ def synthetic_result(runs: dict, n_boot: int) -> dict:
 
 
 def _header(runs: dict, name: str) -> dict:
-    la = np.array(runs["loadavg"])
+    la = np.array(runs["loadavg"]) if runs["loadavg"] else None
     part = runs["mosi"] + runs["sweep"] if name == "mosi" else runs["synthetic"]
     a = runs.get("args", {})
     return {"partial": bool(runs.get("partial", False)),
@@ -191,8 +191,9 @@ def _header(runs: dict, name: str) -> dict:
             "wall_time_note": runs.get("wall_note", ""),
             "cpu_time_s": round(float(runs.get("cpu_children_s", 0.0)), 1),
             "cpu_time_this_part_s": round(sum(r["cpu_s"] for r in part), 1),
-            "loadavg_1min": {"start": float(la[0, 0]), "mean": round(float(la[:, 0].mean()), 2),
-                             "max": float(la[:, 0].max()), "end": float(la[-1, 0])},
+            "loadavg_1min": None if la is None else {
+                "start": float(la[0, 0]), "mean": round(float(la[:, 0].mean()), 2),
+                "max": float(la[:, 0].max()), "end": float(la[-1, 0])},
             "bootstrap": "video-level: test videos (synthetic: recordings) resampled with "
                          "replacement, the same replicates for every model and seed; "
                          "'ci' also resamples the seeds (two levels); 95 % percentile "
