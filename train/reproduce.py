@@ -374,8 +374,10 @@ def main(argv=None) -> dict:
             pickle.dump(runs, f)
     if args.wall_note:
         runs["wall_note"] = args.wall_note
-    if args.wall_s:
+    if args.wall_s:  # a resumed run: the jobs' own CPU time, wherever they ran
         runs["wall_s"] = args.wall_s
+        runs["cpu_children_s"] = sum(r["cpu_s"] for p in ("sweep", "mosi", "synthetic")
+                                     for r in runs.get(p, []))
     written = summary.write_all(runs, args.out, n_boot=args.n_boot)
     print(f"wall time {runs['wall_s']:.0f} s; wrote {', '.join(written)}")
     return runs
