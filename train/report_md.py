@@ -102,7 +102,8 @@ def _head(res: dict, name: str) -> list[str]:
             "processes × 1 torch thread, "
             f"CPU time of all jobs {res['cpu_time_s'] / 60:.1f} min (this benchmark's jobs: "
             f"{res['cpu_time_this_part_s'] / 60:.1f} min)"
-            + (f"; 1-min load average of the shared 2-core machine during the run: mean "
+            + (f"; 1-min load average of the shared 2-core machine during the "
+               f"{'last invocation' if res.get('wall_time_note') else 'run'}: mean "
                f"{la['mean']}, max {la['max']} (other engineers' jobs ran at the same time, so "
                "the wall time includes them)." if la else "."),
             *([res["wall_time_note"]] if res.get("wall_time_note") else []), "",
