@@ -49,6 +49,10 @@ class SyntheticConfig:
     jitter: float = 0.2  # timestamp jitter, fraction of a frame period
     seed: int = 0
     world_seed: int = 2024
+    #: fraction of each modality's frames lost in bursts (sensor/network outages); 0 = none
+    drop_fraction: float = 0.0
+    #: mean length of one burst of lost frames, seconds (geometric in frames)
+    drop_burst_s: float = 1.0
 
     def features(self) -> dict[str, ModalitySpec]:
         return {m: ModalitySpec(dim=int(self.dims[m]), frame_rate_hz=float(self.rates_hz[m]),
@@ -57,9 +61,36 @@ class SyntheticConfig:
                 for m in MODALITIES}
 
     def fingerprint(self) -> dict:
-        blob = json.dumps({"generator_version": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        fields = asdict(self)
+        for k, v in _OPTIONAL.items():  # off by default: the default fingerprint stays as it was
+            if fields[k] == v:
+                del fields[k]
+        blob = json.dumps({"generator_version": GENERATOR_VERSION, **fields}, sort_keys=True)
         return {"source": "synthetic", "sha256": hashlib.sha256(blob.encode()).hexdigest(),
                 "config": json.loads(blob)}
+
+
+_OPTIONAL = {"drop_fraction": 0.0, "drop_burst_s": 1.0}
+
+
+def burst_keep(rng: np.random.Generator, n: int, fraction: float, burst: float) -> np.ndarray:
+    """(n,) bool: frames kept by a two-state (Gilbert) loss process.
+
+    Bursts of lost frames have a geometric length of mean ``burst`` frames (>= 1) and cover
+    ``fraction`` of the frames on average; the chain starts in its stationary state.
+    """
+    if fraction <= 0 or n == 0:
+        return np.ones(n, bool)
+    fraction = min(fraction, 0.95)
+    p_end = 1.0 / max(burst, 1.0)  # lost -> kept
+    p_start = p_end * fraction / (1.0 - fraction)  # kept -> lost (stationary share = fraction)
+    u = rng.random(n)
+    keep = np.empty(n, bool)
+    state = rng.random() >= fraction
+    for i in range(n):
+        keep[i] = state
+        state = (u[i] >= p_start) if state else (u[i] < p_end)
+    return keep
 
 
 def _smooth(rng: np.random.Generator, t: np.ndarray, n: int, periods: tuple[float, float],
@@ -116,6 +147,10 @@ def generate_recordings(cfg: SyntheticConfig, split: str, n: int | None = None) 
             nuisance = rng.normal(size=_NUISANCE) + _smooth(rng, t, _NUISANCE, (5.0, 40.0))
             h = np.tanh(np.concatenate([view, nuisance], 1) @ world.w1[m] + world.b1[m])
             x = h @ world.w2[m] + cfg.frame_noise * rng.normal(size=(len(t), cfg.dims[m]))
+            if cfg.drop_fraction > 0:  # bursty frame loss, own stream: same recording
+                lrng = np.random.default_rng([cfg.seed, split_id, i, 7, MODALITIES.index(m)])
+                keep = burst_keep(lrng, len(t), cfg.drop_fraction, cfg.drop_burst_s * rate)
+                t, x = t[keep], x[keep]
             times[m], frames[m] = t, x.astype(np.float32)
         recs.append(Recording(id=f"syn{split[:2]}{cfg.seed}-{i:04d}", duration_s=cfg.duration_s,
                               times=times, frames=frames, knots=grid, values=sent))

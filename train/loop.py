@@ -30,7 +30,10 @@ from hrlf.train.losses import Discriminators, Objective, disc_loss, hal_loss
 from hrlf.train.model import HRLFNet, ModelConfig
 
 ABLATIONS = ("frf", "hmi", "hal")
-BASELINES = ("dropout",)
+#: Students without the HRLF terms: ``dropout`` (L_task, modality dropout), ``msm_only``
+#: (L_task under the HRLF student's own MSM corruption, no teacher) and ``kd_only``
+#: (L_task + L_KD under MSM, with the teacher): they isolate augmentation and distillation.
+BASELINES = ("dropout", "msm_only", "kd_only")
 
 
 @dataclass
@@ -56,6 +59,10 @@ class TrainConfig:
     student_init: str | None = None  # "fresh" (the paper) or "teacher" (start from its weights)
     modalities_off: list | None = None  # modalities whose input projection is zero and frozen
     norm: str | None = None  # "z" (per-feature z-score) or "shrunk" (std shrunk to the pooled)
+    w_hmi: float = 1.0  # loss weights (the paper's are all 1)
+    w_hal: float = 1.0
+    w_kd: float = 1.0
+    scale_reduce: str = "sum"  # HMI/HAL over representations: "sum" (§6.2) or "mean"
     ablate: str | None = None
     baseline: str | None = None
     device: str = "cpu"
@@ -83,6 +90,9 @@ class TrainConfig:
                              "'teacher'")
         if self.select not in (None, "conditions", "lav"):
             raise InputError(f"config: select '{self.select}' is not 'conditions' or 'lav'")
+        if self.scale_reduce not in ("sum", "mean"):
+            raise InputError(f"config: scale_reduce '{self.scale_reduce}' is not 'sum' or "
+                             "'mean'")
         if self.msm not in ("full", "inter", "auto"):
             raise InputError(f"config: msm '{self.msm}' is not 'full', 'inter' or 'auto'")
         for k in ("epochs", "batch_size", "early_stop"):
@@ -94,9 +104,19 @@ class TrainConfig:
         """Model name in results: hrlf, dropout, no_frf, no_hmi or no_hal."""
         return self.baseline or (f"no_{self.ablate}" if self.ablate else "hrlf")
 
+    @property
+    def needs_teacher(self) -> bool:
+        """Every student but ``dropout`` and ``msm_only`` learns from the teacher."""
+        return self.baseline not in ("dropout", "msm_only")
+
+    def weights(self) -> dict[str, float]:
+        return {"task": 1.0, "frf": 1.0, "hmi": self.w_hmi, "hal": self.w_hal, "kd": self.w_kd}
+
     def student_terms(self) -> tuple[str, ...]:
-        if self.baseline == "dropout":
+        if self.baseline in ("dropout", "msm_only"):
             return ("task",)
+        if self.baseline == "kd_only":
+            return ("task", "kd")
         return tuple(t for t in ("task", "frf", "hmi", "hal", "kd") if t != self.ablate)
 
     def to_dict(self) -> dict:
@@ -163,7 +183,7 @@ class Stage:
         self.net = HRLFNet(mcfg).to(self.device)
         for m in cfg.modalities_off:
             switch_off(self.net, m)
-        self.obj = Objective(self.net, terms).to(self.device)
+        self.obj = Objective(self.net, terms, cfg.scale_reduce).to(self.device)
         self.disc = Discriminators(mcfg.d).to(self.device) if "hal" in terms else None
         self.obj_run = ddp.wrap(self.obj, find_unused=True)
         self.disc_run = ddp.wrap(self.disc) if self.disc is not None else None
@@ -213,8 +233,9 @@ class Stage:
             dl = disc_loss(self.disc_run, t_out, out)
             dl.backward()
             self.dopt.step()
-            losses["hal"] = hal_loss(self.disc, out, self.cfg.hal_form)
-        total = torch.stack(list(losses.values())).sum()
+            losses["hal"] = hal_loss(self.disc, out, self.cfg.hal_form, self.cfg.scale_reduce)
+        w = self.cfg.weights()
+        total = torch.stack([w[k] * v for k, v in losses.items()]).sum()
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         # clip the network's gradient on its own: the HMI statistic networks share the
@@ -241,6 +262,7 @@ class Stage:
             for c in conds:
                 raw = predict_raw(self.net, protocol.apply_condition(prep.valid, c), self.device)
                 losses.append(float(torch.mean((raw - y) ** 2)))
+            self.z_std = z_spread(self.net, prep.valid, self.device)
         return float(np.mean(losses))
 
     def end_epoch(self, val: float, logs: dict, seconds: float) -> bool:
@@ -253,7 +275,8 @@ class Stage:
         else:
             self.bad += 1
         self.history.append({"epoch": self.epoch, "lr": self.opt.param_groups[0]["lr"],
-                             "train": logs, "valid_loss": val, "time_s": round(seconds, 3)})
+                             "train": logs, "valid_loss": val, "time_s": round(seconds, 3),
+                             "z_std": getattr(self, "z_std", None)})
         return self.bad >= self.cfg.early_stop and self.steps >= self.cfg.min_steps
 
     def best_net(self) -> HRLFNet:
@@ -270,6 +293,21 @@ def switch_off(net: HRLFNet, modality: str) -> None:
         with torch.no_grad():
             w.zero_()
         w.requires_grad_(False)
+
+
+@torch.no_grad()
+def z_spread(net: HRLFNet, batch: dict, device="cpu", chunk: int = 1024) -> dict[str, float]:
+    """Collapse monitor: across-sample std of Z_m (mean over dims) and of Ht, complete inputs.
+
+    A student whose representations stop depending on the input shows it here first.
+    """
+    n = len(next(iter(batch.values())))
+    zs: dict[str, list] = {}
+    for i in range(0, n, chunk):
+        out = net(D.to_torch(D.take(batch, np.arange(i, min(n, i + chunk))), device))
+        for k, v in {**out["Z"], "Ht": out["Ht"]}.items():
+            zs.setdefault(k, []).append(v)
+    return {k: round(float(torch.cat(v).std(0).mean()), 4) for k, v in zs.items()}
 
 
 def predict_raw(net: HRLFNet, batch: dict, device, chunk: int = 1024) -> torch.Tensor:
@@ -356,7 +394,7 @@ def make_student_stage(cfg: TrainConfig, dims: dict, teacher: HRLFNet | None,
             p.requires_grad_(False)
     corruption = "dropout" if cfg.baseline == "dropout" else msm_mode(cfg, dims_frames)
     stage = Stage("student", cfg, model_config(cfg, dims), cfg.student_terms(), corruption,
-                  teacher=None if cfg.baseline else teacher)
+                  teacher=teacher if cfg.needs_teacher else None)
     if stage.cfg.student_init == "teacher" and stage.teacher is not None:
         stage.net.load_state_dict(teacher.state_dict())  # same architecture, own copy
         stage.best_state = copy.deepcopy(stage.net.state_dict())

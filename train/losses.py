@@ -1,4 +1,8 @@
-"""HRLF losses (method spec §3 with the §6 resolutions). All weights are 1.
+"""HRLF losses (method spec §3 with the §6 resolutions).
+
+The paper's weights are all 1; :class:`hrlf.train.loop.TrainConfig` can scale HMI, HAL
+and KD (``w_hmi``, ``w_hal``, ``w_kd``) and average the HMI/HAL terms over scales instead
+of summing them over the five representations (``scale_reduce``).
 
 * ``task``: MSE of the raw prediction against the label.
 * ``frf``: fine-grained representation factorization = intra/inter-modality translation
@@ -23,6 +27,20 @@ from hrlf.train.model import HRLFNet, mlp
 
 SCALES = (("H", "Ht"), ("I1", "I3"), ("I2",))
 TERMS = ("task", "frf", "hmi", "hal", "kd")
+REDUCES = ("sum", "mean")
+
+
+def reduce_scales(terms: list[torch.Tensor], reduce: str = "sum") -> torch.Tensor:
+    """Per-representation terms (order of :data:`SCALES`) -> one loss.
+
+    ``sum``: the sum over the five representations (§6.2); ``mean``: the mean over the
+    three scales of the mean within each scale (one term's magnitude).
+    """
+    t = torch.stack(terms)
+    if reduce == "sum":
+        return t.sum()
+    sizes = [len(names) for names in SCALES]
+    return torch.stack([p.mean() for p in torch.split(t, sizes)]).mean()
 
 
 def scale_dims(d: int) -> tuple[int, int, int]:
@@ -62,15 +80,16 @@ def jsd_mi(stat: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 class Critics(nn.Module):
     """The HMI statistic networks T_theta,i: MLP([x; y]) with hidden 2*dim -> scalar."""
 
-    def __init__(self, d: int):
+    def __init__(self, d: int, reduce: str = "sum"):
         super().__init__()
         self.stat = nn.ModuleList(mlp(2 * k, 2 * k, 1) for k in scale_dims(d))
+        self.reduce = reduce
 
     def forward(self, teacher: dict, student: dict) -> torch.Tensor:
-        """L_HMI = -sum over scales and their representations of MI(teacher, student)."""
+        """L_HMI = -(sum or mean, :func:`reduce_scales`) of MI(teacher, student)."""
         mi = [jsd_mi(t, teacher[name].detach(), student[name])
               for t, names in zip(self.stat, SCALES) for name in names]
-        return -torch.stack(mi).sum()
+        return -reduce_scales(mi, self.reduce)
 
 
 class Discriminators(nn.Module):
@@ -95,20 +114,22 @@ def disc_loss(disc: nn.Module, teacher: dict, student: dict) -> torch.Tensor:
     return torch.stack(terms).sum()
 
 
-def hal_loss(disc: nn.Module, student: dict, form: str = "nonsaturating") -> torch.Tensor:
+def hal_loss(disc: nn.Module, student: dict, form: str = "nonsaturating",
+             reduce: str = "sum") -> torch.Tensor:
     """The student's adversarial loss, summed over scales and their representations.
 
     Args:
         form: ``nonsaturating``: -log De_i(s) (§6.9); ``minimax``: the paper's own
             log(1 - De_i(s)) (what a gradient-reversal layer optimizes), whose gradient
             fades where the discriminator is confident.
+        reduce: ``sum`` or ``mean`` over the representations (:func:`reduce_scales`).
     """
     logits = disc({k: v for k, v in student.items() if k in _REPS})
     if form == "minimax":
         terms = [-F.binary_cross_entropy_with_logits(g, torch.zeros_like(g)) for g in logits]
     else:
         terms = [F.binary_cross_entropy_with_logits(g, torch.ones_like(g)) for g in logits]
-    return torch.stack(terms).sum()
+    return reduce_scales(terms, reduce)
 
 
 _REPS = {n for names in SCALES for n in names}
@@ -121,13 +142,14 @@ class Objective(nn.Module):
         net: the network being trained.
         terms: which of :data:`TERMS` to compute (``hal`` is handled by the loop, since its
             discriminator has its own optimizer).
+        reduce: how HMI combines its per-representation terms (:func:`reduce_scales`).
     """
 
-    def __init__(self, net: HRLFNet, terms: tuple[str, ...]):
+    def __init__(self, net: HRLFNet, terms: tuple[str, ...], reduce: str = "sum"):
         super().__init__()
         self.net = net
         self.terms = tuple(terms)
-        self.critics = Critics(net.config.d) if "hmi" in self.terms else None
+        self.critics = Critics(net.config.d, reduce) if "hmi" in self.terms else None
 
     def forward(self, batch: dict, label: torch.Tensor, teacher: dict | None = None):
         """Returns the network's outputs and a dict of loss terms (without ``hal``)."""

@@ -94,3 +94,87 @@ def plot_embedding(panels: Mapping[str, tuple[np.ndarray, np.ndarray]], class_na
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _ci_err(s: Mapping) -> tuple[float, float, float]:
+    """(mean, lower error, upper error) of a ``{"mean", "ci"}`` summary."""
+    return s["mean"], max(0.0, s["mean"] - s["ci"][0]), max(0.0, s["ci"][1] - s["mean"])
+
+
+def plot_paired(paired: Mapping[str, Mapping], path: str, cond: str = "avg6",
+                keys: Sequence[str] = ("f1", "corr", "auc", "mae"), title: str = "") -> None:
+    """Forest plot: HRLF - each other model, one panel per metric, with the two-level 95 %
+    interval (bar), the seed-fixed interval (thick) and each seed's difference (dots)."""
+    plt = _plt()
+    others = list(paired)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 0.45 * len(others) + 1.6),
+                             sharey=True, squeeze=False)
+    y = np.arange(len(others))[::-1]
+    for ax, k in zip(axes[0], keys):
+        for yi, o in zip(y, others):
+            c = paired[o][cond][k]
+            ax.plot(c["ci"], [yi, yi], color="tab:blue", lw=1.5)
+            ax.plot(c["ci_videos"], [yi, yi], color="tab:blue", lw=4, alpha=0.5)
+            ax.plot([s["diff"] for s in c["per_seed"]], [yi] * len(c["per_seed"]), "k.",
+                    ms=3, alpha=0.5)
+            ax.plot([c["mean_diff"]], [yi], "o", color="tab:red", ms=5)
+        ax.axvline(0.0, color="gray", lw=1)
+        ax.set_title(f"{k} (< 0: HRLF better)" if k == "mae" else f"{k} (> 0: HRLF better)",
+                     fontsize=9)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0][0].set_yticks(y, [f"hrlf − {o}" for o in others], fontsize=8)
+    fig.suptitle(title or f"paired differences, {cond}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_conditions_ci(models: Mapping[str, Mapping], path: str, key: str = "f1",
+                       title: str = "") -> None:
+    """Grouped bars per condition with asymmetric 95 % interval error bars."""
+    plt = _plt()
+    cols = list(protocol.INCOMPLETE) + ["avg6", "lav"]
+    names = list(models)
+    width = 0.8 / max(1, len(names))
+    fig, ax = plt.subplots(figsize=(11, 4))
+    x = np.arange(len(cols))
+    lo = 1.0
+    for i, name in enumerate(names):
+        v = [_ci_err(models[name][c][key]) for c in cols]
+        lo = min(lo, min(a - b for a, b, _ in v))
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, [a for a, _, _ in v], width,
+               yerr=np.array([[b for _, b, _ in v], [c for _, _, c in v]]), label=name,
+               capsize=2)
+    ax.set_xticks(x, [protocol.condition_label(c) if c != "avg6" else "avg6" for c in cols])
+    ax.set_ylim(max(0.0, lo - 0.05), None)
+    ax.set_ylabel(key)
+    ax.set_title(title or f"{key} by condition (95 % intervals)")
+    ax.legend(fontsize=7, ncol=min(8, len(names)))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_intra_ci(reports: Mapping[str, Mapping], path: str, key: str = "f1",
+                  title: str = "") -> None:
+    """``key`` against the intra ratio, one panel per drop mode, 95 % interval bands."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(reports), figsize=(5.5 * len(reports), 4), squeeze=False)
+    for ax, (mode, rep) in zip(axes[0], reports.items()):
+        for name, per in rep["models"].items():
+            r = [float(c) for c in per]
+            m = np.array([per[c][key]["mean"] for c in per])
+            lo = np.array([per[c][key]["ci"][0] for c in per])
+            hi = np.array([per[c][key]["ci"][1] for c in per])
+            ax.plot(r, m, marker="o", ms=3, label=name)
+            ax.fill_between(r, lo, hi, alpha=0.15)
+        ax.set_xlabel(f"missing ratio r ({mode} drops)")
+        ax.set_ylabel(key)
+        ax.set_title(f"{mode}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,37 +1,67 @@
-"""Reproduce the README's MOSI tables: 5 seeds x (HRLF, dropout, ablations, teacher), 2 protocols.
+"""Reproduce results/: MOSI (2 protocols, 10 seeds, tuned and isolating baselines) and the
+harder synthetic benchmark, in one command:
 
     python -m hrlf.train.reproduce --data ../shared/data/mosi --out results/
 
-* Protocol A (``models``): train on train, select on valid (early stopping / best valid
-  loss), report test. The valid clips' features look fit to their labels (data README), so
-  selection on them can mislead; test is the only fair number.
-* Protocol B (``cv``, leakage-free): 5-fold cross-validation over the *test* split's
-  videos (:func:`hrlf.runtime.datasets.group_folds`); inside each training part, one fifth
-  of its videos is the inner validation set used for selection. Per seed, the held-out
-  predictions of the 5 folds are pooled (every test clip predicted once) and scored.
+Order of work (every job: one process, one torch thread; ``--workers`` processes):
 
-Per seed and fold, one teacher is trained and shared by HRLF and its ablations (each is
-the full student minus one term); the dropout baseline has no teacher. Jobs run in
-``--workers`` processes with one torch thread each. Test labels are only ever scored.
+1. **Sweep** (MOSI train/valid split only; never a test-split video). HRLF: the HMI/HAL/KD
+   weight w in {0.01, 0.1, 1} x HMI/HAL summed over the five representations or averaged
+   over scales (6 trials). Dropout student, its own knobs: lr in {5e-4, 1e-3, 2e-3} x
+   model dropout default or raised (6 trials). Criterion: the validation loss (mean over
+   the 7 conditions), mean over the sweep seeds. The choice is frozen here.
+2. **Protocol A** (one job per seed): train on train, select on valid, score test.
+3. **Protocol B** (one job per seed and outer fold): 5-fold CV over the *test* split's
+   videos; inside each outer fold, one fifth of the training videos is the inner
+   validation set used for early stopping; held-out predictions pooled per seed.
+   Nothing of B is used to choose anything (step 1 ran before and never saw these videos).
+4. **Harder synthetic benchmark** (:mod:`hrlf.train.benchmark`), protocol A, 5 seeds,
+   started with the sweep so both workers stay busy.
+
+Models: ``hrlf`` (chosen weights), ``dropout`` (chosen knobs), ``msm_only`` (L_task under
+HRLF's own MSM corruption, no teacher), ``kd_only`` (L_task + L_KD under MSM, the chosen
+w_KD), ``no_frf``/``no_hmi``/``no_hal`` (HRLF minus one term; protocol A), and the frozen
+``teacher``. One teacher per (seed, fold) is shared by every student that needs one.
+Statistics, tables and plots: :mod:`hrlf.train.summary`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 import multiprocessing as mp
 
 import numpy as np
 
 from hrlf.runtime import protocol
 from hrlf.runtime.datasets import group_folds
-from hrlf.runtime.metrics import regression_metrics
 
-SEEDS = (0, 1, 2, 3, 4)
-STUDENTS = {"hrlf": {}, "dropout": {"baseline": "dropout"}, "no_frf": {"ablate": "frf"},
-            "no_hmi": {"ablate": "hmi"}, "no_hal": {"ablate": "hal"}}
-MODELS = tuple(STUDENTS) + ("teacher",)
+SEEDS = tuple(range(10))
+SWEEP_SEEDS = (100, 101)
+SYN_SEEDS = (0, 1, 2, 3, 4)
+#: Training budget of every MOSI model (shorter than the 50/10/5 of single runs; see README).
+BUDGET = {"epochs": 30, "early_stop": 6, "lr_patience": 3}
+#: The harder synthetic benchmark trains to convergence: early stopping decides.
+SYN_BUDGET = {"epochs": 60, "early_stop": 8, "lr_patience": 3, "model": {"layers": 2}}
+HRLF_GRID = [{"w_hmi": w, "w_hal": w, "w_kd": w, "scale_reduce": r}
+             for r in ("sum", "mean") for w in (0.01, 0.1, 1.0)]
+_RAISED = {"embed_dropout": 0.3, "attn_dropout": 0.2, "out_dropout": 0.2}
+DROPOUT_GRID = [{"baseline": "dropout", "lr": lr, "model": dict(m)}
+                for lr in (5e-4, 1e-3, 2e-3) for m in ({}, _RAISED)]
+ABLATION_MODELS = ("no_frf", "no_hmi", "no_hal")
+
+
+def students(hrlf: dict, dropout: dict, ablations: bool) -> dict:
+    """Model name -> TrainConfig overrides, given the chosen HRLF and dropout settings."""
+    out = {"hrlf": dict(hrlf), "dropout": dict(dropout),
+           "msm_only": {"baseline": "msm_only"},
+           "kd_only": {"baseline": "kd_only", "w_kd": hrlf.get("w_kd", 1.0)}}
+    if ablations:
+        out.update({f"no_{t}": {**hrlf, "ablate": t} for t in ("frf", "hmi", "hal")})
+    return out
 
 
 def _init_worker() -> None:
@@ -56,162 +86,301 @@ def _splits(data: str, synthetic: dict, proto: str, fold: int, folds: int):
     return (te.subset(pool[inner != 0]), te.subset(pool[inner == 0]), te.subset(held), held)
 
 
-def run_job(job: dict) -> dict:
-    """Train and score every model for one (protocol, fold, seed); returns scores per model.
+def _merge(base: dict, over: dict) -> dict:
+    return {**base, **over, "model": {**base.get("model", {}), **over.get("model", {})}}
 
-    Returns:
-        ``{"job": job, "idx": held-out rows, "label": labels, "scores": {model: {cond: (n,)}},
-        "intra": {model: curve} (sequence data only), "embedding": {...} (first job only)}``.
-    """
-    import torch
 
-    from hrlf.train import evaluate as E
+def _train(job: dict, prep, teacher):
+    """Train every student of ``job``; returns ({name: net}, {name: info})."""
     from hrlf.train import loop as L
     from hrlf.train.run import seed_everything
 
-    t0, c0 = time.time(), time.process_time()
-    tr, va, ev, idx = _splits(job["data"], job["synthetic"], job["proto"], job["fold"], job["folds"])
-    if job.get("score") == "valid":  # design decisions: score the validation part, never test
-        ev, idx = va, np.arange(len(va))
-    prep = L.prepare_splits(tr, va)
-    batch = ev.batch(prep.norm)
-    base = {"model": {}, **job.get("config", {}), "epochs": job["epochs"], "seed": job["seed"]}
-    out = {"job": job, "idx": idx, "label": ev.label, "scores": {}, "intra": {}, "epochs": {}}
-    nets = {}
-    seed_everything(job["seed"])
-    teacher = L.train_teacher(L.TrainConfig(**base), prep)
-    nets["teacher"] = teacher
-    for name, kw in STUDENTS.items():
+    nets, info = {}, {}
+    base = {**job["budget"], "seed": job["seed"]}
+    for name, over in job["students"].items():
         seed_everything(job["seed"])
-        cfg = L.TrainConfig(**base, **kw)
+        cfg = L.TrainConfig(**_merge(base, over))
         stage = L.make_student_stage(cfg, L._dims(prep), teacher, L.frames_of(prep))
         L.run_stage(stage, prep, cfg.epochs)
         nets[name] = stage.best_net()
-        out["epochs"][name] = stage.epoch
+        info[name] = {"epochs": stage.epoch, "converged": stage.bad >= cfg.early_stop,
+                      "best_valid_loss": stage.best_loss,
+                      "z_std_epochs": [h["z_std"] for h in stage.history]}
+    return nets, info
+
+
+def run_job(job: dict) -> dict:
+    """Train and score the models of one (kind, protocol, fold, seed) job.
+
+    Returns:
+        ``{"job", "idx", "label", "group", "scores": {model: {cond: (n,)}}, "intra":
+        {model: {mode: {ratio: (n,)}}}, "info": {model: {...}}, "z_std": {model: {cond:
+        {...}}}, "seconds", "cpu_s"}``; a sweep job scores the validation part.
+    """
+    from hrlf.train import evaluate as E
+    from hrlf.train import loop as L
+    from hrlf.train.benchmark import INTRA_MODES
+    from hrlf.train.run import seed_everything
+
+    t0, c0 = time.time(), time.process_time()
+    tr, va, ev, idx = _splits(job["data"], job["synthetic"], job["proto"], job["fold"],
+                              job["folds"])
+    if job["kind"] == "sweep":
+        ev, idx = va, np.arange(len(va))
+    prep = L.prepare_splits(tr, va)
+    out = {"job": job, "idx": idx, "label": ev.label, "group": ev.group, "scores": {},
+           "intra": {}, "info": {}, "z_std": {}}
+    teacher, nets = None, {}
+    if any(L.TrainConfig(**_merge(job["budget"], o)).needs_teacher
+           for o in job["students"].values()):
+        seed_everything(job["seed"])
+        stage = L.make_teacher_stage(L.TrainConfig(**{**job["budget"], "seed": job["seed"]}),
+                                     L._dims(prep))
+        L.run_stage(stage, prep, stage.cfg.epochs)
+        teacher = stage.best_net()
+        out["info"]["teacher"] = {"epochs": stage.epoch, "best_valid_loss": stage.best_loss,
+                                  "converged": stage.bad >= stage.cfg.early_stop}
+    trained, info = _train(job, prep, teacher)
+    out["info"].update(info)
+    nets.update(trained)
+    if teacher is not None and job["kind"] != "sweep" and job.get("score_teacher", True):
+        nets["teacher"] = teacher
+    batch = ev.batch(prep.norm)
     for name, net in nets.items():
         out["scores"][name] = {c: E.scores(net, protocol.apply_condition(batch, c))
                                for c in protocol.CONDITIONS}
+        out["z_std"][name] = {c: L.z_spread(net, protocol.apply_condition(batch, c))
+                              for c in ("lav", "a")}
         if job.get("intra"):
-            out["intra"][name] = E.intra_curve(net, batch, ev.label, job["eval_seed"])
-    if job.get("embed"):
-        cls = np.digitize(ev.label, (-0.5, 0.5))
-        out["embedding"] = {
-            f"{name}, {protocol.condition_label(c)}": (
-                E.project_2d(E.representations(nets[name], protocol.apply_condition(batch, c)),
-                             job["eval_seed"]), cls)
-            for name in ("hrlf", "dropout") for c in ("lav", "l")}
+            out["intra"][name] = {
+                mode: {float(r): E.scores(net, f(batch, r, np.random.default_rng([1234, i, k])))
+                       for i, r in enumerate(protocol.INTRA_RATIOS)}
+                for k, (mode, f) in enumerate(INTRA_MODES.items())}
     out["seconds"], out["cpu_s"] = time.time() - t0, time.process_time() - c0
-    del torch
     return out
 
 
-def _metrics(scores: dict, label: np.ndarray) -> dict:
-    res = {c: regression_metrics(scores[c], label) for c in protocol.CONDITIONS}
-    from hrlf.train.evaluate import average6
-
-    res["avg6"] = average6(res)
-    return res
-
-
-def collect(results: list[dict], proto: str, seeds, n_eval: int | None) -> dict:
-    """Per model: metrics per seed (B: held-out predictions pooled over folds), aggregated.
-
-    Runs scored on validation parts (``--score valid``) are not pooled: each (fold, seed)
-    counts as one run.
-    """
-    from hrlf.train.evaluate import aggregate
-
-    per_model = {m: [] for m in MODELS}
-    if any(r["job"].get("score") == "valid" for r in results):
-        for r in results:
-            if r["job"]["proto"] == proto:
-                for m in MODELS:
-                    per_model[m].append(_metrics(r["scores"][m], r["label"]))
-        return {m: aggregate(v) for m, v in per_model.items() if v}
-    for seed in seeds:
-        parts = [r for r in results if r["job"]["proto"] == proto and r["job"]["seed"] == seed]
-        if not parts:
-            continue
-        n = n_eval or sum(len(p["idx"]) for p in parts)
-        label = np.zeros(n, np.float32)
-        for p in parts:
-            label[p["idx"]] = p["label"]
-        for m in MODELS:
-            pooled = {c: np.zeros(n, np.float32) for c in protocol.CONDITIONS}
-            for p in parts:
-                for c in protocol.CONDITIONS:
-                    pooled[c][p["idx"]] = p["scores"][m][c]
-            per_model[m].append(_metrics(pooled, label))
-    return {m: aggregate(v) for m, v in per_model.items() if v}
-
-
-def jobs_for(args) -> list[dict]:
-    config = {}
-    if args.config:
-        with open(args.config) as f:
-            config = json.load(f)
-    common = dict(data=args.data, synthetic=config.pop("synthetic", {}), epochs=args.epochs,
-                  folds=args.folds, eval_seed=1234, intra=args.data == "synthetic",
-                  config=config, score=args.score)
+def sweep_jobs(args) -> list[dict]:
+    common = dict(kind="sweep", data=args.data, synthetic={}, proto="A", fold=0,
+                  folds=args.folds, budget=_budget(args, BUDGET))
     jobs = []
-    if "A" in args.protocols:
-        jobs += [dict(common, proto="A", fold=0, seed=s, embed=(s == args.seeds[0]))
-                 for s in args.seeds]
-    if "B" in args.protocols:
-        jobs += [dict(common, proto="B", fold=k, seed=s) for s in args.seeds
-                 for k in range(args.folds)]
+    for s in args.sweep_seeds:
+        jobs.append(dict(common, seed=s, family="hrlf",
+                         students={f"hrlf#{i}": g for i, g in enumerate(HRLF_GRID)}))
+        jobs.append(dict(common, seed=s, family="dropout",
+                         students={f"dropout#{i}": g for i, g in enumerate(DROPOUT_GRID)}))
     return jobs
 
 
-def run_all(jobs: list[dict], workers: int, log=print) -> list[dict]:
-    """Run jobs in ``workers`` processes (1 torch thread each), biggest first."""
-    if workers <= 1:
-        _init_worker()
-        return [run_job(j) for j in jobs]
-    ctx = mp.get_context("spawn")
-    out = []
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
-        futures = [pool.submit(run_job, j) for j in jobs]
-        for f in futures:
-            r = f.result()
-            j = r["job"]
-            log(f"done {j['proto']} fold {j['fold']} seed {j['seed']} in {r['seconds']:.0f} s "
-                f"(epochs {r['epochs']})")
-            out.append(r)
+def choose(sweep: list[dict]) -> dict:
+    """The trial with the lowest mean validation loss over the sweep seeds, per family."""
+    out = {}
+    for family, grid in (("hrlf", HRLF_GRID), ("dropout", DROPOUT_GRID)):
+        losses = np.array([[r["info"][f"{family}#{i}"]["best_valid_loss"] for i in range(len(grid))]
+                           for r in sweep if r["job"]["family"] == family])
+        mean = losses.mean(0)
+        best = int(np.argmin(mean))
+        out[family] = {"grid": grid, "valid_loss_mean": mean.round(5).tolist(),
+                       "valid_loss_per_seed": losses.round(5).tolist(), "chosen": best,
+                       "config": grid[best]}
     return out
+
+
+def eval_jobs(args, chosen: dict) -> list[dict]:
+    """A and B jobs of the core models, then (last, so an interrupted run loses them first)
+    one protocol-A job per seed for the three ablations (it retrains the same teacher)."""
+    common = dict(kind="eval", data=args.data, synthetic={}, folds=args.folds,
+                  budget=_budget(args, BUDGET))
+    h, d = chosen["hrlf"]["config"], chosen["dropout"]["config"]
+    core = students(h, d, False)
+    jobs = []
+    if "A" in args.protocols:
+        jobs += [dict(common, proto="A", fold=0, seed=s, students=core) for s in args.seeds]
+    if "B" in args.protocols:
+        jobs += [dict(common, proto="B", fold=k, seed=s, students=core)
+                 for s in args.seeds for k in range(args.folds)]
+    if "A" in args.protocols:
+        abl = {k: v for k, v in students(h, d, True).items() if k in ABLATION_MODELS}
+        jobs += [dict(common, proto="A", fold=0, seed=s, students=abl, part="ablations",
+                      score_teacher=False) for s in args.seeds]
+    return jobs
+
+
+def synthetic_jobs(args) -> list[dict]:
+    from hrlf.train.benchmark import HARDER
+
+    syn = {**HARDER, **json.loads(args.synthetic_config or "{}")}
+    return [dict(kind="eval", data="synthetic", synthetic=syn, proto="A", fold=0,
+                 folds=args.folds, seed=s, intra=True, budget=_budget(args, SYN_BUDGET, True),
+                 students=students({}, {"baseline": "dropout"}, False))
+            for s in args.syn_seeds]
+
+
+def _budget(args, base: dict, synthetic: bool = False) -> dict:
+    b = dict(base)
+    ep = args.syn_epochs if synthetic else args.epochs
+    if ep:
+        b["epochs"] = ep
+    return b
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _key(job: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(job, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class JobCache:
+    """One pickle per finished job under ``OUT/.jobs/`` (ignored by git): a rerun of the
+    same command skips what is done, and an interrupted run keeps its finished jobs."""
+
+    def __init__(self, out: str):
+        self.dir = os.path.join(out, ".jobs")
+        os.makedirs(self.dir, exist_ok=True)
+
+    def get(self, job: dict):
+        path = os.path.join(self.dir, _key(job) + ".pkl")
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        return None
+
+    def put(self, result: dict) -> None:
+        path = os.path.join(self.dir, _key(result["job"]) + ".pkl")
+        with open(path + ".tmp", "wb") as f:
+            pickle.dump(result, f)
+        os.replace(path + ".tmp", path)
+
+
+def _interleave(mosi: list[dict], syn: list[dict]) -> list[tuple[str, dict]]:
+    """Seed-major order (A, then B's folds, then the synthetic job of that seed), ablation
+    jobs last, so that an interrupted run has whole seeds of every main comparison."""
+    out = []
+    main = [j for j in mosi if not j.get("part")]
+    for s in sorted({j["seed"] for j in main + syn}):
+        out += [("mosi", j) for j in main if j["seed"] == s]
+        out += [("synthetic", j) for j in syn if j["seed"] == s]
+    return out + [("mosi", j) for j in mosi if j.get("part")]
+
+
+def run_all(args, log=print) -> dict:
+    """Sweep first, then MOSI A and B with the frozen choice and the synthetic benchmark."""
+    ctx = mp.get_context("spawn")
+    t0, loads = time.time(), [_load()]
+    done = {"sweep": [], "mosi": [], "synthetic": []}
+    cache = JobCache(args.out)
+
+    def take(fut, part):
+        r = fut.result() if hasattr(fut, "result") else fut
+        j = r["job"]
+        loads.append(_load())
+        cache.put(r)
+        log(f"[{time.time() - t0:6.0f} s] {part} {j['proto']} fold {j['fold']} seed {j['seed']}"
+            f" {r['seconds']:.0f} s (cpu {r['cpu_s']:.0f} s) load {loads[-1][0]}", flush=True)
+        done[part].append(r)
+
+    def submit(pool, job):
+        hit = cache.get(job)
+        return hit if hit is not None else pool.submit(run_job, job)
+
+    with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker) as pool:
+        sw = [submit(pool, j) for j in (sweep_jobs(args) if args.data else [])]
+        syn = synthetic_jobs(args) if args.synthetic else []
+        early = [(("synthetic", submit(pool, j))) for j in syn[:1]]  # keeps both workers busy
+        for f in sw:
+            take(f, "sweep")
+        chosen = choose(done["sweep"]) if sw else None
+        queue = _interleave(eval_jobs(args, chosen) if sw else [], syn[1:])
+        futs = early + [(part, submit(pool, j)) for part, j in queue]
+        for part, f in futs:  # cached results first; then in the order jobs finish
+            if not hasattr(f, "result"):
+                take(f, part)
+        part_of = {f: part for part, f in futs if hasattr(f, "result")}
+        for f in as_completed(part_of):
+            take(f, part_of[f])
+    return {"chosen": chosen, "wall_s": time.time() - t0, "loadavg": loads, **done}
+
+
+def partial_runs(args) -> dict:
+    """The finished jobs of an interrupted run (summary keeps whole seeds), marked ``partial``."""
+    cache = JobCache(args.out)
+    sweep = [cache.get(j) for j in sweep_jobs(args)]
+    if any(r is None for r in sweep):
+        raise SystemExit("the sweep did not finish: nothing to summarize")
+    chosen = choose(sweep)
+    runs = {"chosen": chosen, "sweep": sweep, "partial": True}
+    for part, jobs in (("mosi", eval_jobs(args, chosen)), ("synthetic", synthetic_jobs(args))):
+        runs[part] = [r for r in (cache.get(j) for j in jobs) if r is not None]
+    times = [os.path.getmtime(p) for p in
+             (os.path.join(cache.dir, f) for f in os.listdir(cache.dir))]
+    runs.update(wall_s=max(times) - min(times), loadavg=[], args=vars(args),
+                cpu_children_s=sum(r["cpu_s"] for p in ("sweep", "mosi", "synthetic")
+                                   for r in runs[p]))
+    return runs
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="../shared/data/mosi", help="MOSI npz/folder or 'synthetic'")
+    ap.add_argument("--data", default="../shared/data/mosi",
+                    help="MOSI npz/folder; '' skips MOSI [../shared/data/mosi]")
     ap.add_argument("--out", default="results", help="output folder [results]")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--sweep-seeds", type=int, nargs="+", default=list(SWEEP_SEEDS))
+    ap.add_argument("--syn-seeds", type=int, nargs="+", default=list(SYN_SEEDS))
+    ap.add_argument("--epochs", type=int, default=None,
+                    help=f"MOSI max epochs [{BUDGET['epochs']}]")
+    ap.add_argument("--syn-epochs", type=int, default=None,
+                    help=f"synthetic max epochs [{SYN_BUDGET['epochs']}]")
+    ap.add_argument("--synthetic-config", default=None, help="JSON overrides of the benchmark")
+    ap.add_argument("--no-synthetic", dest="synthetic", action="store_false")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--protocols", default="AB", help="A, B or AB [AB]")
-    ap.add_argument("--config", default=None, help="JSON of TrainConfig fields for every model")
-    ap.add_argument("--score", choices=("test", "valid"), default="test",
-                    help="'valid' scores the (inner) validation parts instead of test, for "
-                         "design decisions that must not look at test labels")
-    ap.add_argument("--render", metavar="NAME", default=None,
-                    help="only rewrite OUT/NAME.md from OUT/NAME.json and OUT/NAME.notes.md")
+    ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates [2000]")
+    ap.add_argument("--resummarize", action="store_true",
+                    help="rebuild OUT's JSON/Markdown/PNGs from OUT/.runs.pkl, no training")
+    ap.add_argument("--wall-note", default=None,
+                    help="with --resummarize: a sentence on the wall time to print with it "
+                         "(e.g. the invocations of a resumed run)")
+    ap.add_argument("--wall-s", type=float, default=None,
+                    help="with --resummarize --partial: the measured wall time (the job files' "
+                         "time stamps cannot see cached or restarted work)")
+    ap.add_argument("--partial", action="store_true",
+                    help="with --resummarize: summarize the finished jobs of OUT/.jobs/ of an "
+                         "interrupted run (labelled partial)")
     args = ap.parse_args(argv)
     from hrlf.train import summary
 
-    if args.render:
-        print(summary.render(args.out, args.render))
-        return {}
-
-    t0 = time.time()
-    jobs = jobs_for(args)
-    results = run_all(jobs, args.workers)
-    wall = time.time() - t0
-    res = summary.build(args, results, wall)
-    summary.write(res, results, args.out, args.data)
-    print(f"wall time {wall:.0f} s; wrote {args.out}")
-    return res
+    cache = os.path.join(args.out, ".runs.pkl")
+    if args.resummarize and args.partial:
+        runs = partial_runs(args)
+    elif args.resummarize:
+        with open(cache, "rb") as f:
+            runs = pickle.load(f)
+    else:
+        c0 = os.times()
+        runs = run_all(args)
+        c1 = os.times()
+        runs["cpu_children_s"] = (c1.children_user + c1.children_system
+                                  - c0.children_user - c0.children_system)
+        runs["args"] = vars(args)
+        os.makedirs(args.out, exist_ok=True)
+        with open(cache, "wb") as f:
+            pickle.dump(runs, f)
+    if args.wall_note:
+        runs["wall_note"] = args.wall_note
+    if args.wall_s:  # a resumed run: the jobs' own CPU time, wherever they ran
+        runs["wall_s"] = args.wall_s
+        runs["cpu_children_s"] = sum(r["cpu_s"] for p in ("sweep", "mosi", "synthetic")
+                                     for r in runs.get(p, []))
+    written = summary.write_all(runs, args.out, n_boot=args.n_boot)
+    print(f"wall time {runs['wall_s']:.0f} s; wrote {', '.join(written)}")
+    return runs
 
 
 if __name__ == "__main__":

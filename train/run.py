@@ -225,7 +225,7 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     save = _saver(work, cfg, on_epoch)
     dims = D.dims_of(ds)
     teacher, logs = None, {}
-    if cfg.baseline is None:
+    if cfg.needs_teacher:
         t1 = time.time()
         teacher, logs["teacher"] = _teacher(cfg, prep, dims, work, state, save, progress)
         clock["teacher_s"] = time.time() - t1

@@ -1,4 +1,5 @@
-"""Results files of :mod:`hrlf.train.reproduce`: ``<name>.json``, ``<name>.md`` and PNGs."""
+"""Results files of :mod:`hrlf.train.reproduce`: ``mosi.json``/``synthetic.json``, their
+Markdown (tables generated here + the hand-written ``<name>.notes.md``) and the PNGs."""
 from __future__ import annotations
 
 import json
@@ -6,26 +7,27 @@ import os
 
 import numpy as np
 
+from hrlf.runtime import protocol
+from hrlf.runtime.metrics import regression_metrics
 from hrlf.train import evaluate as E
+from hrlf.train import stats as ST
 
 RIDGE_FLOOR = {"lav": {"mae": 0.954, "corr": 0.627, "acc2": 0.778},
                "l": {"mae": 0.956, "corr": 0.603, "acc2": 0.784}}
-#: The paper's MOSI F1 (%), SDK split and GloVe/COVAREP/Facet features: orientation only.
-PAPER_F1 = {"hrlf": [83.36, 69.47, 64.59, 83.82, 83.56, 75.62, 76.74, 84.15],
-            "no_frf": [80.85, 67.06, 61.78, 81.94, 81.38, 73.58, 74.43, 82.76],
-            "no_hmi": [81.54, 67.72, 62.70, 82.45, 81.90, 74.22, 75.09, 83.25],
-            "no_hal": [82.03, 68.09, 63.11, 83.12, 82.67, 74.59, 75.60, 83.67]}
 PROTOCOLS = {
-    "models": "A: train on train (1252 clips), select on valid (195; its features look fit "
-              "to the labels), report test (752)",
-    "cv": "B (leakage-free): 5-fold CV over the test split's 31 videos (folds by video), "
-          "selection on an inner validation fifth of the training videos; held-out "
-          "predictions of the 5 folds pooled per seed and scored on all 752 test clips"}
-SYNTHETIC_PROTOCOLS = {
-    "models": "A: train on the train recordings' windows, select on valid, report test "
-              "(disjoint recordings drawn from disjoint seeds; sizes in the data fingerprint)",
-    "cv": "B: 5-fold CV over the test recordings (folds by recording), selection on an inner "
-          "validation fifth of the training recordings"}
+    "A": "train on train (1252 clips), select on valid (195; its features look fit to the "
+         "labels), report test (752 clips, 31 videos)",
+    "A_ablations": "protocol A, HRLF against its three ablations (separate jobs per seed, "
+                   "run last; each retrains the same seeded teacher)",
+    "B": "5-fold CV over the test split's 31 videos (folds by video); inside each outer fold "
+         "an inner validation fifth of the training videos is used for early stopping only; "
+         "the held-out predictions of the 5 folds are pooled per seed and scored on all 752 "
+         "test clips. Loss weights and the dropout student's knobs were chosen on the "
+         "train/valid split and frozen before B ran"}
+SYN_PROTOCOL = ("A: train on the train recordings' windows, select on valid, report test "
+                "(disjoint recordings, drawn from disjoint seeds)")
+ABLATIONS = ("no_frf", "no_hmi", "no_hal")
+MODEL_ORDER = ("hrlf", "dropout", "msm_only", "kd_only", "no_frf", "no_hmi", "no_hal", "teacher")
 
 
 def inference_cost(dims: dict, frames: dict, d_model: dict | None = None) -> dict:
@@ -47,155 +49,182 @@ def inference_cost(dims: dict, frames: dict, d_model: dict | None = None) -> dic
             "frames": dict(frames), "dims": dict(dims)}
 
 
-def goal(models: dict) -> dict:
-    """HRLF's avg6 F1 (mean over seeds) against every other student, and the Ridge floor."""
-    h = models["hrlf"]
-    beats = {m: h["avg6"]["f1"]["mean"] > models[m]["avg6"]["f1"]["mean"]
-             for m in ("dropout", "no_frf", "no_hmi", "no_hal")}
-    floor = {c: {"mae": h[c]["mae"]["mean"] < RIDGE_FLOOR[c]["mae"],
-                 "corr": h[c]["corr"]["mean"] > RIDGE_FLOOR[c]["corr"],
-                 "acc2": h[c]["acc2"]["mean"] > RIDGE_FLOOR[c]["acc2"]} for c in RIDGE_FLOOR}
-    return {"hrlf_avg6_f1_beats": beats, "holds": all(beats.values()), "ridge_floor_beaten": floor}
+def pool(results: list[dict], proto: str, models=None) -> tuple[np.ndarray, np.ndarray, dict, list]:
+    """Per seed, every model's scores on the whole eval split (B: held-out folds pooled).
+
+    Only seeds where every model of ``models`` (default: those of the first job) has scores
+    for every fold are kept, so the comparisons stay paired by seed.
+
+    Returns:
+        ``(label, group, {model: [ {cond: (N,)} per seed ]}, seeds)``.
+    """
+    runs = [r for r in results if r["job"]["proto"] == proto]
+    models = [m for m in MODEL_ORDER if m in (models or runs[0]["scores"])]
+    folds = 1 if proto.startswith("A") else runs[0]["job"]["folds"]
+    seeds = []
+    for s in sorted({r["job"]["seed"] for r in runs}):
+        have = [{r["job"]["fold"] for r in runs if r["job"]["seed"] == s and m in r["scores"]}
+                for m in models]
+        if all(len(h) == folds for h in have):
+            seeds.append(s)
+    n = max(int(np.max(r["idx"])) + 1 for r in runs)
+    label, group = np.zeros(n, np.float32), np.empty(n, object)
+    preds = {m: [] for m in models}
+    for s in seeds:
+        for m in models:
+            pooled = {c: np.zeros(n, np.float32) for c in protocol.CONDITIONS}
+            for p in (r for r in runs if r["job"]["seed"] == s and m in r["scores"]):
+                label[p["idx"]], group[p["idx"]] = p["label"], p["group"]
+                for c in protocol.CONDITIONS:
+                    pooled[c][p["idx"]] = p["scores"][m][c]
+            preds[m].append(pooled)
+    return label, group.astype(str), preds, seeds
 
 
-def build(args, results: list[dict], wall_s: float) -> dict:
-    from hrlf.train.reproduce import collect
+def aggregate_metrics(preds: dict, label: np.ndarray) -> dict:
+    """All metrics per condition and avg6, mean ± std over seeds (the older table format)."""
+    out = {}
+    for m, seeds in preds.items():
+        runs = []
+        for per in seeds:
+            res = {c: regression_metrics(per[c], label) for c in protocol.CONDITIONS}
+            res["avg6"] = E.average6(res)
+            runs.append(res)
+        out[m] = E.aggregate(runs)
+    return out
 
-    from hrlf.runtime.datasets import MOSI_DIMS
 
-    protocols = SYNTHETIC_PROTOCOLS if args.data == "synthetic" else PROTOCOLS
-    res = {"protocol": protocols, "seeds": list(args.seeds), "data": args.data,
-           "epochs_max": args.epochs, "folds": args.folds, "workers": args.workers,
-           "score": getattr(args, "score", "test"), "threads_per_worker": 1, "wall_time_s": round(wall_s, 1),
-           "cpu_time_s": round(sum(r.get("cpu_s", 0.0) for r in results), 1)}
-    if "A" in args.protocols:
-        res["models"] = collect(results, "A", args.seeds, None)
-    if "B" in args.protocols:
-        res["cv"] = collect(results, "B", args.seeds, None)
-    res["epochs_run"] = _epochs(results)
-    if args.data != "synthetic":
-        res["ridge_floor"] = RIDGE_FLOOR
-        res["goal"] = {k: goal(res[k]) for k in ("models", "cv") if k in res}
-    res["cost"] = {"mosi": inference_cost(MOSI_DIMS, {"text": 1, "audio": 1, "vision": 1}),
-                   "synthetic": inference_cost({"text": 32, "audio": 24, "vision": 32},
-                                               {"text": 8, "audio": 40, "vision": 20})}
-    intra = [r for r in results if r["intra"]]
-    if intra:
-        res["intra"] = {m: [{"ratio": p["ratio"], **{k: {"mean": float(np.mean(v)),
-                                                         "std": float(np.std(v))}
-                                                     for k, v in _stack(intra, m, i).items()}}
-                            for i, p in enumerate(intra[0]["intra"][m])]
-                        for m in intra[0]["intra"]}
+def _info(results: list[dict], proto: str | None = None) -> dict:
+    """Epochs, convergence and the collapse monitor (across-sample std of Z), per model."""
+    out = {}
+    for r in results:
+        if proto and r["job"]["proto"] != proto:
+            continue
+        for m, i in r["info"].items():
+            d = out.setdefault(m, {"epochs": [], "converged": [], "z": {}})
+            d["epochs"].append(i["epochs"])
+            d["converged"].append(bool(i["converged"]))
+        for m, per_cond in r["z_std"].items():
+            for c, z in per_cond.items():
+                for k, v in z.items():
+                    out.setdefault(m, {"epochs": [], "converged": [], "z": {}})["z"].setdefault(
+                        f"{c}/{k}", []).append(v)
+    return {m: {"epochs_mean": float(np.mean(d["epochs"])), "epochs_max": int(max(d["epochs"])),
+                "converged": f"{sum(d['converged'])}/{len(d['converged'])}",
+                "z_std": {k: round(float(np.mean(v)), 4) for k, v in d["z"].items()},
+                "z_std_min_run": {k: round(float(np.min(v)), 4) for k, v in d["z"].items()}}
+            for m, d in out.items() if d["epochs"]}
+
+
+def _compact(rep: dict) -> dict:
+    """Verdicts only: other -> cond -> metric -> verdict."""
+    return {o: {c: {k: v["verdict"] for k, v in d.items()} for c, d in conds.items()}
+            for o, conds in rep["paired"].items()}
+
+
+def mosi_result(runs: dict, n_boot: int) -> dict:
+    res = _header(runs, "mosi")
+    res.update(protocol=PROTOCOLS, sweep=runs["chosen"], ridge_floor=RIDGE_FLOOR,
+               budget=runs["mosi"][0]["job"]["budget"], stats={}, verdicts={})
+    res["sweep_info"] = _info(runs["sweep"])
+    main = [r for r in runs["mosi"] if not r["job"].get("part")]
+    abl = [r for r in runs["mosi"] if r["job"].get("part") == "ablations"]
+    a_main = [r for r in main if r["job"]["proto"] == "A"]
+    parts = [("A", "models", main, None), ("B", "cv", main, None),  # HRLF from the A jobs:
+             ("A_ablations", "models_ablations", a_main + abl, ("hrlf",) + ABLATIONS)]
+    for proto, key, rs, models in parts:
+        rs = [dict(r, job={**r["job"], "proto": proto}) if proto == "A_ablations" else r
+              for r in rs]
+        if not any(r["job"]["proto"] == proto for r in rs):
+            continue
+        label, group, preds, seeds = pool(rs, proto, models)
+        if not seeds:
+            continue
+        res[key] = aggregate_metrics(preds, label)
+        tab = ST.boot_table(preds, label, group, protocol.CONDITIONS, n_boot)
+        res["stats"][proto] = ST.paired_report(tab, "hrlf")
+        res["verdicts"][proto] = _compact(res["stats"][proto])
+        res.setdefault("seeds_per_protocol", {})[proto] = seeds
+        res.setdefault("runs", {})[proto] = _info(rs, proto)
+    res["cost"] = {"mosi": inference_cost({"text": 100, "audio": 73, "vision": 100},
+                                          {"text": 1, "audio": 1, "vision": 1})}
     return res
 
 
-def _stack(runs, model, i) -> dict:
-    keys = ("f1", "acc2", "f1_has0", "acc2_has0", "acc7", "mae", "corr")
-    return {k: [r["intra"][model][i][k] for r in runs] for k in keys}
+def synthetic_result(runs: dict, n_boot: int) -> dict:
+    res = _header(runs, "synthetic")
+    job = runs["synthetic"][0]["job"]
+    res.update(protocol={"A": SYN_PROTOCOL}, config=job["synthetic"], budget=job["budget"])
+    label, group, preds, seeds = pool(runs["synthetic"], "A")
+    res["models"] = aggregate_metrics(preds, label)
+    tab = ST.boot_table(preds, label, group, protocol.CONDITIONS, n_boot)
+    res["stats"] = {"A": ST.paired_report(tab, "hrlf")}
+    res["verdicts"] = {"A": _compact(res["stats"]["A"])}
+    res["runs"] = {"A": _info(runs["synthetic"])}
+    res["intra"] = {}
+    modes = next(iter(runs["synthetic"][0]["intra"].values()))
+    for mode in modes:
+        ratios = list(modes[mode])
+        ip = {m: [{str(r): run["intra"][m][mode][r] for r in ratios}
+                  for run in sorted(runs["synthetic"], key=lambda x: x["job"]["seed"])]
+              for m in preds}
+        t = ST.boot_table(ip, label, group, [str(r) for r in ratios], n_boot, avg6=False)
+        res["intra"][mode] = ST.paired_report(t, "hrlf")
+    res["seeds_per_protocol"] = {"A": seeds}
+    res["cost"] = {"synthetic": inference_cost(
+        {m: int(job["synthetic"].get("dims", {}).get(m, d)) for m, d in
+         {"text": 32, "audio": 24, "vision": 32}.items()},
+        {m: max(1, round(job["synthetic"]["window_s"] * job["synthetic"]["rates_hz"][m]))
+         for m in ("text", "audio", "vision")}, job["budget"].get("model"))}
+    return res
 
 
-def _epochs(results) -> dict:
-    out = {}
-    for r in results:
-        for m, e in r["epochs"].items():
-            out.setdefault(m, []).append(e)
-    return {m: float(np.mean(v)) for m, v in out.items()}
+def _header(runs: dict, name: str) -> dict:
+    la = np.array(runs["loadavg"]) if runs["loadavg"] else None
+    part = runs["mosi"] + runs["sweep"] if name == "mosi" else runs["synthetic"]
+    a = runs.get("args", {})
+    return {"partial": bool(runs.get("partial", False)),
+            "command": "python -m hrlf.train.reproduce " + " ".join(
+                f"--{k.replace('_', '-')} {v}" for k, v in a.items()
+                if k in ("data", "out") and v),
+            "args": a, "wall_time_s": round(runs["wall_s"], 1),
+            "wall_time_note": runs.get("wall_note", ""),
+            "cpu_time_s": round(float(runs.get("cpu_children_s", 0.0)), 1),
+            "cpu_time_this_part_s": round(sum(r["cpu_s"] for r in part), 1),
+            "loadavg_1min": None if la is None else {
+                "start": float(la[0, 0]), "mean": round(float(la[:, 0].mean()), 2),
+                "max": float(la[:, 0].max()), "end": float(la[-1, 0])},
+            "bootstrap": "video-level: test videos (synthetic: recordings) resampled with "
+                         "replacement, the same replicates for every model and seed; "
+                         "'ci' also resamples the seeds (two levels); 95 % percentile "
+                         "intervals; verdicts from 'ci'"}
 
 
-def write(res: dict, results: list[dict], out: str, data: str) -> None:
-    from hrlf.train import plots as P
+def _round(x, nd: int = 5):
+    """Floats rounded to ``nd`` decimals (bootstrap intervals carry no more precision)."""
+    if isinstance(x, float):
+        return round(x, nd)
+    if isinstance(x, dict):
+        return {k: _round(v, nd) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_round(v, nd) for v in x]
+    return x
 
-    name = ("synthetic" if data == "synthetic" else "mosi") + (
-        "_valid" if res.get("score") == "valid" else "")
+
+def write_all(runs: dict, out: str, n_boot: int = 2000) -> list[str]:
+    """Write every results file the runs allow; returns the paths written."""
+    from hrlf.train import report_md
+
     os.makedirs(out, exist_ok=True)
-    tmp = os.path.join(out, f".{name}.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(res, f, indent=1)
-    os.replace(tmp, os.path.join(out, f"{name}.json"))
-    for key, tag in (("models", "A"), ("cv", "B")):
-        if key in res:
-            P.plot_conditions(res[key], os.path.join(out, f"{name}_conditions_{tag}.png"),
-                              title=f"{name}: F1 by condition, protocol {tag} "
-                                    f"(mean ± std over {len(res['seeds'])} seeds)")
-    if "intra" in res:
-        P.plot_intra(res["intra"], os.path.join(out, f"{name}_intra.png"),
-                     title=f"{name} test: F1 vs intra-modality missing ratio")
-    emb = next((r["embedding"] for r in results if r.get("embedding")), None)
-    if emb:
-        P.plot_embedding(emb, ("negative", "neutral", "positive"),
-                         os.path.join(out, f"{name}_embedding.png"),
-                         title=f"{name} test, protocol A, seed {res['seeds'][0]}: t-SNE of Ht")
-    render(out, name)
-
-
-def render(out: str, name: str) -> str:
-    """(Re)write ``<name>.md`` from ``<name>.json`` plus the hand-written ``<name>.notes.md``."""
-    with open(os.path.join(out, f"{name}.json")) as f:
-        text = markdown(json.load(f), name)
-    notes = os.path.join(out, f"{name}.notes.md")  # decisions and what was tried
-    if os.path.isfile(notes):
-        with open(notes) as f:
-            text += "\n" + f.read()
-    path = os.path.join(out, f"{name}.md")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def markdown(res: dict, name: str) -> str:
-    s = res["seeds"]
-    lines = [f"## {name} results (`python -m hrlf.train.reproduce --data {res['data']}`)", "",
-             f"Seeds {s}; mean ± std (population) over seeds; max {res['epochs_max']} epochs per stage with "
-             f"early stopping; wall time {res['wall_time_s'] / 60:.1f} min with "
-             f"{res['workers']} worker processes × 1 thread (CPU time of all jobs "
-             f"{res['cpu_time_s'] / 60:.1f} min; the wall time includes whatever else the "
-             "machine was running).", ""]
-    for key, tag in (("models", "A"), ("cv", "B")):
-        if key not in res:
+    written = []
+    for name, build in (("mosi", mosi_result), ("synthetic", synthetic_result)):
+        if not runs.get(name):
             continue
-        lines += [f"### Protocol {tag}", "", res["protocol"][key] + ".", "",
-                  "F1 (weighted, zero labels excluded) per condition:", "",
-                  E.condition_table(res[key], "f1"), "",
-                  "All metrics, avg6 (mean over the six incomplete conditions):", "",
-                  E.markdown_table(res[key], "avg6"), "",
-                  "All metrics, complete inputs {l,a,v}:", "",
-                  E.markdown_table(res[key], "lav"), "",
-                  "All metrics, text only {l}:", "", E.markdown_table(res[key], "l"), ""]
-        if "goal" in res:
-            g = res["goal"][key]
-            lines += [f"Goal (HRLF avg6 F1 above dropout and every ablation): "
-                      f"**{'holds' if g['holds'] else 'does not hold'}** "
-                      f"({', '.join(f'{m}: {v}' for m, v in g['hrlf_avg6_f1_beats'].items())}). "
-                      f"Ridge floor beaten by HRLF: {json.dumps(g['ridge_floor_beaten'])}.", ""]
-    if "intra" in res:
-        lines += ["F1 against the intra-modality missing ratio: "
-                  f"`{name}_intra.png`.", ""]
-    lines += _orientation(res)
-    return "\n".join(lines)
-
-
-def _orientation(res: dict) -> list[str]:
-    lines = []
-    if "ridge_floor" in res:
-        lines += ["### Floor: Ridge regression on the same features (data README)", "",
-                  "| features | MAE | Corr | Acc-2 (non-zero) |", "|---|---|---|---|",
-                  "| text+audio+vision | 0.954 | 0.627 | 0.778 |",
-                  "| text | 0.956 | 0.603 | 0.784 |", "",
-                  "### The paper's MOSI F1 (%), for orientation only", "",
-                  "Different features (GloVe/COVAREP/Facet, 50 aligned steps) and split (SDK "
-                  "1284/229/686); not comparable number for number.", "",
-                  "| model | {l} | {a} | {v} | {l,a} | {l,v} | {a,v} | avg6 | {l,a,v} |",
-                  "|---" * 9 + "|"]
-        lines += [f"| {m} | " + " | ".join(f"{v:.2f}" for v in vals) + " |"
-                  for m, vals in PAPER_F1.items()]
-        lines.append("")
-    c = res["cost"]
-    lines += ["### Student inference cost (per segment, batch 1)", "",
-              "| spec | frames (l/a/v) | parameters | FLOPs |", "|---|---|---|---|"]
-    for k, v in c.items():
-        fr = "/".join(str(v["frames"][m]) for m in ("text", "audio", "vision"))
-        lines.append(f"| {k} | {fr} | {v['parameters']:,} | {v['flops']:,} |")
-    return lines + ["", "Parameters: `train.model.inference_parameters` (the training-only decoder "
-                    "D_r, statistic networks, discriminators and teacher excluded). FLOPs: "
-                    "`torch.utils.flop_counter.FlopCounterMode` on the exported graph "
-                    "(`InferenceGraph`), 2 per multiply-add, matmuls and convolutions only.", ""]
+        res = build(runs, n_boot)
+        path = os.path.join(out, f"{name}.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(_round(res), f, indent=1)
+        os.replace(tmp, path)
+        written += [path] + report_md.write(res, out, name)
+    return written
