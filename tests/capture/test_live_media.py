@@ -202,6 +202,11 @@ def test_rtsp_audio_and_video_freeze_kill_restart(rtsp_server, capture_model):
     # the frozen server is declared lost within stall-s + 1 s of its last data
     assert 0 < min(track["lost_after_last_data_s"]) <= 3.0, track
     assert summary["source_drops"]["device_lost"] == track["lost"]
+    # outages stay visible: every due window has a line, no_data ones during the outages
+    starts = [r["t_start"] for r in lines]
+    hop = min(b - a for a, b in zip(starts, starts[1:]) if b > a)
+    assert all(0 < b - a <= hop + 1e-6 for a, b in zip(starts, starts[1:])), starts
+    assert any(r.get("status") == "no_data" for r in lines), lines
     late = [r for r in lines if r["t_start"] > lines[-1]["t_start"] - 4]
     assert any("vision" in r["modalities"] for r in late)  # results again after the restart
     assert summary["accounting_ok"] and summary["pending"] == 0
