@@ -127,6 +127,7 @@ def threads(n_train: int) -> dict | None:
     """
     from hrlf.train import threads as T
 
+    T.cap_auto(None)
     if n_train >= SMALL_WINDOWS:
         return None
     choice = T.applied()

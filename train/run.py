@@ -189,6 +189,15 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     Raises:
         HrlfError: bad data, config, RUN_DIR, device or checkpoint (one line each).
     """
+    from hrlf.train import threads
+
+    try:
+        return _train_run(cfg, data, out, resume, progress, on_epoch, on_start, say)
+    finally:
+        threads.cap_auto(None)  # a small-data cap on the thread count is this run's only
+
+
+def _train_run(cfg, data, out, resume, progress, on_epoch, on_start, say) -> dict:
     t0 = time.time()
     clock = {}
     ds = load(data, cfg, progress)  # before touching the disk: bad data writes nothing

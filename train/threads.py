@@ -183,8 +183,8 @@ def applied() -> ThreadChoice | None:
     return _current["choice"]
 
 
-def cap_auto(n: int) -> None:
-    """Never let the automatic count (now or when re-tuned) exceed ``n``."""
+def cap_auto(n: int | None) -> None:
+    """Never let the automatic count (now or when re-tuned) exceed ``n`` (None: no cap)."""
     _current["cap"] = n
 
 
