@@ -118,18 +118,25 @@ class HaarFaceFeaturizer:
 
     def detect(self, gray: np.ndarray) -> tuple[int, int, int, int] | None:
         """The largest face box ``(x, y, w, h)`` in full-frame pixels, or None."""
-        cv2 = self.cv2
+        small, scale = self._small(gray)
+        return _full_frame(self._detect_small(small), scale)
+
+    def _small(self, gray: np.ndarray) -> tuple[np.ndarray, float]:
+        """The frame downscaled to ``detect_width`` (never up), and that scale."""
         h, w = gray.shape[:2]
         scale = min(1.0, self.detect_width / float(w))
-        small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA) if scale < 1.0 else gray
+        small = self.cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                interpolation=self.cv2.INTER_AREA) if scale < 1.0 else gray
+        return small, scale
+
+    def _detect_small(self, small):
+        """The largest face box on the small image, or None."""
         side = max(12, int(self.min_face_frac * min(small.shape[:2])))
         boxes = self.cascade.detectMultiScale(small, scaleFactor=1.1, minNeighbors=3,
                                               minSize=(side, side))
         if len(boxes) == 0:
             return None
-        x, y, bw, bh = max((tuple(int(v) for v in b) for b in boxes), key=lambda b: b[2] * b[3])
-        return (round(x / scale), round(y / scale), round(bw / scale), round(bh / scale))
+        return max((tuple(int(v) for v in b) for b in boxes), key=lambda b: b[2] * b[3])
 
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
         """Descriptor (198,) float32 of the largest face in ``frame``, or None."""
@@ -218,11 +225,7 @@ class TrackedFaceFeaturizer(HaarFaceFeaturizer):
         self._age = 0         # frames since that detection
 
     def detect(self, gray: np.ndarray) -> tuple[int, int, int, int] | None:
-        cv2 = self.cv2
-        h, w = gray.shape[:2]
-        scale = min(1.0, self.detect_width / float(w))
-        small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA) if scale < 1.0 else gray
+        small, scale = self._small(gray)
         box = None
         if self._box is not None and self._age % self.redetect_every:
             box = self._track(small)
@@ -238,17 +241,7 @@ class TrackedFaceFeaturizer(HaarFaceFeaturizer):
         self._box = box
         if box is None:
             self._tmpl = None
-            return None
-        x, y, bw, bh = box
-        return (round(x / scale), round(y / scale), round(bw / scale), round(bh / scale))
-
-    def _detect_small(self, small):
-        side = max(12, int(self.min_face_frac * min(small.shape[:2])))
-        boxes = self.cascade.detectMultiScale(small, scaleFactor=1.1, minNeighbors=3,
-                                              minSize=(side, side))
-        if len(boxes) == 0:
-            return None
-        return max((tuple(int(v) for v in b) for b in boxes), key=lambda b: b[2] * b[3])
+        return _full_frame(box, scale)
 
     def _track(self, small):
         x, y, bw, bh = self._box
@@ -264,3 +257,11 @@ class TrackedFaceFeaturizer(HaarFaceFeaturizer):
         if not score >= self.min_match:
             return None
         return (x0 + dx, y0 + dy, bw, bh)
+
+
+def _full_frame(box, scale: float):
+    """A box on the downscaled image in full-frame pixels (None stays None)."""
+    if box is None:
+        return None
+    x, y, bw, bh = box
+    return (round(x / scale), round(y / scale), round(bw / scale), round(bh / scale))
