@@ -145,3 +145,12 @@ def onnx_model(exported):
     import onnx
 
     return onnx.load(str(exported[1] / "model.onnx"))
+
+
+def one_line_error(res, *needles):
+    """A CliRunner result that failed with exactly one ``Error:`` line naming each needle."""
+    assert res.exit_code == 1, res.output
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    for n in needles:
+        assert n in lines[0], lines[0]

@@ -6,14 +6,9 @@ import shutil
 from click.testing import CliRunner
 
 from hrlf.export.cli import main
+from tests.conftest import one_line_error as _one_line_error
 
 
-def _one_line_error(res, *needles):
-    assert res.exit_code == 1, res.output
-    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_run_dir_that_is_a_file_or_has_folders_for_files(tmp_path, run_dir):

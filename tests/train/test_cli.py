@@ -14,18 +14,13 @@ from hrlf.train.checkpoint import load_network, load_run
 from hrlf.train.cli import eval_main, train_main
 
 from .conftest import fake_mosi
+from tests.conftest import one_line_error as _one_line_error
 
 
 def _train(args):
     return CliRunner().invoke(train_main, args + ["--quiet"])
 
 
-def _one_line_error(res, *needles):
-    assert res.exit_code == 1, res.output
-    lines = [x for x in res.output.strip().splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_help_has_examples():
