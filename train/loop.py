@@ -46,11 +46,17 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None  # None: 1e-3 (the paper's MOSI value), 3e-4 on small data
     grad_clip: float = 0.8
+    #: "separate": the network's gradient is clipped apart from the HMI statistic networks'
+    #: (they share its optimizer); "joint": one norm over both (the earlier behaviour)
+    clip: str = "separate"
     lr_patience: int = 5
     lr_factor: float = 0.5
     early_stop: int | None = None
     weight_decay: float | None = None  # > 0: AdamW
     min_steps: int | None = None       # optimizer steps before early stopping may stop
+    #: an epoch improves on the best validation loss only by more than this fraction of it
+    #: (0: any decrease above 1e-6 counts); early stopping counts the epochs that do not
+    min_delta: float = 0.0
     seed: int = 0
     eval_seed: int = 1234
     hal_form: str = "nonsaturating"  # or "minimax" (the paper's log(1 - De), = GRL)
@@ -93,6 +99,10 @@ class TrainConfig:
         if self.scale_reduce not in ("sum", "mean"):
             raise InputError(f"config: scale_reduce '{self.scale_reduce}' is not 'sum' or "
                              "'mean'")
+        if self.clip not in ("separate", "joint"):
+            raise InputError(f"config: clip '{self.clip}' is not 'separate' or 'joint'")
+        if not 0.0 <= float(self.min_delta) < 1.0:
+            raise InputError(f"config: min_delta {self.min_delta} must be in [0, 1)")
         if self.msm not in ("full", "inter", "auto"):
             raise InputError(f"config: msm '{self.msm}' is not 'full', 'inter' or 'auto'")
         for k in ("epochs", "batch_size", "early_stop"):
@@ -240,9 +250,12 @@ class Stage:
         total.backward()
         # clip the network's gradient on its own: the HMI statistic networks share the
         # optimizer, and their gradients must not shrink the network's step
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
-        if self.obj.critics is not None:
-            torch.nn.utils.clip_grad_norm_(self.obj.critics.parameters(), self.cfg.grad_clip)
+        if self.cfg.clip == "joint":
+            torch.nn.utils.clip_grad_norm_(self.obj.parameters(), self.cfg.grad_clip)
+        else:
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+            if self.obj.critics is not None:
+                torch.nn.utils.clip_grad_norm_(self.obj.critics.parameters(), self.cfg.grad_clip)
         self.opt.step()
         self.steps += 1
         logs = {k: float(v.detach()) for k, v in losses.items()}
@@ -269,7 +282,9 @@ class Stage:
         """Bookkeeping after an epoch; returns True when training should stop."""
         self.epoch += 1
         self.sched.step(val)
-        if val < self.best_loss - 1e-6:
+        margin = max(1e-6, self.cfg.min_delta * abs(self.best_loss)) \
+            if np.isfinite(self.best_loss) else 0.0
+        if val < self.best_loss - margin:
             self.best_loss, self.bad = val, 0
             self.best_state = copy.deepcopy(self.net.state_dict())
         else:

@@ -37,6 +37,8 @@ class ModelConfig:
     embed_dropout: float = 0.2
     attn_dropout: float = 0.1
     out_dropout: float = 0.1
+    #: report I1, I2, I3, Ht after dropout (the earlier behaviour) instead of before it
+    reps_after_dropout: bool = False
     score_range: tuple = (-3.0, 3.0)
 
     def __post_init__(self):
@@ -136,12 +138,18 @@ class HRLFNet(nn.Module):
         # frozen teacher's (eval mode, no dropout), and dropout's zero pattern alone would
         # tell the two apart. In eval mode (export, runtime) dropout is the identity.
         i1 = torch.relu(self.fc1(h))
-        i2 = torch.relu(self.fc2(self.drop(i1)))
-        i3 = torch.relu(self.fc3(self.drop(i2)))
-        ht = torch.relu(self.fc4(self.drop(i3)))
-        raw = self.head(self.drop(ht)).squeeze(-1)
+        d1 = self.drop(i1)
+        i2 = torch.relu(self.fc2(d1))
+        d2 = self.drop(i2)
+        i3 = torch.relu(self.fc3(d2))
+        d3 = self.drop(i3)
+        ht = torch.relu(self.fc4(d3))
+        dt = self.drop(ht)
+        raw = self.head(dt).squeeze(-1)
         lo, hi = self.config.score_range
-        out.update(H=h, I1=i1, I2=i2, I3=i3, Ht=ht, raw=raw, score=raw.clamp(lo, hi))
+        reps = (d1, d2, d3, dt) if self.config.reps_after_dropout else (i1, i2, i3, ht)
+        out.update(H=h, I1=reps[0], I2=reps[1], I3=reps[2], Ht=reps[3], raw=raw,
+                   score=raw.clamp(lo, hi))
         return out
 
     def translate(self, q: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

@@ -85,9 +85,18 @@ def sweep_table(sweep: dict) -> str:
     lines = ["| family | trial | setting | valid loss (mean over sweep seeds) | chosen |",
              "|---|---|---|---|---|"]
     for fam, d in sweep.items():
-        for i, (g, v) in enumerate(zip(d["grid"], d["valid_loss_mean"])):
+        names = d.get("names") or [None] * len(d["grid"])
+        for i, (g, v, n) in enumerate(zip(d["grid"], d["valid_loss_mean"], names)):
             g = {k: v2 for k, v2 in g.items() if k != "baseline"}
-            lines.append(f"| {fam} | {i} | `{g}` | {v:.4f} | {'yes' if i == d['chosen'] else ''} |")
+            setting = n if n else f"`{g}`"
+            lines.append(f"| {fam} | {i} | {setting} | {v:.4f} | "
+                         f"{'yes' if i == d['chosen'] else ''} |")
+    if "design" in sweep:
+        d = sweep["design"]
+        lines += ["", "HRLF as trained in A and B (weights of the sweep, design of step 1b): "
+                  f"`{d['config']}`. Repeat check (the adopted design at the chosen weights, "
+                  "design step minus weight sweep, per sweep seed): "
+                  f"{d.get('repeat_check')}."]
     return "\n".join(lines)
 
 
@@ -102,10 +111,13 @@ def _head(res: dict, name: str) -> list[str]:
             "processes × 1 torch thread, "
             f"CPU time of all jobs {res['cpu_time_s'] / 60:.1f} min (this benchmark's jobs: "
             f"{res['cpu_time_this_part_s'] / 60:.1f} min)"
-            + (f"; 1-min load average of the shared 2-core machine during the "
+            + (f"; 1-min load average of the 2-core machine during the "
                f"{'last invocation' if res.get('wall_time_note') else 'run'}: mean "
-               f"{la['mean']}, max {la['max']} (other engineers' jobs ran at the same time, so "
-               "the wall time includes them)." if la else "."),
+               f"{la['mean']}, max {la['max']} (the run's own workers account for about "
+               f"{res['args'].get('workers', 2)}"
+               + ("; other jobs ran at the same time, so the wall time includes them)."
+                  if la["mean"] > res["args"].get("workers", 2) + 0.75 else ").")
+               if la else "."),
             *([res["wall_time_note"]] if res.get("wall_time_note") else []), "",
             f"Statistics: {res['bootstrap']}. Verdicts: **better** / **worse** when the 95 % "
             "interval of HRLF − other excludes 0 (MAE: lower is better, so a negative "
@@ -117,7 +129,9 @@ def _head(res: dict, name: str) -> list[str]:
 def markdown(res: dict, name: str) -> str:
     lines = _head(res, name)
     if "sweep" in res:
-        lines += ["### Tuning (equal budgets, train/valid split only, frozen before A and B)",
+        lines += ["### Tuning (equal budgets, train/valid split only, frozen before A and B;"
+                  " the design rows re-make earlier rounds' design choices at the chosen "
+                  "weights)",
                   "", sweep_table(res["sweep"]), ""]
     for proto, rep in res["stats"].items():
         seeds = res["seeds_per_protocol"][proto]

@@ -9,12 +9,17 @@ Order of work (every job: one process, one torch thread; ``--workers`` processes
    weight w in {0.01, 0.1, 1} x HMI/HAL summed over the five representations or averaged
    over scales (6 trials). Dropout student, its own knobs: lr in {5e-4, 1e-3, 2e-3} x
    model dropout default or raised (6 trials). Criterion: the validation loss (mean over
-   the 7 conditions), mean over the sweep seeds. The choice is frozen here.
+   the 7 conditions), mean over the sweep seeds.
+1b. **Design** (same split and seeds): at the chosen weights, the design choices of earlier
+   rounds are made again: the adopted design and one deviation at a time (full MSM, I1-Ht
+   after dropout, joint clipping, minimax HAL; :data:`DESIGN_GRID`), same criterion.
+   The choice of steps 1 and 1b is frozen here.
 2. **Protocol A** (one job per seed): train on train, select on valid, score test.
 3. **Protocol B** (one job per seed and outer fold): 5-fold CV over the *test* split's
    videos; inside each outer fold, one fifth of the training videos is the inner
    validation set used for early stopping; held-out predictions pooled per seed.
-   Nothing of B is used to choose anything (step 1 ran before and never saw these videos).
+   Nothing of B is used to choose anything (steps 1 and 1b ran before and never saw these
+   videos).
 4. **Harder synthetic benchmark** (:mod:`hrlf.train.benchmark`), protocol A, 5 seeds,
    started with the sweep so both workers stay busy.
 
@@ -45,20 +50,35 @@ SYN_SEEDS = (0, 1, 2, 3, 4)
 #: Training budget of every MOSI model (shorter than the 50/10/5 of single runs; see README).
 BUDGET = {"epochs": 30, "early_stop": 6, "lr_patience": 3}
 #: The harder synthetic benchmark trains to convergence: early stopping decides.
-SYN_BUDGET = {"epochs": 60, "early_stop": 8, "lr_patience": 3, "model": {"layers": 2}}
+SYN_BUDGET = {"epochs": 150, "early_stop": 8, "lr_patience": 3, "min_delta": 0.002,
+              "model": {"layers": 2}}
 HRLF_GRID = [{"w_hmi": w, "w_hal": w, "w_kd": w, "scale_reduce": r}
              for r in ("sum", "mean") for w in (0.01, 0.1, 1.0)]
 _RAISED = {"embed_dropout": 0.3, "attn_dropout": 0.2, "out_dropout": 0.2}
 DROPOUT_GRID = [{"baseline": "dropout", "lr": lr, "model": dict(m)}
                 for lr in (5e-4, 1e-3, 2e-3) for m in ({}, _RAISED)]
 ABLATION_MODELS = ("no_frf", "no_hmi", "no_hal")
+#: Design choices of earlier rounds, re-made here on the train/valid split at the chosen
+#: weights (step 1b): the adopted design, then one deviation at a time.
+DESIGN_GRID = [{}, {"msm": "full"}, {"model": {"reps_after_dropout": True}},
+               {"clip": "joint"}, {"hal_form": "minimax"}]
+DESIGN_NAMES = ["adopted (inter-only MSM on one-frame clips, I1-Ht before dropout, "
+                "separate clipping, non-saturating HAL)", "full MSM of §6.6",
+                "I1-Ht after dropout", "one clipping norm over network and HMI critics",
+                "HAL in the paper's minimax form"]
+#: the keys of a design that the isolating baselines share with HRLF (its corruption and
+#: representations; clipping and the HAL form have nothing to act on without HMI/HAL)
+_SHARED_DESIGN = ("msm", "clip")
 
 
 def students(hrlf: dict, dropout: dict, ablations: bool) -> dict:
     """Model name -> TrainConfig overrides, given the chosen HRLF and dropout settings."""
+    shared = {k: hrlf[k] for k in _SHARED_DESIGN if k in hrlf}
+    if hrlf.get("model", {}).get("reps_after_dropout"):
+        shared["model"] = {"reps_after_dropout": True}
     out = {"hrlf": dict(hrlf), "dropout": dict(dropout),
-           "msm_only": {"baseline": "msm_only"},
-           "kd_only": {"baseline": "kd_only", "w_kd": hrlf.get("w_kd", 1.0)}}
+           "msm_only": {"baseline": "msm_only", **shared},
+           "kd_only": {"baseline": "kd_only", "w_kd": hrlf.get("w_kd", 1.0), **shared}}
     if ablations:
         out.update({f"no_{t}": {**hrlf, "ablate": t} for t in ("frf", "hmi", "hal")})
     return out
@@ -176,14 +196,47 @@ def choose(sweep: list[dict]) -> dict:
     """The trial with the lowest mean validation loss over the sweep seeds, per family."""
     out = {}
     for family, grid in (("hrlf", HRLF_GRID), ("dropout", DROPOUT_GRID)):
-        losses = np.array([[r["info"][f"{family}#{i}"]["best_valid_loss"] for i in range(len(grid))]
-                           for r in sweep if r["job"]["family"] == family])
+        rs = [r for r in sweep if r["job"]["family"] == family]
+        losses = np.array([[r["info"][f"{family}#{i}"]["best_valid_loss"]
+                            for i in range(len(grid))] for r in rs])
         mean = losses.mean(0)
         best = int(np.argmin(mean))
-        out[family] = {"grid": grid, "valid_loss_mean": mean.round(5).tolist(),
-                       "valid_loss_per_seed": losses.round(5).tolist(), "chosen": best,
+        out[family] = {"grid": grid, "seeds": [r["job"].get("seed") for r in rs],
+                       "valid_loss_mean": mean.round(5).tolist(),
+                       "valid_loss_per_seed": losses.tolist(), "chosen": best,
                        "config": grid[best]}
     return out
+
+
+def design_jobs(args, chosen: dict) -> list[dict]:
+    """Step 1b: at the chosen weights, the adopted design and one deviation at a time, on
+    the train/valid split (the sweep seeds), so B's videos inform no design choice."""
+    h = chosen["hrlf"]["config"]
+    return [dict(kind="sweep", data=args.data, synthetic={}, proto="A", fold=0,
+                 folds=args.folds, budget=_budget(args, BUDGET), seed=s, family="design",
+                 students={f"design#{i}": _merge(h, g) for i, g in enumerate(DESIGN_GRID)})
+            for s in args.sweep_seeds]
+
+
+def choose_design(design: list[dict], chosen: dict) -> dict:
+    """The design with the lowest mean validation loss; HRLF's final config in
+    ``chosen["design"]["config"]``. ``repeat_check``: the adopted design's loss here minus
+    the same trial's in the weight sweep (same seed and teacher: 0 when training is
+    deterministic)."""
+    losses = np.array([[r["info"][f"design#{i}"]["best_valid_loss"]
+                        for i in range(len(DESIGN_GRID))] for r in design])
+    mean = losses.mean(0)
+    best = int(np.argmin(mean))
+    k = chosen["hrlf"]["chosen"]
+    sweep_loss = {s: v[k] for s, v in zip(chosen["hrlf"].get("seeds", []),
+                                          chosen["hrlf"]["valid_loss_per_seed"])}
+    rep = [float(r["info"]["design#0"]["best_valid_loss"] - sweep_loss[r["job"]["seed"]])
+           for r in design if r["job"]["seed"] in sweep_loss]
+    return {**chosen, "design": {
+        "grid": DESIGN_GRID, "names": DESIGN_NAMES, "valid_loss_mean": mean.round(5).tolist(),
+        "valid_loss_per_seed": losses.tolist(), "chosen": best,
+        "config": _merge(chosen["hrlf"]["config"], DESIGN_GRID[best]),
+        "repeat_check": rep}}
 
 
 def eval_jobs(args, chosen: dict) -> list[dict]:
@@ -191,7 +244,8 @@ def eval_jobs(args, chosen: dict) -> list[dict]:
     one protocol-A job per seed for the three ablations (it retrains the same teacher)."""
     common = dict(kind="eval", data=args.data, synthetic={}, folds=args.folds,
                   budget=_budget(args, BUDGET))
-    h, d = chosen["hrlf"]["config"], chosen["dropout"]["config"]
+    h = chosen["design"]["config"] if "design" in chosen else chosen["hrlf"]["config"]
+    d = chosen["dropout"]["config"]
     core = students(h, d, False)
     jobs = []
     if "A" in args.protocols:
@@ -271,7 +325,7 @@ def run_all(args, log=print) -> dict:
     """Sweep first, then MOSI A and B with the frozen choice and the synthetic benchmark."""
     ctx = mp.get_context("spawn")
     t0, loads = time.time(), [_load()]
-    done = {"sweep": [], "mosi": [], "synthetic": []}
+    done = {"sweep": [], "design": [], "mosi": [], "synthetic": []}
     cache = JobCache(args.out)
 
     def take(fut, part):
@@ -294,6 +348,9 @@ def run_all(args, log=print) -> dict:
         for f in sw:
             take(f, "sweep")
         chosen = choose(done["sweep"]) if sw else None
+        for f in [submit(pool, j) for j in (design_jobs(args, chosen) if sw else [])]:
+            take(f, "design")
+        chosen = choose_design(done["design"], chosen) if sw else None
         queue = _interleave(eval_jobs(args, chosen) if sw else [], syn[1:])
         futs = early + [(part, submit(pool, j)) for part, j in queue]
         for part, f in futs:  # cached results first; then in the order jobs finish
@@ -312,13 +369,17 @@ def partial_runs(args) -> dict:
     if any(r is None for r in sweep):
         raise SystemExit("the sweep did not finish: nothing to summarize")
     chosen = choose(sweep)
-    runs = {"chosen": chosen, "sweep": sweep, "partial": True}
+    design = [cache.get(j) for j in design_jobs(args, chosen)]
+    if any(r is None for r in design):
+        raise SystemExit("the design step did not finish: nothing to summarize")
+    chosen = choose_design(design, chosen)
+    runs = {"chosen": chosen, "sweep": sweep, "design": design, "partial": True}
     for part, jobs in (("mosi", eval_jobs(args, chosen)), ("synthetic", synthetic_jobs(args))):
         runs[part] = [r for r in (cache.get(j) for j in jobs) if r is not None]
     times = [os.path.getmtime(p) for p in
              (os.path.join(cache.dir, f) for f in os.listdir(cache.dir))]
     runs.update(wall_s=max(times) - min(times), loadavg=[], args=vars(args),
-                cpu_children_s=sum(r["cpu_s"] for p in ("sweep", "mosi", "synthetic")
+                cpu_children_s=sum(r["cpu_s"] for p in ("sweep", "design", "mosi", "synthetic")
                                    for r in runs[p]))
     return runs
 
@@ -376,7 +437,7 @@ def main(argv=None) -> dict:
         runs["wall_note"] = args.wall_note
     if args.wall_s:  # a resumed run: the jobs' own CPU time, wherever they ran
         runs["wall_s"] = args.wall_s
-        runs["cpu_children_s"] = sum(r["cpu_s"] for p in ("sweep", "mosi", "synthetic")
+        runs["cpu_children_s"] = sum(r["cpu_s"] for p in ("sweep", "design", "mosi", "synthetic")
                                      for r in runs.get(p, []))
     written = summary.write_all(runs, args.out, n_boot=args.n_boot)
     print(f"wall time {runs['wall_s']:.0f} s; wrote {', '.join(written)}")

@@ -126,7 +126,7 @@ def mosi_result(runs: dict, n_boot: int) -> dict:
     res = _header(runs, "mosi")
     res.update(protocol=PROTOCOLS, sweep=runs["chosen"], ridge_floor=RIDGE_FLOOR,
                budget=runs["mosi"][0]["job"]["budget"], stats={}, verdicts={})
-    res["sweep_info"] = _info(runs["sweep"])
+    res["sweep_info"] = _info(runs["sweep"] + runs.get("design", []))
     main = [r for r in runs["mosi"] if not r["job"].get("part")]
     abl = [r for r in runs["mosi"] if r["job"].get("part") == "ablations"]
     a_main = [r for r in main if r["job"]["proto"] == "A"]
@@ -181,7 +181,8 @@ def synthetic_result(runs: dict, n_boot: int) -> dict:
 
 def _header(runs: dict, name: str) -> dict:
     la = np.array(runs["loadavg"]) if runs["loadavg"] else None
-    part = runs["mosi"] + runs["sweep"] if name == "mosi" else runs["synthetic"]
+    part = (runs["mosi"] + runs["sweep"] + runs.get("design", []) if name == "mosi"
+            else runs["synthetic"])
     a = runs.get("args", {})
     return {"partial": bool(runs.get("partial", False)),
             "command": "python -m hrlf.train.reproduce " + " ".join(

@@ -111,3 +111,36 @@ def test_hal_forms_and_msm_mode():
     assert L.msm_mode(L.TrainConfig(msm="inter"), {**one, "audio": 40}) == "dropout"
     with pytest.raises(Exception, match="hal_form"):
         L.TrainConfig(hal_form="gan")
+
+
+def test_clip_modes_and_min_delta(teacher):
+    """``clip="joint"``: one norm over the network and the HMI critics together; "separate"
+    clips the network on its own. ``min_delta``: a relative improvement threshold."""
+    prep = _prep()
+    grads = {}
+    for clip in ("separate", "joint"):
+        cfg = L.TrainConfig(epochs=1, batch_size=8, model={"layers": 1}, clip=clip,
+                            grad_clip=1e-3, seed=3)
+        st = L.make_student_stage(cfg, DIMS, teacher)
+        st.step(*(D.to_torch(prep.train, "cpu"), torch.from_numpy(prep.train_y),
+                  D.to_torch(prep.train, "cpu")))
+        net = torch.cat([p.grad.flatten() for p in st.net.parameters() if p.grad is not None])
+        allp = torch.cat([p.grad.flatten() for p in st.obj.parameters() if p.grad is not None])
+        grads[clip] = (float(net.norm()), float(allp.norm()))
+    assert grads["separate"][0] == pytest.approx(1e-3, rel=1e-3)  # network alone at the cap
+    assert grads["joint"][1] == pytest.approx(1e-3, rel=1e-3)     # network + critics at it
+    assert grads["joint"][0] < grads["separate"][0]
+    with pytest.raises(Exception, match="clip"):
+        L.TrainConfig(clip="both")
+    with pytest.raises(Exception, match="min_delta"):
+        L.TrainConfig(min_delta=1.5)
+    st = L.make_student_stage(L.TrainConfig(epochs=1, batch_size=8, model={"layers": 1},
+                                            min_delta=0.01, early_stop=2, min_steps=0),
+                              DIMS, None)
+    assert not st.end_epoch(1.0, {}, 0.0) and st.bad == 0
+    assert not st.end_epoch(0.995, {}, 0.0) and st.bad == 1  # 0.5 % < 1 %: not an improvement
+    assert st.best_loss == 1.0
+    assert not st.end_epoch(0.98, {}, 0.0) and st.bad == 0   # 2 %: it is
+    assert not st.end_epoch(0.979, {}, 0.0)
+    assert st.end_epoch(0.978, {}, 0.0)                      # two epochs without: stop
+

@@ -84,3 +84,22 @@ def test_checkpoint_round_trip_and_errors(net, tmp_path):
     torch.save(blob, tmp_path / "mismatch.pt")
     with pytest.raises(ArtifactError, match="do not match the stored architecture"):
         load_network(tmp_path / "mismatch.pt")
+
+
+def test_representations_before_or_after_dropout():
+    """I1-Ht are reported before dropout by default (the teacher, in eval mode, has none);
+    ``reps_after_dropout`` reports the dropped-out tensors; the score is the same either way."""
+    b = _batch(16)
+    out = {}
+    for after in (False, True):
+        torch.manual_seed(0)
+        n = HRLFNet(ModelConfig(dims=DIMS, layers=1, out_dropout=0.5,
+                                reps_after_dropout=after)).train()
+        torch.manual_seed(1)
+        out[after] = n(b)
+    torch.testing.assert_close(out[False]["raw"], out[True]["raw"])
+    for k in ("I1", "I2", "I3", "Ht"):
+        # dropout zeroes about half of the after-dropout entries and scales the rest by 2
+        kept = out[True][k] != 0
+        torch.testing.assert_close(out[True][k][kept], 2 * out[False][k][kept])
+        assert (out[True][k] == 0).float().mean() > (out[False][k] == 0).float().mean() + 0.2

@@ -99,3 +99,42 @@ def test_job_cache_resumes_and_order_keeps_whole_seeds_first(tmp_path):
     assert [(p, j["seed"]) for p, j in order[:4]] == [("mosi", 0)] * 3 + [("synthetic", 0)]
     assert all(j.get("part") == "ablations" for _, j in order[-2:])
     assert len(order) == len(mosi) + len(syn)
+
+
+def test_design_step_remakes_earlier_choices_on_train_valid_only():
+    import argparse
+
+    chosen = {"hrlf": {"config": RP.HRLF_GRID[4], "chosen": 4, "seeds": [100, 101],
+                       "valid_loss_per_seed": [[9] * 4 + [1.5, 9], [9] * 4 + [1.7, 9]]},
+              "dropout": {"config": RP.DROPOUT_GRID[0]}}
+    args = argparse.Namespace(data="m.npz", folds=5, epochs=None, sweep_seeds=[100, 101],
+                              seeds=[0], protocols="AB")
+    jobs = RP.design_jobs(args, chosen)
+    # the train/valid split (kind "sweep" scores valid), never a test-split fold
+    assert [(j["kind"], j["proto"], j["seed"]) for j in jobs] == [("sweep", "A", 100),
+                                                                  ("sweep", "A", 101)]
+    st = jobs[0]["students"]
+    assert len(st) == len(RP.DESIGN_GRID) == len(RP.DESIGN_NAMES)
+    assert st["design#0"] == {**RP.HRLF_GRID[4], "model": {}}  # adopted, at the chosen weights
+    assert st["design#1"] == {**RP.HRLF_GRID[4], "msm": "full", "model": {}}
+
+    def res(seed, losses):
+        return {"job": {"seed": seed, "family": "design"},
+                "info": {f"design#{i}": {"best_valid_loss": v} for i, v in enumerate(losses)}}
+
+    out = RP.choose_design([res(100, [1.5, 1.2, 1.6, 1.5, 1.5]),
+                            res(101, [1.7, 1.6, 1.6, 1.8, 1.7])], chosen)
+    assert out["design"]["chosen"] == 1 and out["design"]["config"]["msm"] == "full"
+    assert out["design"]["repeat_check"] == [0.0, 0.0]
+    # A and B train HRLF with the weights and the design; the isolating baselines share
+    # HRLF's corruption, the dropout student keeps its own knobs
+    ev = RP.eval_jobs(args, out)
+    assert {j["proto"] for j in ev} == {"A", "B"}
+    s = ev[0]["students"]
+    assert s["hrlf"]["msm"] == "full" and s["hrlf"]["w_hmi"] == RP.HRLF_GRID[4]["w_hmi"]
+    assert s["msm_only"]["msm"] == "full" and s["kd_only"]["msm"] == "full"
+    assert "msm" not in s["dropout"]
+    abl = [j for j in ev if j.get("part") == "ablations"][0]["students"]
+    assert all(v["msm"] == "full" for v in abl.values())
+    st = RP.students({**RP.HRLF_GRID[0], "model": {"reps_after_dropout": True}}, {}, False)
+    assert st["kd_only"]["model"] == {"reps_after_dropout": True}
