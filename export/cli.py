@@ -10,6 +10,8 @@ import logging
 
 import click
 
+from hrlf.runtime.cli_base import OneLineCommand
+
 EPILOG = """\b
 Examples:
   hrlf-export runs/mosi --out models/mosi
@@ -28,7 +30,7 @@ nothing half-written. stdout gets one JSON report; logs go to stderr.
 """
 
 
-@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
+@click.command(cls=OneLineCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
                                                 "max_content_width": 100})
 @click.argument("run_dir", type=click.Path(path_type=str))  # checked by load_run
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=str),

@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from hrlf.runtime.cli_base import OneLineCommand
+
 EPILOG = """\b
 Examples:
   hrlf-run                                  # built-in demo model + synthetic stream
@@ -61,7 +63,7 @@ def _parse_drop(text: str):
     return (mod, a_s, b_s)
 
 
-@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("model_dir", required=False)
 @click.option("--stream", "stream", default="demo", show_default=True,
               help="Source URI: demo[:SEED], replay:PATH[#split], stdin, camera0, mic, file:PATH, rtsp://...")

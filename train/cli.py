@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from hrlf.runtime.cli_base import OneLineCommand
+
 TRAIN_EPILOG = """\b
 Examples:
   hrlf-train --data synthetic --out runs/syn --epochs 1
@@ -90,7 +92,7 @@ def _set_threads(requested: int | None):
 _OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline", "device")
 
 
-@click.command(epilog=TRAIN_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, epilog=TRAIN_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", metavar="PATH|synthetic", default=None,
               help="'synthetic', the MOSI npz (or its folder) or a .csv clip list "
                    "[default: $HRLF_DATA, else synthetic].")
@@ -165,7 +167,7 @@ def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
                          on_start=lambda: click.echo(choice.describe(), err=True))
 
 
-@click.command(epilog=EVAL_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, epilog=EVAL_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR [RUN_DIR...]")
 @click.option("--data", metavar="PATH|synthetic", default=None,
               help="Data the runs were trained on [default: $HRLF_DATA, else synthetic].")

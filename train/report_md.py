@@ -106,13 +106,13 @@ def _head(res: dict, name: str) -> list[str]:
             "summarized (`--resummarize --partial`), and the wall time is the span of the "
             "finished jobs.", ""] if res.get("partial") else []
     return [f"## {name} results (`{res['command']}`)", "", *part,
-            f"Wall time of the whole command: **{res['wall_time_s']:.0f} s "
+            "Wall time of the training (`wall_time_s`: sweep, design step and every job): "
+            f"**{res['wall_time_s']:.0f} s "
             f"({res['wall_time_s'] / 60:.1f} min)** with {res['args'].get('workers', 2)} worker "
             "processes × 1 torch thread, "
             f"CPU time of all jobs {res['cpu_time_s'] / 60:.1f} min (this benchmark's jobs: "
             f"{res['cpu_time_this_part_s'] / 60:.1f} min)"
-            + (f"; 1-min load average of the 2-core machine during the "
-               f"{'last invocation' if res.get('wall_time_note') else 'run'}: mean "
+            + (f"; 1-min load average of the 2-core machine at each finished job: mean "
                f"{la['mean']}, max {la['max']} (the run's own workers account for about "
                f"{res['args'].get('workers', 2)}"
                + ("; other jobs ran at the same time, so the wall time includes them)."

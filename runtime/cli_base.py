@@ -1,0 +1,24 @@
+"""The click command class of every hrlf CLI: a usage mistake is one ``Error:`` line.
+
+Click prints a usage error (an option out of range, a missing or unknown option) as three
+lines: the usage synopsis, a "Try --help" hint and the error. Here it is one line naming
+the option, the problem and where to look, with click's exit status 2 kept, the same
+shape as the :class:`hrlf.runtime.errors.HrlfError` lines (status 1).
+"""
+from __future__ import annotations
+
+import click
+
+
+class OneLineCommand(click.Command):
+    """``click.Command`` whose usage errors print as ``Error: <message> (see 'PROG -h')``."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else (info_name or self.name)
+            msg = " ".join(e.format_message().split())  # click may wrap a message
+            err = click.ClickException(f"{msg} (see '{where} --help')")
+            err.exit_code = e.exit_code
+            raise err from None
