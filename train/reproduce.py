@@ -192,20 +192,22 @@ def sweep_jobs(args) -> list[dict]:
     return jobs
 
 
+def _lowest(results: list[dict], family: str, grid: list[dict]) -> dict:
+    """The trial of ``family`` with the lowest validation loss, mean over the seeds."""
+    rs = [r for r in results if r["job"]["family"] == family]
+    losses = np.array([[r["info"][f"{family}#{i}"]["best_valid_loss"]
+                        for i in range(len(grid))] for r in rs])
+    mean = losses.mean(0)
+    best = int(np.argmin(mean))
+    return {"grid": grid, "seeds": [r["job"].get("seed") for r in rs],
+            "valid_loss_mean": mean.round(5).tolist(), "valid_loss_per_seed": losses.tolist(),
+            "chosen": best, "config": grid[best]}
+
+
 def choose(sweep: list[dict]) -> dict:
     """The trial with the lowest mean validation loss over the sweep seeds, per family."""
-    out = {}
-    for family, grid in (("hrlf", HRLF_GRID), ("dropout", DROPOUT_GRID)):
-        rs = [r for r in sweep if r["job"]["family"] == family]
-        losses = np.array([[r["info"][f"{family}#{i}"]["best_valid_loss"]
-                            for i in range(len(grid))] for r in rs])
-        mean = losses.mean(0)
-        best = int(np.argmin(mean))
-        out[family] = {"grid": grid, "seeds": [r["job"].get("seed") for r in rs],
-                       "valid_loss_mean": mean.round(5).tolist(),
-                       "valid_loss_per_seed": losses.tolist(), "chosen": best,
-                       "config": grid[best]}
-    return out
+    return {family: _lowest(sweep, family, grid)
+            for family, grid in (("hrlf", HRLF_GRID), ("dropout", DROPOUT_GRID))}
 
 
 def design_jobs(args, chosen: dict) -> list[dict]:
@@ -223,20 +225,15 @@ def choose_design(design: list[dict], chosen: dict) -> dict:
     ``chosen["design"]["config"]``. ``repeat_check``: the adopted design's loss here minus
     the same trial's in the weight sweep (same seed and teacher: 0 when training is
     deterministic)."""
-    losses = np.array([[r["info"][f"design#{i}"]["best_valid_loss"]
-                        for i in range(len(DESIGN_GRID))] for r in design])
-    mean = losses.mean(0)
-    best = int(np.argmin(mean))
+    d = _lowest(design, "design", DESIGN_GRID)
     k = chosen["hrlf"]["chosen"]
     sweep_loss = {s: v[k] for s, v in zip(chosen["hrlf"].get("seeds", []),
                                           chosen["hrlf"]["valid_loss_per_seed"])}
     rep = [float(r["info"]["design#0"]["best_valid_loss"] - sweep_loss[r["job"]["seed"]])
            for r in design if r["job"]["seed"] in sweep_loss]
     return {**chosen, "design": {
-        "grid": DESIGN_GRID, "names": DESIGN_NAMES, "valid_loss_mean": mean.round(5).tolist(),
-        "valid_loss_per_seed": losses.tolist(), "chosen": best,
-        "config": _merge(chosen["hrlf"]["config"], DESIGN_GRID[best]),
-        "repeat_check": rep}}
+        **d, "names": DESIGN_NAMES, "repeat_check": rep,
+        "config": _merge(chosen["hrlf"]["config"], d["config"])}}
 
 
 def eval_jobs(args, chosen: dict) -> list[dict]:
