@@ -6,7 +6,9 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+import importlib
+from types import ModuleType
+from typing import Callable, Iterable
 
 
 class HrlfError(Exception):
@@ -49,3 +51,22 @@ def suggest(name: str, valid: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest valid name, or ``""``."""
     close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def import_optional(module: str, what: str, fix: str) -> ModuleType:
+    """Import an optional dependency, or raise :class:`BackendUnavailable` in one line:
+    ``"<what> is not installed (<ImportError>); <fix>"``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise BackendUnavailable(f"{what} is not installed ({e}); {fix}") from None
+
+
+def unavailable_reason_of(probe: Callable[[], object]) -> str | None:
+    """Why ``probe()`` raises :class:`BackendUnavailable` (its one line), or None if it runs."""
+    try:
+        probe()
+    except BackendUnavailable as e:
+        return str(e)
+    return None
+

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError
+from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError, import_optional
 from hrlf.runtime.spec import SCORE, ModelSpec, check_artifact
 
 FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx"}
@@ -74,10 +74,6 @@ class OrtBackend:
 
 
 def open_backend(model_dir: str, spec: ModelSpec, **opts) -> OrtBackend:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError as e:
-        raise BackendUnavailable(f"ort: onnxruntime is not installed ({e}); pip install "
-                                 "onnxruntime") from None
+    import_optional("onnxruntime", "ort: onnxruntime", "pip install onnxruntime")
     return OrtBackend(model_dir, spec, **{k: v for k, v in opts.items()
                                           if k in ("precision", "provider", "threads", "max_batch")})

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError
+from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError, import_optional
 from hrlf.runtime.spec import SCORE, ModelSpec, input_names
 
 DEFAULT_URL = "127.0.0.1:8001"
@@ -155,11 +155,7 @@ def _first(e: BaseException) -> str:
 
 
 def open_backend(model_dir: str, spec: ModelSpec, **opts) -> TritonBackend:
-    try:
-        import tritonclient.grpc  # noqa: F401
-    except ImportError as e:
-        raise BackendUnavailable(f"triton: tritonclient[grpc] is not installed ({e}); "
-                                 f"{INSTALL}") from None
+    import_optional("tritonclient.grpc", "triton: tritonclient[grpc]", INSTALL)
     kw = {k: v for k, v in opts.items() if k in ("max_batch", "timeout_s") and v is not None}
     if opts.get("triton_url"):
         kw["url"] = opts["triton_url"]

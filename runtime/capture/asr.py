@@ -22,7 +22,7 @@ import logging
 
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable
+from hrlf.runtime.errors import import_optional, unavailable_reason_of
 from hrlf.runtime.featurizers.text import Word, WordFrames
 
 log = logging.getLogger("hrlf.capture")
@@ -34,13 +34,8 @@ DECODER_OPTS = {"fwdflat": False, "bestpath": False, "maxhmmpf": 3000}
 
 @functools.lru_cache(maxsize=1)
 def _pocketsphinx():
-    try:
-        import pocketsphinx
-    except ImportError as e:
-        raise BackendUnavailable(f"speech recognition ({ASR_NAME}): pocketsphinx is not "
-                                 f"installed ({e}); pip install pocketsphinx==5.1.1 "
-                                 "(hrlf[capture])") from None
-    return pocketsphinx
+    return import_optional("pocketsphinx", f"speech recognition ({ASR_NAME}): pocketsphinx",
+                           "pip install pocketsphinx==5.1.1 (hrlf[capture])")
 
 
 def make_decoder():
@@ -173,8 +168,4 @@ class SpeechToText:
 
 def unavailable_reason() -> str | None:
     """Why speech recognition cannot run here (one line), or None."""
-    try:
-        _pocketsphinx()
-    except BackendUnavailable as e:
-        return str(e)
-    return None
+    return unavailable_reason_of(_pocketsphinx)

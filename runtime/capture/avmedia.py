@@ -17,7 +17,7 @@ import logging
 import numpy as np
 
 from hrlf.runtime.capture.media import _Track
-from hrlf.runtime.errors import BackendUnavailable
+from hrlf.runtime.errors import BackendUnavailable, import_optional
 from hrlf.runtime.sources import Drop, Event
 
 log = logging.getLogger("hrlf.capture")
@@ -27,12 +27,7 @@ AUDIO_RATE = 16000
 @functools.lru_cache(maxsize=1)
 def import_av():
     """Import PyAV, or raise BackendUnavailable with one line."""
-    try:
-        import av
-    except ImportError as e:
-        raise BackendUnavailable(f"PyAV is not installed ({e}); pip install av "
-                                 "(hrlf[capture])") from None
-    return av
+    return import_optional("av", "PyAV", "pip install av (hrlf[capture])")
 
 
 def set_native_logging(verbose: bool) -> None:

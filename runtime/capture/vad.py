@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable, SpecError
+from hrlf.runtime.errors import SpecError, import_optional, unavailable_reason_of
 
 VAD_NAME = "webrtcvad-v1"
 _VAD_RATES = (8000, 16000, 32000, 48000)
@@ -87,12 +87,8 @@ def setting_of(spec) -> VadSetting | None:
 
 @functools.lru_cache(maxsize=1)
 def _webrtcvad():
-    try:
-        import webrtcvad
-    except ImportError as e:
-        raise BackendUnavailable(f"voice activity ({VAD_NAME}): webrtcvad is not installed "
-                                 f"({e}); pip install webrtcvad-wheels (hrlf[capture])") from None
-    return webrtcvad
+    return import_optional("webrtcvad", f"voice activity ({VAD_NAME}): webrtcvad",
+                           "pip install webrtcvad-wheels (hrlf[capture])")
 
 
 def to_int16(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
@@ -206,8 +202,4 @@ class VoiceGate:
 
 def unavailable_reason() -> str | None:
     """Why the gate cannot run here (one line), or None."""
-    try:
-        _webrtcvad()
-    except BackendUnavailable as e:
-        return str(e)
-    return None
+    return unavailable_reason_of(_webrtcvad)

@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from hrlf.runtime.errors import InputError, import_optional
 from hrlf.runtime.featurizers import EGEMAPS, LOGMEL, FeaturizerInfo
 
 _EMPTY_T = np.zeros(0, np.float64)
@@ -178,11 +178,8 @@ def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -
 
 @functools.lru_cache(maxsize=1)
 def _smile():
-    try:
-        import opensmile
-    except ImportError as e:
-        raise BackendUnavailable(f"audio featurizer {EGEMAPS.name}: opensmile is not installed "
-                                 f"({e}); pip install opensmile, or use {LOGMEL.name}") from None
+    opensmile = import_optional("opensmile", f"audio featurizer {EGEMAPS.name}: opensmile",
+                                f"pip install opensmile, or use {LOGMEL.name}")
     return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                            feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
 

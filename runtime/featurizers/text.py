@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable
+from hrlf.runtime.errors import import_optional
 from hrlf.runtime.featurizers import VADER_HASH
 
 _N_VADER = 4
@@ -32,12 +32,10 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 @functools.lru_cache(maxsize=1)
 def _analyzer():
-    try:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-    except ImportError as e:
-        raise BackendUnavailable(f"text featurizer {VADER_HASH.name}: vaderSentiment is not "
-                                 f"installed ({e}); pip install vaderSentiment") from None
-    return SentimentIntensityAnalyzer()
+    vader = import_optional("vaderSentiment.vaderSentiment",
+                            f"text featurizer {VADER_HASH.name}: vaderSentiment",
+                            "pip install vaderSentiment")
+    return vader.SentimentIntensityAnalyzer()
 
 
 def hashed_ngrams(text: str, n_buckets: int = _N_HASH) -> np.ndarray:

@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable
+from hrlf.runtime.errors import BackendUnavailable, import_optional, unavailable_reason_of
 from hrlf.runtime.featurizers import HAARFACE, HAARFACE_V2
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
@@ -38,12 +38,8 @@ _BINS = 8
 
 def import_cv2():
     """Import OpenCV or raise BackendUnavailable (one line)."""
-    try:
-        import cv2
-    except ImportError as e:
-        raise BackendUnavailable(f"OpenCV is not installed ({e}); pip install "
-                                 "'opencv-python-headless<5' (hrlf[capture])") from None
-    return cv2
+    return import_optional("cv2", "OpenCV",
+                           "pip install 'opencv-python-headless<5' (hrlf[capture])")
 
 
 def cascade_path(cv2=None) -> str:
@@ -185,11 +181,7 @@ def hog(face: np.ndarray) -> np.ndarray:
 
 def unavailable_reason() -> str | None:
     """Why ``haarface-v1`` cannot run here (one line), or None when it can."""
-    try:
-        HaarFaceFeaturizer()
-    except BackendUnavailable as e:
-        return str(e)
-    return None
+    return unavailable_reason_of(HaarFaceFeaturizer)
 
 
 class TrackedFaceFeaturizer(HaarFaceFeaturizer):

@@ -1,0 +1,54 @@
+"""A missing optional library is one BackendUnavailable line naming it and the fix."""
+import sys
+
+import pytest
+
+from hrlf.runtime.capture import asr, avmedia, vad
+from hrlf.runtime.errors import BackendUnavailable, import_optional, unavailable_reason_of
+from hrlf.runtime.featurizers import audio, text, vision
+
+
+def test_import_optional_and_unavailable_reason_of(monkeypatch):
+    assert import_optional("json", "json", "nothing") is sys.modules["json"]
+    monkeypatch.setitem(sys.modules, "hrlf_missing_lib", None)
+    with pytest.raises(BackendUnavailable) as e:
+        import_optional("hrlf_missing_lib", "thing: missing_lib", "pip install missing_lib")
+    msg = str(e.value)
+    assert msg.startswith("thing: missing_lib is not installed (") and "\n" not in msg
+    assert msg.endswith("; pip install missing_lib")
+
+    def probe():
+        import_optional("hrlf_missing_lib", "thing: missing_lib", "pip install missing_lib")
+
+    assert unavailable_reason_of(probe) == msg
+    assert unavailable_reason_of(lambda: None) is None
+
+
+_CACHED = (vad._webrtcvad, asr._pocketsphinx, avmedia.import_av, audio._smile, text._analyzer)
+
+
+@pytest.mark.parametrize("module,load,start,fix", [
+    ("webrtcvad", vad._webrtcvad, "voice activity (webrtcvad-v1): webrtcvad",
+     "pip install webrtcvad-wheels (hrlf[capture])"),
+    ("pocketsphinx", asr._pocketsphinx, "speech recognition (pocketsphinx-en-us): pocketsphinx",
+     "pip install pocketsphinx==5.1.1 (hrlf[capture])"),
+    ("cv2", vision.import_cv2, "OpenCV", "pip install 'opencv-python-headless<5' (hrlf[capture])"),
+    ("av", avmedia.import_av, "PyAV", "pip install av (hrlf[capture])"),
+    ("opensmile", audio._smile, "audio featurizer egemaps-lld-v02: opensmile",
+     "pip install opensmile, or use logmel40-v1"),
+    ("vaderSentiment", text._analyzer, "text featurizer vader-hash-v1: vaderSentiment",
+     "pip install vaderSentiment"),
+])
+def test_each_optional_library(monkeypatch, module, load, start, fix):
+    monkeypatch.setitem(sys.modules, module, None)  # the import fails as without the library
+    for f in _CACHED:
+        f.cache_clear()
+    try:
+        with pytest.raises(BackendUnavailable) as e:
+            load()
+        msg = str(e.value)
+        assert msg.startswith(start + " is not installed (") and msg.endswith("; " + fix)
+        assert "\n" not in msg
+    finally:
+        for f in _CACHED:
+            f.cache_clear()
