@@ -147,10 +147,26 @@ def onnx_model(exported):
     return onnx.load(str(exported[1] / "model.onnx"))
 
 
-def one_line_error(res, *needles):
-    """A CliRunner result that failed with exactly one ``Error:`` line naming each needle."""
-    assert res.exit_code == 1, res.output
+def one_line_error(res, *needles, code=1):
+    """A CliRunner result that failed (exit ``code``: 1 a user error, 2 a usage mistake)
+    with exactly one ``Error:`` line naming each needle; returns that line."""
+    assert res.exit_code == code, res.output
     lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
     for n in needles:
         assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def zero_feeds(spec, n: int) -> dict:
+    """A batch of ``n`` all-zero windows with every frame and modality present (the model's
+    input names and shapes from ``spec``)."""
+    import numpy as np
+
+    feeds = {}
+    for m in ("text", "audio", "vision"):
+        t = spec.frames(m)
+        feeds[m] = np.zeros((n, t, spec.dim(m)), np.float32)
+        feeds[f"{m}_mask"] = np.ones((n, t), np.float32)
+    feeds["modality_mask"] = np.ones((n, 3), np.float32)
+    return feeds

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from hrlf.export.cli import main as export_main
 from hrlf.runtime.cli import main as run_main
 from hrlf.train.cli import eval_main, train_main
+from tests.conftest import one_line_error
 
 CASES = [
     ("hrlf-train", train_main, ["--out", "r", "--threads", "0"],
@@ -26,10 +27,8 @@ CASES = [
 def test_usage_error_is_one_line(prog, cmd, args, want, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(cmd, args, prog_name=prog)
-    lines = [x for x in res.output.splitlines() if x.strip()]
-    assert res.exit_code == 2, res.output
-    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
-    assert want in lines[0] and lines[0].endswith(f"(see '{prog} --help')")
+    line = one_line_error(res, want, code=2)
+    assert line.endswith(f"(see '{prog} --help')")
     assert not list(tmp_path.iterdir())  # nothing was created
 
 

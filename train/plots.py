@@ -17,6 +17,13 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: str) -> None:
+    """Lay out, write ``path`` (PNG, 110 dpi) and free the figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _value(v) -> tuple[float, float]:
     return (v["mean"], v["std"]) if isinstance(v, Mapping) else (float(v), 0.0)
 
@@ -41,9 +48,7 @@ def plot_conditions(models: Mapping[str, Mapping], path: str, key: str = "f1",
     ax.set_ylabel(key)
     ax.set_title(title or f"{key} by condition")
     ax.legend(fontsize=8, ncol=min(6, len(names)))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_intra(curves: Mapping[str, Sequence[Mapping]], path: str, key: str = "f1",
@@ -64,9 +69,7 @@ def plot_intra(curves: Mapping[str, Sequence[Mapping]], path: str, key: str = "f
     ax.set_title(title or f"{key} vs intra-modality missing ratio")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_embedding(panels: Mapping[str, tuple[np.ndarray, np.ndarray]], class_names,
@@ -91,9 +94,7 @@ def plot_embedding(panels: Mapping[str, tuple[np.ndarray, np.ndarray]], class_na
         ax.legend(fontsize=7, markerscale=2)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def _ci_err(s: Mapping) -> tuple[float, float, float]:
@@ -124,9 +125,7 @@ def plot_paired(paired: Mapping[str, Mapping], path: str, cond: str = "avg6",
         ax.grid(alpha=0.3, axis="x")
     axes[0][0].set_yticks(y, [f"hrlf − {o}" for o in others], fontsize=8)
     fig.suptitle(title or f"paired differences, {cond}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_conditions_ci(models: Mapping[str, Mapping], path: str, key: str = "f1",
@@ -150,9 +149,7 @@ def plot_conditions_ci(models: Mapping[str, Mapping], path: str, key: str = "f1"
     ax.set_ylabel(key)
     ax.set_title(title or f"{key} by condition (95 % intervals)")
     ax.legend(fontsize=7, ncol=min(8, len(names)))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_intra_ci(reports: Mapping[str, Mapping], path: str, key: str = "f1",
@@ -175,6 +172,4 @@ def plot_intra_ci(reports: Mapping[str, Mapping], path: str, key: str = "f1",
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import onnx
 import onnxruntime as ort
 
 from hrlf.export.triton import config_pbtxt
 from hrlf.runtime.spec import sha256_file
+from tests.conftest import zero_feeds
 
 _TYPES = {"TYPE_FP32": onnx.TensorProto.FLOAT}
 
@@ -68,10 +68,6 @@ def test_triton_model_runs_a_batch_like_triton_sends_it(exported, export_spec):
     repo = exported[2]
     sess = ort.InferenceSession(str(repo / "hrlf_onnx" / "1" / "model.onnx"),
                                 providers=["CPUExecutionProvider"])
-    n, feeds = 5, {}
-    for m in ("text", "audio", "vision"):
-        t = export_spec.frames(m)
-        feeds[m] = np.zeros((n, t, export_spec.dim(m)), np.float32)
-        feeds[f"{m}_mask"] = np.ones((n, t), np.float32)
-    feeds["modality_mask"] = np.ones((n, 3), np.float32)
+    n = 5
+    feeds = zero_feeds(export_spec, n)
     assert sess.run(None, feeds)[0].shape == (n,)

@@ -18,6 +18,7 @@ import pytest
 from hrlf.export.triton import PYTHON_MODEL, config_pbtxt
 from hrlf.export.triton_server import INSTALL_HINT, TritonServer, default_env, free_port
 from hrlf.runtime.errors import BackendUnavailable
+from tests.conftest import zero_feeds
 
 ENV = default_env()
 pytestmark = pytest.mark.skipif(
@@ -135,12 +136,7 @@ def test_bad_request_gets_its_own_error(server, exported, export_spec):
     from hrlf.runtime.backends.triton import TritonBackend
 
     be = TritonBackend(str(exported[1]), export_spec, url=server.grpc_url)
-    feeds = {}
-    for m in ("text", "audio", "vision"):
-        t = export_spec.frames(m)
-        feeds[m] = np.zeros((2, t, export_spec.dim(m)), np.float32)
-        feeds[f"{m}_mask"] = np.ones((2, t), np.float32)
-    feeds["modality_mask"] = np.ones((2, 3), np.float32)
+    feeds = zero_feeds(export_spec, 2)
     bad = [grpcclient.InferInput(k, list(v.shape), "FP32").set_data_from_numpy(v)
            for k, v in feeds.items() if k != "audio"]  # audio missing
     with pytest.raises(InferenceServerException):
@@ -162,12 +158,7 @@ def test_reconnects_after_a_server_restart(exported, export_spec):
     the same port: the same backend object scores again on a fresh channel."""
     from hrlf.runtime.backends.triton import TritonBackend
 
-    feeds = {}
-    for m in ("text", "audio", "vision"):
-        t = export_spec.frames(m)
-        feeds[m] = np.zeros((1, t, export_spec.dim(m)), np.float32)
-        feeds[f"{m}_mask"] = np.ones((1, t), np.float32)
-    feeds["modality_mask"] = np.ones((1, 3), np.float32)
+    feeds = zero_feeds(export_spec, 1)
     first = TritonServer(str(exported[2]), (PYTHON_MODEL,)).start()
     port = first.grpc_port
     be = TritonBackend(str(exported[1]), export_spec, url=first.grpc_url, timeout_s=1.0)
