@@ -2,11 +2,10 @@
 queue (bounded, drop-oldest, counted) and the background worker."""
 from __future__ import annotations
 
-import inspect
 import logging
 import queue
 import threading
-from typing import Callable, Iterator
+from typing import Iterator
 
 from hrlf.runtime.session_config import SessionError
 from hrlf.runtime.sinks import Result
@@ -21,11 +20,9 @@ class Delivery:
     def _reasons(self, k: int) -> list[str]:
         end = k * self.hop_s + self.window_s
         reasons = {r for t, r in self._notes if t < end}  # until data comes back
-        t0, t1 = self._result_times(k)
         for hook in self.reason_hooks:
             try:
-                got = hook(t0, t1) if _takes_window(hook) else hook()
-                reasons.update(str(r) for r in got)
+                reasons.update(str(r) for r in hook())
             except Exception as e:  # a source's hook must not stop the stream
                 log.warning("reason hook %r failed: %s: %s", hook, type(e).__name__, e)
                 reasons.add("reason_hook_failed")
@@ -134,15 +131,3 @@ class Delivery:
             if r is None:
                 return
             yield r
-
-
-def _takes_window(hook: Callable) -> bool:
-    """Whether a reason hook takes the window ``(t_start, t_end)`` (stream time) or nothing
-    (an older hook that describes "now")."""
-    try:
-        inspect.signature(hook).bind(0.0, 0.0)
-    except TypeError:
-        return False
-    except ValueError:  # no signature (a builtin): call it the old way
-        return False
-    return True

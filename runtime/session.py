@@ -93,9 +93,7 @@ class Session(Delivery):
         self.timebase = Timebase(c.max_jump_s)
         self.latency = LatencyStats()
         self.on_result = on_result
-        #: called for each no_data window as ``hook(t_start, t_end)`` (stream time), or
-        #: ``hook()`` for a hook that takes no arguments; returns reason strings
-        self.reason_hooks: list[Callable[..., Iterable[str]]] = []
+        self.reason_hooks: list[Callable[[], Iterable[str]]] = []
         self._notes: deque = deque(maxlen=256)  # (stream t, reason) for no_data results
         self._results: queue.Queue = queue.Queue(maxsize=1000)
         self._lock = threading.RLock()

@@ -60,10 +60,8 @@ class Source(Protocol):
         featurizers: modality -> featurizer name the source's frames come from; checked
             against the model spec at start-up.
 
-    Optional: ``status_reasons(t_start, t_end) -> list[str]``, why data is missing over a
-    window of stream time (e.g. ``device_lost``, ``silence``); ``hrlf-run`` adds them to
-    the window's ``no_data`` line. A ``status_reasons()`` without arguments (why data is
-    missing "now") is also accepted.
+    Optional: ``status_reasons() -> list[str]``, why data is missing right now (e.g.
+    ``device_lost``, ``silence``); ``hrlf-run`` adds them to its ``no_data`` lines.
     """
 
     uri: str

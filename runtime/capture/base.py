@@ -21,14 +21,12 @@ class _Reasons:
         """
         return self.health.reasons(t_from, t_to)
 
-    def status_reasons(self, t_from: float | None = None,
-                       t_to: float | None = None) -> list[str]:
-        """Why data is missing over ``[t_from, t_to)``, as ``modality:reason``; without a
-        window, over the last 2 s. ``hrlf-run`` passes each ``no_data`` window's span."""
-        if t_from is None or t_to is None:
-            t_to = self._now() + 1e-3
-            t_from = max(0.0, t_to - 2.0)
-        return [f"{m}:{r}" for m, r in sorted(self.health.reasons(t_from, t_to).items())]
+    def status_reasons(self) -> list[str]:
+        """Why data is missing right now, as ``modality:reason`` (over the last 2 s);
+        ``hrlf-run`` adds them to its ``no_data`` lines."""
+        now = self._now()
+        return [f"{m}:{r}" for m, r in sorted(self.health.reasons(max(0.0, now - 2.0),
+                                                                  now + 1e-3).items())]
 
     def _now(self) -> float:
         clock = getattr(self, "clock", None)

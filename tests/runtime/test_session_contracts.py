@@ -241,31 +241,3 @@ def test_frame_just_before_the_next_window_is_late_not_pending(make_session):
     assert [r.segment for r in s.advance()] == [0]     # [0, 0.5); [0.5, 1) empty; next: [1, 1.5)
     assert s.push("vision", 1.0 - 1e-12, np.zeros(32, np.float32)) is False
     assert _finish(s)["dropped"] == {"late": 1}
-
-
-def test_no_data_reasons_describe_their_own_window(make_session):
-    """A hook that takes the window gets each no_data window's span, so a window far
-    behind "now" carries its own reason, not the latest one."""
-    from hrlf.runtime.capture.health import Health
-
-    now = [0.0]
-    s, _ = make_session(live=True, grace_s=0.1, no_data=True, monotonic=lambda: now[0])
-    s.clock()
-    h = Health()
-    h.mark("audio", 1.0, 3.0, "silence")     # windows 1-2 (hop 1 s, 2-s windows: see above)
-    h.mark("vision", 3.0, 9.0, "device_lost")
-    seen = []
-
-    def hook(t0, t1):
-        seen.append((t0, t1))
-        return [f"{m}:{r}" for m, r in sorted(h.reasons(t0, t1).items())]
-
-    s.reason_hooks.append(hook)
-    s.reason_hooks.append(lambda: ["old_style"])  # a hook without arguments still works
-    s.push("text", 0.5, T)
-    now[0] = 8.2                                  # the backlog is emitted at once
-    out = {r.segment: r for r in s.advance() if r.status == "no_data"}
-    assert out[1].reasons == ["no_frames", "audio:silence", "old_style"]
-    assert out[5].reasons == ["no_frames", "old_style", "vision:device_lost"]
-    assert all(t1 > t0 for t0, t1 in seen) and len(seen) == len(out)
-    _finish(s)
