@@ -40,7 +40,8 @@ _CACHED = (vad._webrtcvad, asr._pocketsphinx, avmedia.import_av, audio._smile, t
      "pip install vaderSentiment"),
 ])
 def test_each_optional_library(monkeypatch, module, load, start, fix):
-    monkeypatch.setitem(sys.modules, module, None)  # the import fails as without the library
+    for name in [module] + [k for k in sys.modules if k.startswith(module + ".")]:
+        monkeypatch.setitem(sys.modules, name, None)  # imports fail as without the library
     for f in _CACHED:
         f.cache_clear()
     try:
