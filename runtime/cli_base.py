@@ -1,24 +1,110 @@
-"""The click command class of every hrlf CLI: a usage mistake is one ``Error:`` line.
+"""The click command class of every hrlf CLI: one log format, ``--version``, one exit-code
+table, and every error one line.
 
-Click prints a usage error (an option out of range, a missing or unknown option) as three
-lines: the usage synopsis, a "Try --help" hint and the error. Here it is one line naming
-the option, the problem and where to look, with click's exit status 2 kept, the same
-shape as the :class:`hrlf.runtime.errors.HrlfError` lines (status 1).
+Every command gets ``--version`` and ``--log-format text|json`` (or ``$HRLF_LOG_FORMAT``;
+see :mod:`hrlf.runtime.logs`). Errors are log records of level ERROR in that format, and
+the exit status says what happened (README, *Exit status*):
+
+====  =====================================================================================
+0     finished (``hrlf-run``: also a stream stopped by SIGINT/SIGTERM after its flush)
+1     a user error: bad input, data, model or source (an :class:`HrlfError`), one line
+2     a usage error: an unknown or missing option, a value of the wrong type or out of
+      its range, one line naming the option
+70    an internal error (a bug): the traceback is logged; please report it
+130   interrupted by SIGINT (Ctrl-C) before finishing; nothing half-written
+143   interrupted by SIGTERM before finishing; nothing half-written
+====  =====================================================================================
 """
 from __future__ import annotations
 
 import click
 
+from hrlf.runtime import logs
+
+#: exit status -> meaning (README's table is this one)
+EXIT = {"ok": 0, "user_error": 1, "usage_error": 2, "internal_error": 70,
+        "sigint": 130, "sigterm": 143}
+
+
+def _version(ctx: click.Context, _param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from hrlf import __version__
+
+    name = getattr(ctx.command, "tool", None) or ctx.find_root().info_name or ctx.command.name
+    click.echo(f"{name} {__version__}")
+    ctx.exit(0)
+
+
+def _one_line(e: BaseException) -> str:
+    text = e.format_message() if isinstance(e, click.ClickException) else str(e)
+    return " ".join(text.split()) or type(e).__name__  # click may wrap a message
+
 
 class OneLineCommand(click.Command):
-    """``click.Command`` whose usage errors print as ``Error: <message> (see 'PROG -h')``."""
+    """``click.Command`` with ``--version``, ``--log-format`` and one-line errors.
+
+    Args (besides click's):
+        tool: the name log lines start with (default: the program name).
+        log_levels: logger name -> level for this tool (e.g. the runtime's own loggers
+            at WARNING unless ``-v``); ``verbose_levels`` replace them with ``-v``.
+        third_party_verbose: with ``-v``, also log other libraries' records.
+    """
+
+    def __init__(self, *args, tool: str | None = None, log_levels: dict | None = None,
+                 verbose_levels: dict | None = None, third_party_verbose: bool = False,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tool = tool
+        self.log_levels, self.verbose_levels = log_levels or {}, verbose_levels or {}
+        self.third_party_verbose = third_party_verbose
+        self.params += [
+            click.Option(["--log-format"], type=click.Choice(logs.FORMATS), default="text",
+                         show_default=True, envvar=logs.ENV,
+                         help=f"stderr log lines as text ('TOOL LEVEL message') or JSON "
+                              f"objects (time, level, tool, message, fields) [env "
+                              f"{logs.ENV}]."),
+            click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
+                         callback=_version, help="Print the version and exit.")]
+
+    def _tool(self, info_name: str | None) -> str:
+        return self.tool or info_name or self.name or "hrlf"
 
     def make_context(self, info_name, args, parent=None, **extra):
+        raw = list(args)
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as e:
-            where = e.ctx.command_path if e.ctx is not None else (info_name or self.name)
-            msg = " ".join(e.format_message().split())  # click may wrap a message
-            err = click.ClickException(f"{msg} (see '{where} --help')")
-            err.exit_code = e.exit_code
-            raise err from None
+            where = e.ctx.command_path if e.ctx is not None else self._tool(info_name)
+            log = logs.setup(self._tool(info_name), logs.format_from_args(raw))
+            log.error("%s (see '%s --help')", _one_line(e), where,
+                      extra=logs.fields(exit_code=e.exit_code))
+            raise click.exceptions.Exit(e.exit_code) from None
+
+    def invoke(self, ctx: click.Context):
+        fmt = ctx.params.pop("log_format", "text")
+        verbose = bool(ctx.params.get("verbose"))
+        levels = {**self.log_levels, **(self.verbose_levels if verbose else {})}
+        log = logs.setup(self._tool(ctx.info_name), fmt, levels,
+                         third_party=verbose and self.third_party_verbose)
+        from hrlf.runtime.errors import HrlfError
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (HrlfError, click.ClickException) as e:
+            code = getattr(e, "exit_code", EXIT["user_error"])
+            see = f" (see '{ctx.command_path} --help')" if isinstance(e, click.UsageError) else ""
+            log.error("%s%s", _one_line(e), see, extra=logs.fields(exit_code=code))
+            raise click.exceptions.Exit(code) from None
+        except Exception as e:  # a bug: keep the traceback, say so, and a distinct status
+            log.error("internal error (%s: %s); this is a bug, please report it with the "
+                      "traceback", type(e).__name__, str(e).split("\n")[0],
+                      exc_info=True, extra=logs.fields(exit_code=EXIT["internal_error"]))
+            raise click.exceptions.Exit(EXIT["internal_error"]) from None
+
+
+def usage_error(message: str) -> click.UsageError:
+    """A usage error raised inside a command (exit status 2, one line)."""
+    return click.UsageError(message)

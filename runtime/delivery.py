@@ -7,6 +7,7 @@ import queue
 import threading
 from typing import Iterator
 
+from hrlf.runtime.absent import annotate as annotate_absent
 from hrlf.runtime.session_config import SessionError
 from hrlf.runtime.sinks import Result
 from hrlf.runtime.spec import MODALITIES
@@ -46,6 +47,7 @@ class Delivery:
         return r
 
     def _deliver(self, r: Result) -> None:
+        annotate_absent(self, r)
         if self.on_result is not None:
             if self._failure is not None:
                 return

@@ -98,10 +98,15 @@ class Hub:
     @classmethod
     def load(cls, model_dir: str | None = None, backend: str = "auto",
              config: HubConfig | None = None, **backend_opts) -> "Hub":
-        """Open MODEL_DIR (default: the built-in demo model) once for every stream."""
-        from hrlf.runtime.assets import demo_model_dir
+        """Open a MODEL_DIR made by hrlf-export (or ``"demo"``, the built-in demo model)
+        once for every stream.
 
-        model_dir = model_dir or demo_model_dir()
+        Raises:
+            InputError: no model given, or not a MODEL_DIR (one line naming the fix).
+        """
+        from hrlf.runtime.api import resolve_model
+
+        model_dir = resolve_model(model_dir, backend, "Hub.load")
         spec = ModelSpec.load(model_dir)
         backend_opts.setdefault("max_batch", (config or HubConfig()).max_batch)
         return cls(open_backend(backend, model_dir, spec, **backend_opts), spec, config)

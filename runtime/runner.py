@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import signal
-import sys
 import threading
 import time
-from typing import Callable, TextIO
+from collections import deque
+from typing import Callable, Iterator, TextIO
 
+from hrlf.runtime import logs
+from hrlf.runtime.absent import annotate_source
 from hrlf.runtime.errors import InputError
 from hrlf.runtime.session import Session
 from hrlf.runtime.sinks import Result, format_result, stats_line
@@ -41,20 +44,24 @@ class Runner:
     Args:
         source: an opened source.
         session: the session (its config decides live vs data deadlines).
-        write: called with each output line.
+        write: called with each output line (None: :meth:`results` yields the results).
         fmt: ``jsonl`` or ``text``.
         pace: ``realtime`` replays non-live sources at their timestamps; ``fast`` as fast
             as possible; ``auto`` is realtime for the demo and live sources, else fast.
         duration_s: stop after this many stream seconds (None: until the source ends).
-        stats_every_s: seconds between stats lines on ``log`` (0: never).
+        stats_every_s: seconds between stats lines (0: never).
+        log: where stats lines and the summary go: a text file, or None for the log
+            records of :mod:`hrlf.runtime.logs` (hrlf-run's format, text or JSON).
     """
 
-    def __init__(self, source: Source, session: Session, write: Callable[[str], None],
-                 fmt: str = "jsonl", pace: str = "fast", duration_s: float | None = None,
+    def __init__(self, source: Source, session: Session,
+                 write: Callable[[str], None] | None = None, fmt: str = "jsonl",
+                 pace: str = "fast", duration_s: float | None = None,
                  stats_every_s: float = 5.0, log: TextIO | None = None):
         self.source, self.session, self.write, self.fmt = source, session, write, fmt
         self.pace, self.duration_s, self.stats_every_s = pace, duration_s, stats_every_s
-        self.log = log if log is not None else sys.stderr  # resolved now, not at import
+        self.log = log
+        self._out: deque = deque()  # results for results() when there is no writer
         self.truth = getattr(source, "truth", None)
         self.pairs: list[tuple[float, float]] = []
         self.stop_signal: int | None = None  # set by request_stop (a signal handler)
@@ -67,22 +74,44 @@ class Runner:
         """Ask the loop to stop at its next step (safe from a signal handler)."""
         self.stop_signal = signum
 
+    def _say(self, msg: str, level: int = logging.INFO, text: str | None = None,
+             **fields) -> None:
+        """A log line: to ``log`` when given (a file), else a record in hrlf-run's format."""
+        if self.log is not None:
+            print(text if text is not None else msg, file=self.log, flush=True)
+            return
+        extra = logs.fields(**fields)
+        if text is not None:
+            extra["text"] = text
+        logs.tool_log().log(level, msg, extra=extra)
+
     def _emit(self, results: list[Result]) -> None:
-        reasons = getattr(self.source, "reasons", None)  # capture sources know why
         for r in results:
-            missing = [m for m in ("text", "audio", "vision") if m not in r.modalities]
-            if r.score is not None and missing and callable(reasons):
-                why = reasons(r.t_start, r.t_end)
-                r.extra["absent"] = {m: why.get(m, "no_frames") for m in missing}
+            annotate_source(r, self.source)
             if self.truth is not None and r.score is not None:
                 y = self.truth(r.t_start, r.t_end)
                 if y is not None:
                     r.extra["truth"] = round(y, 6)
                     self.pairs.append((r.score, y))
-            self.write(format_result(r, self.fmt))
+            if self.write is not None:
+                self.write(format_result(r, self.fmt))
+            else:
+                self._out.append(r)
+
+    def _drain(self) -> Iterator[Result]:
+        while self._out:
+            yield self._out.popleft()
 
     def run(self) -> dict:
-        """Run to the end; returns the summary (also written to ``log`` as JSON)."""
+        """Run to the end, writing each result; returns the summary (also logged)."""
+        for _ in self.results():
+            pass
+        return self.summary()
+
+    def results(self) -> Iterator[Result]:
+        """Run to the end (EOS, ``duration_s`` or a stop request), yielding each result
+        (with a ``write`` callback, the results are written instead and nothing is
+        yielded); the source is closed and the session flushed at the end."""
         s, src = self.session, self.source
         wall0 = time.monotonic()
         last_stats = wall0
@@ -90,28 +119,31 @@ class Runner:
             while self.stop_signal is None:
                 res = src.read(0.02)
                 self._count_source_drops(res.drops)
-                if self._push_events(res.events, wall0):
+                done = self._push_events(res.events, wall0)
+                yield from self._drain()
+                if done:
                     break
                 self._emit(s.advance())
+                yield from self._drain()
                 if res.status == Status.EOS:
                     break
                 if src.live and self.duration_s is not None and s.clock() >= self.duration_s:
                     break
                 now = time.monotonic()
                 if self.stats_every_s and now - last_stats >= self.stats_every_s:
-                    print(stats_line(s.stats()), file=self.log, flush=True)
+                    st = s.stats()
+                    self._say(stats_line(st), stats=st)
                     last_stats = now
         except KeyboardInterrupt:  # outside stop_on_signals (a library caller)
             self.stop_signal = signal.SIGINT
         finally:
             src.close()
-        if self.stop_signal is not None:
+        if self.stop_signal:  # 0: a library caller's close()
             name = signal.Signals(self.stop_signal).name
-            print(f"[hrlf-run] {name}: stopping; flushing the last windows", file=self.log,
-                  flush=True)
+            self._say(f"{name}: stopping; flushing the last windows", signal=name)
         self.flushing = True
         self._emit(s.close())
-        return self.summary()
+        yield from self._drain()
 
     def _count_source_drops(self, drops) -> None:
         s = self.session
@@ -155,7 +187,8 @@ class Runner:
         while self.stop_signal is None and (left := end - time.monotonic()) > 0:
             time.sleep(min(left, 0.1))
 
-    def summary(self) -> dict:
+    def final_stats(self) -> dict:
+        """The session's stats, the source's, and the scores against the truth (if known)."""
         st = self.session.stats()
         src_stats = getattr(self.source, "stats", None)
         if callable(src_stats):
@@ -167,8 +200,13 @@ class Runner:
             p = np.array(self.pairs)
             st["vs_truth"] = {k: round(v, 4) for k, v in regression_metrics(p[:, 0], p[:, 1]).items()
                               if k in ("mae", "corr", "acc2", "f1", "n")}
-        print(stats_line(st), file=self.log)
-        print(json.dumps({"summary": st}), file=self.log, flush=True)
+        return st
+
+    def summary(self) -> dict:
+        """:meth:`final_stats`, logged as a stats line and one JSON ``summary`` line."""
+        st = self.final_stats()
+        self._say(stats_line(st), stats=st)
+        self._say("summary", text=json.dumps({"summary": st}), summary=st)
         return st
 
 
@@ -195,8 +233,8 @@ def stop_on_signals(runner: Runner):
         if runner.flushing or count[0] > 1:
             if count[0] >= 3:
                 raise KeyboardInterrupt
-            print(f"[hrlf-run] {signal.Signals(signum).name}: already stopping, flushing the "
-                  "last windows (send it again to abort)", file=runner.log, flush=True)
+            runner._say(f"{signal.Signals(signum).name}: already stopping, flushing the last "
+                        "windows (send it again to abort)", logging.WARNING)
         runner.request_stop(signum)
 
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -24,7 +24,7 @@ always returns; an exception in ``on_result`` is counted (``callback_errors``) a
 
 Embedding::
 
-    session = Session.load("model_dir", on_result=print)   # or iterate session.results()
+    session = Session.load("models/mine", on_result=print)  # or "demo"; or iterate results()
     session.start()                                        # background worker (optional)
     session.push("audio", t, x)                            # thread-safe, from any thread
     session.close()                                        # flushes the last windows
@@ -45,6 +45,7 @@ from hrlf.runtime.delivery import Delivery
 from hrlf.runtime.errors import InputError
 from hrlf.runtime.frames import check_time, to_frame
 from hrlf.runtime.protocol import condition_modalities, parse_condition
+from hrlf.runtime.refusals import ACCEPTED, Pushed, refuse
 from hrlf.runtime.session_config import (  # noqa: F401 (re-exported)
     CALLBACK_POLICIES,
     SessionClosed,
@@ -79,8 +80,8 @@ class Session(Delivery):
         if self.window_s / self.hop_s > 1000:  # work per frame grows with windows per frame
             raise InputError(f"window/hop: {self.window_s:g} s / {self.hop_s:g} s puts each "
                              "frame in over 1000 windows; use a longer --hop")
-        self.kept = set(condition_modalities(parse_condition(c.condition))) if c.condition \
-            else set(MODALITIES)
+        self.kept = (set(condition_modalities(parse_condition(c.condition))) if c.condition
+                     else set(MODALITIES)) - set(spec.modalities_off)  # not_trained
         for m, _, _ in c.drops:
             if m not in MODALITIES:
                 raise InputError(f"drop schedule: unknown modality '{m}'; use text, audio or vision")
@@ -111,10 +112,14 @@ class Session(Delivery):
     @classmethod
     def load(cls, model_dir: str | None = None, backend: str = "auto",
              config: SessionConfig | None = None, on_result=None, **backend_opts) -> "Session":
-        """Open a MODEL_DIR (default: the demo model shipped in the package)."""
-        from hrlf.runtime.assets import demo_model_dir
+        """Open a MODEL_DIR made by hrlf-export, or ``"demo"`` (the built-in demo model).
 
-        model_dir = model_dir or demo_model_dir()
+        Raises:
+            InputError: no model given, or not a MODEL_DIR (one line naming the fix).
+        """
+        from hrlf.runtime.api import resolve_model
+
+        model_dir = resolve_model(model_dir, backend, "Session.load")
         spec = ModelSpec.load(model_dir)
         be = open_backend(backend, model_dir, spec, **backend_opts)
         return cls(be, spec, config, on_result)
@@ -128,10 +133,12 @@ class Session(Delivery):
                 self._k_next = 0  # outages from the very start are reported too
         return self._monotonic() - self._t0_wall
 
-    def push(self, modality: str, t: float, x) -> bool:
-        """Add one frame; returns False when it was dropped (and counted with its reason).
+    def push(self, modality: str, t: float, x) -> Pushed:
+        """Add one frame; returns a :class:`~hrlf.runtime.refusals.Pushed`, false when the
+        frame was refused (counted as dropped), with ``.reason`` and a one-line ``.message``.
 
         Raises:
+            InputError: ``strict`` config and a frame the caller got wrong (counted first).
             TypeError: ``modality`` is not a string (nothing is counted).
             SessionClosed: after close() (nothing is counted).
             SessionError: the session stopped after a failure (nothing is counted).
@@ -146,7 +153,8 @@ class Session(Delivery):
             reason, arr, s = self._check(modality, t, x, now)
             if reason is not None:
                 self.acct.drop(reason)
-                return False
+                buf = self.buffers.get(modality)
+                return refuse(reason, modality, t, x, buf and buf.dim, self.cfg.strict)
             self.timebase.accepted()
             self.buffers[modality].append(s, arr)
             if self._watermark is None or s > self._watermark:
@@ -155,7 +163,7 @@ class Session(Delivery):
                 self._k_next = self._first_window(s)
             if self._thread is not None:
                 self._wake.notify()
-            return True
+            return ACCEPTED
 
     def _check_open(self, what: str) -> None:
         if self._failure is not None:
@@ -175,7 +183,8 @@ class Session(Delivery):
         if t_src is None:
             return "bad_timestamp", None, None
         if modality not in self.kept:
-            return "condition", None, None
+            return ("not_trained" if modality in self.spec.modalities_off else "condition",
+                    None, None)
         for m, a, b in self.cfg.drops:
             if m == modality and a <= t_src < b:
                 return "drop_schedule", None, None

@@ -35,6 +35,11 @@ class SessionConfig:
             without frames (instead of skipping it), so that outages stay visible.
         max_jump_s: the clock-jump horizon (see timebase.py).
         on_callback_error: ``continue`` (count and log) or ``stop`` (the session stops).
+        strict: ``push`` raises :class:`InputError` (one line) for a frame the caller got
+            wrong (unknown modality, wrong dimension, not real numbers, NaN/Inf, a bad
+            timestamp) instead of returning the refusal; the frame is still counted as
+            dropped. Timing and policy refusals (late, duplicate, condition, ...) are
+            returned either way.
     """
 
     window_s: float | None = None
@@ -50,6 +55,7 @@ class SessionConfig:
     no_data: bool = False
     max_jump_s: float = 3600.0
     on_callback_error: str = "continue"
+    strict: bool = False
 
     def check(self) -> None:
         """Raise InputError for a setting out of range (one line naming it)."""

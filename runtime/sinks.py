@@ -30,6 +30,10 @@ class Result:
         status: ``ok`` (scored) or ``no_data`` (a due window in which nothing arrived).
         reasons: why there is no data: ``no_frames`` plus what sources or the embedder
             attached (``device_lost``, ``silence``, ...; see ``Session.note``).
+        absent: modality -> why the window lacks it (``not_trained``, ``condition``,
+            ``drop_schedule``, ``no_frames``, or the source's reason such as
+            ``demo_outage``, ``device_lost``, ``silence``; see :mod:`hrlf.runtime.absent`);
+            empty when every modality is present.
     """
 
     segment: int
@@ -45,6 +49,7 @@ class Result:
     extra: dict = field(default_factory=dict)
     status: str = "ok"
     reasons: list = field(default_factory=list)
+    absent: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -53,6 +58,8 @@ class Result:
         d["score"] = None if self.score is None else round(self.score, 6)
         if not self.reasons:
             del d["reasons"]
+        if not self.absent:
+            del d["absent"]
         d["latency_ms"] = {k: round(v, 4) for k, v in self.latency_ms.items()}
         d.update(extra)
         return d
@@ -63,10 +70,11 @@ def format_result(r: Result, fmt: str) -> str:
         return json.dumps(r.to_dict())
     if r.status != "ok":
         return f"{r.t_start:8.2f}-{r.t_end:<8.2f} {r.status} ({', '.join(r.reasons)})"
-    mods = ",".join(m[0] for m in r.modalities) or "-"
+    mods = "+".join(r.modalities) or "-"
     truth = f"  truth {r.extra['truth']:+.2f}" if "truth" in r.extra else ""
-    return (f"{r.t_start:8.2f}-{r.t_end:<8.2f} {r.score:+.2f} {r.label:<8} [{mods:<5}] "
-            f"{r.latency_ms['total']:6.2f} ms{truth}")
+    gone = "".join(f"  no {m} ({why})" for m, why in r.absent.items())
+    return (f"{r.t_start:8.2f}-{r.t_end:<8.2f} {r.score:+.2f} {r.label:<8} [{mods:<17}] "
+            f"{r.latency_ms['total']:6.2f} ms{truth}{gone}")
 
 
 class LatencyStats:
@@ -103,6 +111,6 @@ def stats_line(stats: dict) -> str:
     lat_txt = f"p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms" if lat else "n/a"
     extra = "".join(f", {k.replace('_', ' ')} {stats[k]}" for k in ("no_data", "callback_errors")
                     if stats.get(k))
-    return (f"[hrlf-run] segments {stats['segments']} (dropped {seg_drop}, empty windows "
+    return (f"segments {stats['segments']} (dropped {seg_drop}, empty windows "
             f"{stats['empty_windows']}{extra}) | frames {stats['received']} used {stats['used']} | "
             f"drops: {drop_txt} | latency {lat_txt} | {stats['backend']}")

@@ -106,6 +106,9 @@ class ModelSpec:
     artifacts: Mapping[str, str] = field(default_factory=dict)
     modalities: tuple[str, ...] = MODALITIES
     mask: Mapping[str, str] = field(default_factory=lambda: dict(MASK_SEMANTICS))
+    #: modalities the model was trained without (``hrlf-train``'s ``modalities_off``):
+    #: the runtime drops their frames (``not_trained``) and reports them absent
+    modalities_off: tuple[str, ...] = ()
     hrlf_version: str = __version__
     spec_version: int = SPEC_VERSION
 
@@ -130,6 +133,7 @@ class ModelSpec:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["modalities"] = list(self.modalities)
+        d["modalities_off"] = list(self.modalities_off)
         d["output"] = {k: list(v) for k, v in d["output"].items()}
         d["norm"] = {m: {k: list(v) for k, v in s.items()} for m, s in self.norm.items()}
         for f in d["features"].values():  # optional: older readers never see a null
@@ -164,7 +168,7 @@ class ModelSpec:
                 raise SpecError(f"{source}: unknown field '{key}'{suggest(key, _FIELD_ORDER)}; "
                                 "remove it or re-export the model")
         for key in _FIELD_ORDER:
-            if key not in d:
+            if key not in d and key not in _OPTIONAL_FIELDS:
                 raise SpecError(f"{source}: missing field '{key}'; re-export the model "
                                 "with hrlf-export")
         try:
@@ -176,6 +180,7 @@ class ModelSpec:
             return cls(features=feats, window_s=float(d["window_s"]), hop_s=float(d["hop_s"]),
                        norm=norm, data=dict(d["data"]), output=output, metrics=dict(d["metrics"]),
                        artifacts=dict(d["artifacts"]), modalities=tuple(d["modalities"]),
+                       modalities_off=tuple(d.get("modalities_off", ())),
                        mask=dict(d["mask"]), hrlf_version=str(d["hrlf_version"]),
                        spec_version=int(d["spec_version"]))
         except SpecError as e:
@@ -226,8 +231,10 @@ class ModelSpec:
                                 "hrlf-export")
 
 
-_FIELD_ORDER = ("spec_version", "hrlf_version", "modalities", "features", "window_s", "hop_s",
-                "norm", "mask", "output", "data", "metrics", "artifacts")
+_FIELD_ORDER = ("spec_version", "hrlf_version", "modalities", "modalities_off", "features",
+                "window_s", "hop_s", "norm", "mask", "output", "data", "metrics", "artifacts")
+#: top-level fields that older spec.json files lack (their default applies)
+_OPTIONAL_FIELDS = ("modalities_off",)
 
 
 #: features.<m> fields that older spec.json files lack (their default applies)
@@ -277,6 +284,11 @@ def _validate(s: ModelSpec) -> None:
             raise SpecError(f"spec.json: features.{m} is missing; re-export the model")
         if m not in s.norm:
             raise SpecError(f"spec.json: norm.{m} is missing; re-export the model")
+    off = s.modalities_off
+    if not isinstance(off, tuple) or any(m not in MODALITIES for m in off) \
+            or len(set(off)) != len(off) or len(off) == len(MODALITIES):
+        raise SpecError(f"spec.json: modalities_off must list some (not all) of "
+                        f"{list(MODALITIES)} once each, got {off!r}; re-train the model")
     for m in list(s.features) + list(s.norm):
         if m not in MODALITIES:
             raise SpecError(f"spec.json: unknown modality '{m}'{suggest(m, MODALITIES)}; "

@@ -43,6 +43,8 @@ class RecordingSource:
     def __init__(self, uri: str, rec: Recording, featurizers: dict, outages=(), chunk: int = 256):
         self.uri, self.rec, self.featurizers, self.chunk = uri, rec, featurizers, chunk
         self.end_t = rec.duration_s
+        self.outages = tuple(outages)
+        self._missing = {m for m in MODALITIES if len(rec.times.get(m, ())) == 0}
         t, mod, row = [], [], []
         for i, m in enumerate(MODALITIES):
             ts = np.asarray(rec.times.get(m, np.empty(0)), np.float64)
@@ -67,6 +69,15 @@ class RecordingSource:
         events = [Event(float(t), MODALITIES[m], self.rec.frames[MODALITIES[m]][r])
                   for t, m, r in zip(self._t[sl], self._mod[sl], self._row[sl])]
         return ReadResult(Status.OK, events)
+
+    def reasons(self, t0: float, t1: float) -> dict[str, str]:
+        """Why a modality has no frames in ``[t0, t1)``: ``demo_outage`` (a scripted outage
+        covers the window) or ``not_in_source`` (the recording has none of it at all)."""
+        out = {m: "not_in_source" for m in self._missing}
+        for m, a, b in self.outages:
+            if a < t1 and b > t0:
+                out.setdefault(m, "demo_outage")
+        return out
 
     def truth(self, t0: float, t1: float) -> float | None:
         """Mean ground-truth sentiment over ``[t0, t1)`` when the recording has labels."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 
 import pytest
 
@@ -147,12 +148,21 @@ def onnx_model(exported):
     return onnx.load(str(exported[1] / "model.onnx"))
 
 
+#: an error line in the text log format: ``<tool> ERROR <message>`` (hrlf.runtime.logs)
+ERROR_LINE = re.compile(r"^(hrlf-(run|train|eval|export)|reproduce|realmedia) ERROR \S")
+
+
+def is_error_line(line: str, tool: str | None = None) -> bool:
+    """``line`` is an ERROR log line (of ``tool``, when given)."""
+    return bool(ERROR_LINE.match(line)) and (tool is None or line.startswith(tool + " "))
+
+
 def one_line_error(res, *needles, code=1):
     """A CliRunner result that failed (exit ``code``: 1 a user error, 2 a usage mistake)
-    with exactly one ``Error:`` line naming each needle; returns that line."""
+    with exactly one ``TOOL ERROR`` line naming each needle; returns that line."""
     assert res.exit_code == code, res.output
     lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    assert len(lines) == 1 and is_error_line(lines[0]), res.output
     for n in needles:
         assert n in lines[0], lines[0]
     return lines[0]

@@ -48,7 +48,8 @@ def _assert_no_camera_line(run_main, args):
     code, out = _invoke(run_main, args + ["--stream", "camera0"])
     lines = [ln for ln in out.splitlines() if ln.strip()]
     assert code != 0
-    assert len(lines) == 1 and lines[0].startswith("Error: camera0: no video device found ("), out
+    assert len(lines) == 1 and lines[0].startswith("hrlf-run ERROR camera0: no video device "
+                                                   "found ("), out
 
 
 def test_camera0_without_device_exits_with_one_line(monkeypatch):

@@ -14,6 +14,7 @@ from hrlf.export.cli import main
 from hrlf.export.graph import check_model
 from hrlf.runtime.errors import AtolError
 from hrlf.runtime.spec import ModelSpec, sha256_file
+from tests.conftest import is_error_line
 
 
 def _run(*args):
@@ -22,7 +23,7 @@ def _run(*args):
 
 def _assert_one_line_error(res, pattern):
     assert res.exit_code == 1, res.output
-    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("Error:")]
+    lines = [ln for ln in res.stderr.splitlines() if is_error_line(ln, "hrlf-export")]
     assert len(lines) == 1 and pattern in lines[0], res.stderr
     assert res.stdout == ""
 

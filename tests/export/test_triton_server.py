@@ -149,7 +149,7 @@ def test_absent_server_is_one_line(exported):
     out = _hrlf_run(exported[1], "--backend", "triton", "--triton-url",
                     f"127.0.0.1:{free_port()}")
     assert out.returncode == 1
-    assert out.stderr.startswith("Error: triton: no server at 127.0.0.1:")
+    assert out.stderr.startswith("hrlf-run ERROR triton: no server at 127.0.0.1:")
     assert len(out.stderr.strip().splitlines()) == 1
 
 

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from hrlf.runtime.cli import main
+from tests.conftest import is_error_line
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,9 @@ def test_text_format_and_drop_schedule(model_dir):
                                   "text", "--drop", "vision:0-8", "--stats-every", "0"])
     assert r.exit_code == 0
     rows = [x for x in r.stdout.splitlines() if x.strip()]
-    assert len(rows) == 7 and all("[t,a" in x for x in rows)
+    # full modality names (l/a/v only in condition labels), and why vision is absent
+    assert len(rows) == 7 and all("[text+audio " in x for x in rows)
+    assert all(x.endswith("no vision (drop_schedule)") for x in rows)
     assert summary(r)["dropped"]["drop_schedule"] > 0
 
 
@@ -87,7 +90,7 @@ def test_bad_arguments_one_line(model_dir, args, needle):
     r = CliRunner().invoke(main, [model_dir, "--pace", "fast", "--duration", "2", *args])
     assert r.exit_code == 1
     msg = r.stderr.strip()
-    assert needle in msg and msg.startswith("Error:") and len(msg.splitlines()) == 1
+    assert needle in msg and is_error_line(msg, "hrlf-run") and len(msg.splitlines()) == 1
 
 
 def test_bad_model_dirs_one_line(tmp_path, model_dir):

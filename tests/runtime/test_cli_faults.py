@@ -12,15 +12,16 @@ import pytest
 from click.testing import CliRunner
 
 from hrlf.runtime.cli import main
+from tests.conftest import is_error_line
 
 DIMS = {"text": 32, "audio": 24, "vision": 32}  # the built-in demo model
 HRLF_RUN = [sys.executable, "-m", "hrlf.runtime.cli"]
 
 
-def one_line_error(r, needle):
+def one_line_error(r, needle, code=1):
     msg = r.stderr.strip()
-    assert r.exit_code == 1, r.output
-    assert msg.startswith("Error:") and len(msg.splitlines()) == 1, msg
+    assert r.exit_code == code, r.output
+    assert is_error_line(msg, "hrlf-run") and len(msg.splitlines()) == 1, msg
     assert needle in msg, msg
 
 
@@ -34,23 +35,31 @@ def summary_of(stderr: str) -> dict:
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--max-batch", "0"], "--max-batch 0: out of range"),
-    (["--max-batch", "-5"], "--max-batch -5: out of range"),
-    (["--window", "0"], "--window 0.0: out of range"),
-    (["--hop", "nan"], "--hop nan: out of range"),
-    (["--duration", "-1"], "--duration -1.0: out of range"),
-    (["--grace", "-1"], "--grace -1.0: out of range"),
-    (["--threads", "0"], "--threads 0: out of range"),
-    (["--stats-every", "-2"], "--stats-every -2.0: out of range"),
-    (["--max-jump", "0"], "--max-jump 0.0: out of range"),
-    (["--condition", ""], "--condition '': empty"),
-    (["--hop", "0.000001"], "--hop 1e-06: out of range; use a value in [0.001, 3600]"),
-    (["--window", "3", "--hop", "0.002"], "puts each frame in over 1000 windows"),
+    (["--max-batch", "0"], "'--max-batch': 0 is not in the range 1<=x<=4096"),
+    (["--max-batch", "-5"], "'--max-batch': -5 is not in the range"),
+    (["--window", "0"], "'--window': 0.0 is not in the range 0.001<=x<=3600.0"),
+    (["--hop", "nan"], "'--hop': nan is not a finite number"),
+    (["--duration", "-1"], "'--duration': -1.0 is not in the range 0.0<x"),
+    (["--grace", "-1"], "'--grace': -1.0 is not in the range"),
+    (["--threads", "0"], "'--threads': 0 is not in the range 1<=x<=1024"),
+    (["--stats-every", "-2"], "'--stats-every': -2.0 is not in the range"),
+    (["--max-jump", "0"], "'--max-jump': 0.0 is not in the range 0.0<x"),
+    (["--condition", ""], "'--condition': empty"),
+    (["--hop", "0.000001"], "'--hop': 1e-06 is not in the range 0.001<=x<=3600.0"),
 ])
 def test_every_numeric_option_has_a_range(args, needle):
-    one_line_error(CliRunner().invoke(main, ["--pace", "fast", "--duration", "2", *args]
-                                      if "--duration" not in args else ["--pace", "fast", *args]),
-                   needle)
+    """An option out of its range is a usage mistake: exit status 2, as in every hrlf CLI."""
+    r = CliRunner().invoke(main, ["--pace", "fast", "--duration", "2", *args]
+                           if "--duration" not in args else ["--pace", "fast", *args],
+                           prog_name="hrlf-run")
+    one_line_error(r, needle, code=2)
+    assert r.stderr.strip().endswith("(see 'hrlf-run --help')")
+
+
+def test_window_and_hop_the_model_cannot_take_are_a_user_error():
+    one_line_error(CliRunner().invoke(main, ["--pace", "fast", "--duration", "2", "--window", "3",
+                                             "--hop", "0.002"]),
+                   "puts each frame in over 1000 windows")
 
 
 def test_model_dir_that_is_a_file_or_holds_a_bad_spec(tmp_path):
@@ -97,7 +106,7 @@ def test_unreadable_model_dir_and_spec(tmp_path):
                                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
             lines = p.stderr.strip().splitlines()
             assert p.returncode == 1 and len(lines) == 1 and needle in lines[0], p.stderr
-            assert lines[0].startswith("Error:")
+            assert is_error_line(lines[0], "hrlf-run")
     finally:
         os.chmod(os.path.join(root, "locked"), 0o755)
         shutil.rmtree(root)
@@ -107,7 +116,7 @@ def test_every_frame_wrong_dim_is_an_error_not_silence():
     lines = "\n".join(frame_line(0.1 * k, dim=23) for k in range(30))
     r = CliRunner().invoke(main, ["--stream", "stdin", "--stats-every", "0"], input=lines)
     assert r.exit_code == 1 and '{"summary"' in r.stderr
-    err = [x for x in r.stderr.splitlines() if x.startswith("Error:")]
+    err = [x for x in r.stderr.splitlines() if is_error_line(x)]
     assert len(err) == 1 and "all 30 frames were dropped (wrong_dim 30)" in err[0]
     assert "audio 24" in err[0] and r.stdout.strip() == ""
 

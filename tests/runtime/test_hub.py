@@ -29,7 +29,7 @@ def demo_events():
 
 
 def _reference(events, shift=0.0):
-    s = Session.load(backend="ort", config=SessionConfig())
+    s = Session.load("demo", backend="ort", config=SessionConfig())
     out = []
     for e in events:
         s.push(e.modality, e.t + shift, e.x)
@@ -50,7 +50,7 @@ def test_streams_equal_their_own_session_and_bad_input_stays_in_its_stream(demo_
     """Four streams through one hub (time-shifted copies of the demo): scores equal a lone
     Session on the same frames; a fifth stream fed garbage between its frames changes
     nothing for the others and keeps its own accounting exact."""
-    hub = Hub.load(backend="ort", config=HubConfig(max_batch=8, stream=SessionConfig()))
+    hub = Hub.load("demo", backend="ort", config=HubConfig(max_batch=8, stream=SessionConfig()))
     shifts = [0.0, 0.25, 1.5, 7.0]
     clean = [hub.add_stream(f"s{i}") for i in range(len(shifts))]
     bad = hub.add_stream("bad")
@@ -158,7 +158,7 @@ def test_a_failing_batch_costs_only_the_stream_that_caused_it(small_spec):
 
 def test_add_and_remove_streams_while_running(tmp_path):
     """Real threads and clock: streams come and go while the worker scores the others."""
-    hub = Hub.load(backend="ort", config=HubConfig(max_wait_s=0.01, stream=SessionConfig(
+    hub = Hub.load("demo", backend="ort", config=HubConfig(max_wait_s=0.01, stream=SessionConfig(
         live=True, grace_s=0.05, window_s=0.4, hop_s=0.2))).start()
     spec = hub.spec
     got: dict = {}

@@ -45,7 +45,9 @@ def test_outage_makes_modality_absent_and_masks_partial_frames(make_session, rec
 ])
 def test_bad_frames_are_counted_drops(make_session, bad, reason):
     s, _ = make_session()
-    assert s.push(*bad) is False
+    refused = s.push(*bad)  # false, and says why in one line
+    assert not refused and refused.reason == reason and not refused.accepted
+    assert refused.message.startswith("push: ") and "\n" not in refused.message
     assert s.push("audio", 0.5, np.zeros(24, np.float32))
     s.close()
     st = s.stats()

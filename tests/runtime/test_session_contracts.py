@@ -165,7 +165,8 @@ def test_non_string_modality_raises_before_counting(make_session, modality):
 ])
 def test_only_real_numbers(make_session, t, x, reason):
     s, _ = make_session()
-    assert s.push("audio", t, x) is False
+    refused = s.push("audio", t, x)
+    assert not refused and refused.reason == reason
     assert s.push("audio", 0.6, [1] * 23 + [np.float64(0.5)])  # ints and numpy scalars are fine
     st = _finish(s)
     assert st["dropped"] == {reason: 1} and st["used"] == 1
@@ -239,5 +240,5 @@ def test_frame_just_before_the_next_window_is_late_not_pending(make_session):
     s.push("text", 0.1, T)
     s.push("audio", 1.2, A)
     assert [r.segment for r in s.advance()] == [0]     # [0, 0.5); [0.5, 1) empty; next: [1, 1.5)
-    assert s.push("vision", 1.0 - 1e-12, np.zeros(32, np.float32)) is False
+    assert s.push("vision", 1.0 - 1e-12, np.zeros(32, np.float32)).reason == "late"
     assert _finish(s)["dropped"] == {"late": 1}

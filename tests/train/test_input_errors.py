@@ -1,4 +1,4 @@
-"""hrlf-train / hrlf-eval on bad user files: one ``Error:`` line, exit 1, nothing written."""
+"""hrlf-train / hrlf-eval on bad user files: one ERROR line, exit 1, nothing written."""
 from __future__ import annotations
 
 import os
@@ -14,6 +14,7 @@ from hrlf.train import clips
 from hrlf.train.cli import eval_main, train_main
 
 from .conftest import fake_mosi
+from tests.conftest import is_error_line
 from tests.conftest import one_line_error as _one_line_error
 
 
@@ -118,7 +119,7 @@ def test_string_features_in_a_real_subprocess(tmp_path):
                         str(tmp_path / "run"), "--quiet"], capture_output=True, text=True,
                        env=env, timeout=120)
     assert p.returncode == 1 and p.stdout == "", p.stderr
-    assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("Error: "), p.stderr
+    assert p.stderr.strip().count("\n") == 0 and is_error_line(p.stderr, "hrlf-train"), p.stderr
     assert "Traceback" not in p.stderr
 
 
