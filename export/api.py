@@ -25,6 +25,7 @@ from hrlf.runtime.errors import ArtifactError, InputError
 from hrlf.runtime.spec import SPEC_FILE, ModelSpec, sha256_file
 from hrlf.train import interrupt
 from hrlf.train.checkpoint import load_run
+from hrlf.train.progress import Stages
 
 log = logging.getLogger("hrlf.export")
 ONNX_FILE = "model.onnx"
@@ -67,6 +68,8 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
         from hrlf.export.engine import gpu_name, require_tensorrt
         require_tensorrt()
         gpu_name()
+    stages = Stages(log)
+    stages.start(f"loading {run_dir}")
     net, spec = load_run(run_dir)
     max_frames = default_max_frames(spec) if max_frames is None else max_frames
     check_limits(spec, max_batch, max_frames)
@@ -75,12 +78,16 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
     tmp = _make_tmp(out_dir)
     staged: dict[str, str] = {}
     try:
-        report = _export_into(tmp, net, spec, fp16=fp16, opset=opset)
+        report = _export_into(tmp, net, spec, fp16=fp16, opset=opset, stages=stages)
         report["max_batch"], report["max_frames"] = max_batch, max_frames
         if engine:
+            stages.start(f"TensorRT engine ({'fp16' if fp16 else 'fp32'}, max batch "
+                         f"{max_batch}) and its parity")
             report["engine"] = _engine_into(tmp, out_dir, net, spec, fp16, max_batch,
                                             max_frames, timing_cache)
             report["parity"]["engine"] = report["engine"].pop("parity")
+        stages.start("spec.json with every file's sha256" + (f", Triton repository {triton}"
+                                                             if triton else ""))
         staged = _write_spec_and_triton(tmp, spec, report, triton, max_batch)
         report.update(model_dir=out_dir, run_dir=os.path.abspath(run_dir))
         if any(stale.values()):
@@ -89,7 +96,7 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
             replace_dir(tmp, out_dir)
             triton_repo.commit(staged)
             report["seconds"]["total"] = time.perf_counter() - t_start
-            log.info("exported %s -> %s in %.1f s", run_dir, out_dir, report["seconds"]["total"])
+            stages.done(f"exported {run_dir} -> {out_dir}")
             return report
     except BaseException:  # errors, Ctrl-C and SIGTERM (hrlf-export routes it here)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -115,13 +122,18 @@ def _write_spec_and_triton(tmp: str, spec: ModelSpec, report: dict, triton, max_
     return staged
 
 
-def _export_into(tmp: str, net, spec: ModelSpec, fp16: bool, opset: int) -> dict:
+def _export_into(tmp: str, net, spec: ModelSpec, fp16: bool, opset: int,
+                 stages: Stages | None = None) -> dict:
     """Write model.onnx (+ model.fp16.onnx) into ``tmp`` and check their parity."""
+    stages = stages or Stages(log)
     sec: dict[str, float] = {}
-    log.info("exporting with torch.onnx.export(dynamo=True, opset %d)…", opset)
+    stages.start(f"ONNX: torch.onnx.export(dynamo=True, opset {opset}) of the student, the "
+                 "slowest step")
     t0 = time.perf_counter()
-    exported = export_onnx(net, spec, opset)
+    with stages.beating():
+        exported = export_onnx(net, spec, opset)
     sec["export"] = time.perf_counter() - t0
+    stages.start("graph cleanup and checks" + (", FP16 conversion" if fp16 else ""))
     t0 = time.perf_counter()
     model, counts = clean_graph(exported)
     check_model(model, ONNX_FILE)
@@ -136,6 +148,8 @@ def _export_into(tmp: str, net, spec: ModelSpec, fp16: bool, opset: int) -> dict
     for name, (path, _) in models.items():
         check_model(path, name)  # the bytes on disk, not just the in-memory proto
     sec["clean"] = time.perf_counter() - t0
+    stages.start(f"parity of {', '.join(models)} against PyTorch (8 masks, batch 1 and 7, "
+                 "several frame counts)")
     t0 = time.perf_counter()
     results = check_onnx_parity(net, spec, models)
     sec["parity"] = time.perf_counter() - t0

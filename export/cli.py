@@ -6,10 +6,10 @@ inside the command, so ``--help`` is instant.
 from __future__ import annotations
 
 import json
-import logging
 
 import click
 
+from hrlf.runtime import logs
 from hrlf.runtime.cli_base import OneLineCommand
 
 EPILOG = """\b
@@ -30,8 +30,8 @@ nothing half-written. stdout gets one JSON report; logs go to stderr.
 """
 
 
-@click.command(cls=OneLineCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
-                                                "max_content_width": 100})
+@click.command(cls=OneLineCommand, epilog=EPILOG, tool="hrlf-export", third_party_verbose=True,
+               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("run_dir", type=click.Path(path_type=str))  # checked by load_run
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=str),
               help="MODEL_DIR to create (or replace, if it is a model dir).")
@@ -40,11 +40,11 @@ nothing half-written. stdout gets one JSON report; logs go to stderr.
               help="Also build a TensorRT engine (needs tensorrt and a GPU; build on the device).")
 @click.option("--triton", "triton_repo", type=click.Path(path_type=str), default=None,
               metavar="REPO", help="Also write a Triton model repository into REPO.")
-@click.option("--opset", type=int, default=18, show_default=True,
+@click.option("--opset", type=click.IntRange(17), default=18, show_default=True,
               help="ONNX opset (17 up to the installed onnx's newest).")
-@click.option("--max-batch", type=int, default=32, show_default=True,
+@click.option("--max-batch", type=click.IntRange(1), default=32, show_default=True,
               help="Largest batch: TensorRT profile and Triton max_batch_size.")
-@click.option("--max-frames", type=int, default=None,
+@click.option("--max-frames", type=click.IntRange(1), default=None,
               help="Largest frame count of any modality in the TensorRT profile "
                    "[default: 4 windows of the longest modality].")
 @click.option("-v", "--verbose", is_flag=True, help="Log the libraries' messages too.")
@@ -57,8 +57,6 @@ def main(run_dir, out_dir, fp16, engine, triton_repo, opset, max_batch, max_fram
     PyTorch over all 8 modality masks, batch 1 and 7 and several frame counts before
     anything is written (FP32 within 1e-4, FP16 within 1e-2 and never NaN).
     """
-    _setup_logging(verbose)
-    from hrlf.runtime.errors import HrlfError
     from hrlf.train import interrupt
 
     with interrupt.handled():  # SIGTERM = Ctrl-C: the temp folders are removed either way
@@ -68,39 +66,18 @@ def main(run_dir, out_dir, fp16, engine, triton_repo, opset, max_batch, max_fram
             report = export_model(run_dir, out_dir, fp16=fp16, engine=engine,
                                   triton=triton_repo, opset=opset, max_batch=max_batch,
                                   max_frames=max_frames)
-        except HrlfError as e:
-            raise click.ClickException(str(e)) from None
         except KeyboardInterrupt as e:
-            click.echo(f"Interrupted by {interrupt.signal_name(e)}: nothing was written; "
-                       f"{out_dir} is as it was", err=True)
-            raise click.exceptions.Exit(interrupt.exit_code(e)) from None
+            interrupt.stop(e, f"nothing was written; {out_dir} is as it was")
     _summary(report)
     click.echo(json.dumps(report, sort_keys=True))
 
 
-class _EchoHandler(logging.Handler):
-    """Logs to the current stderr via click (so CliRunner and pipes both work)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        click.echo(self.format(record), err=True)
-
-
-def _setup_logging(verbose: bool) -> None:
-    """hrlf's INFO logs to stderr; with -v the libraries' too. Idempotent."""
-    target = logging.getLogger() if verbose else logging.getLogger("hrlf")
-    if not any(isinstance(h, _EchoHandler) for h in target.handlers):
-        handler = _EchoHandler()
-        handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
-        target.addHandler(handler)
-    target.setLevel(logging.INFO)
-    logging.getLogger("hrlf").setLevel(logging.INFO)
-
-
 def _summary(report: dict) -> None:
-    for name, p in report.get("parity", {}).items():
-        click.echo(f"parity {name}: {p['cases']} cases, max |diff| {p['max_abs_diff']:.2g} "
-                   f"(atol {p['atol']:g})", err=True)
-    click.echo(f"wrote {report['model_dir']}: {', '.join(report['files'])}", err=True)
+    par = "; ".join(f"{name} max |diff| {p['max_abs_diff']:.2g} (atol {p['atol']:g})"
+                    for name, p in report.get("parity", {}).items())
+    logs.tool_log().info("wrote %s: %s; parity %s", report["model_dir"],
+                         ", ".join(report["files"]), par,
+                         extra=logs.fields(model_dir=report["model_dir"], files=report["files"]))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ _TIME_FMT = "%Y-%m-%dT%H:%M:%S"
 MANAGED = ("hrlf.runtime", "hrlf.kernels", "hrlf.capture", "hrlf.train", "hrlf.export")
 
 
+_STATE = {"format": None}  # the format of the last setup() (None: no CLI configured logs)
+
+
 def fields(**kw) -> dict:
     """``extra=`` for a record with structured fields (the JSON format's extra keys)."""
     return {"fields": kw}
@@ -113,7 +116,17 @@ def setup(tool: str, fmt: str = "text", levels: dict | None = None,
     for name, level in (levels or {}).items():
         logging.getLogger(name).setLevel(level)
     logging.getLogger(TOOL).setLevel(logging.INFO)
+    _STATE["format"] = fmt
     return logging.getLogger(TOOL)
+
+
+def interactive() -> bool:
+    """True when progress bars may be drawn: stderr is a terminal and logs are text."""
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        tty = False
+    return tty and _STATE["format"] != "json"
 
 
 def tool_log() -> logging.Logger:

@@ -7,7 +7,9 @@ import sys
 
 import click
 
+from hrlf.runtime import logs
 from hrlf.runtime.cli_base import OneLineCommand
+from hrlf.train.regime import MIN_STEPS  # the standard library only: --help stays instant
 
 TRAIN_EPILOG = """\b
 Examples:
@@ -33,7 +35,9 @@ Options given on the command line override the file.
 
 EVAL_EPILOG = """\b
 Examples:
+  hrlf-eval runs/mosi                       # on the data it was trained on
   hrlf-eval runs/mosi --data ../shared/data/mosi
+  hrlf-eval runs/mine --data new_clips.csv  # your new clips (no split column needed)
   hrlf-eval runs/syn --data synthetic --out runs/syn/eval
   hrlf-eval runs/mosi runs/mosi-dropout runs/mosi-nohal --data ../shared/data/mosi
 
@@ -47,7 +51,8 @@ student representations coloured by class). Scores are the clamped output of
 the same graph that is exported. For a clip list (--data clips.csv) eval.json
 and eval.md also hold clip-level results: each clip's score is the mean of its
 window scores (what hrlf-run --stream file: gives per window), with sign
-accuracy and MAE per condition and one row per clip.
+accuracy and MAE per condition and a table of one row per clip.
+Progress: a line as each stage starts (data, each model, plots) on stderr.
 """
 
 
@@ -84,7 +89,7 @@ def _set_threads(requested: int | None):
 
     choice = T.choose(requested)
     T.apply(choice)
-    tuner = T.Tuner(choice, log=lambda msg: click.echo(msg, err=True)) \
+    tuner = T.Tuner(choice, log=logs.tool_log().info) \
         if choice.source == "auto" else None
     return choice, tuner
 
@@ -92,7 +97,8 @@ def _set_threads(requested: int | None):
 _OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline", "device")
 
 
-@click.command(cls=OneLineCommand, epilog=TRAIN_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, epilog=TRAIN_EPILOG, tool="hrlf-train",
+               context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", metavar="PATH|synthetic", default=None,
               help="'synthetic', the MOSI npz (or its folder) or a .csv clip list "
                    "[default: $HRLF_DATA, else synthetic].")
@@ -103,7 +109,7 @@ _OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline",
               help="Batch size [auto: 128, or on small data ~1/6 of the windows, 8..64].")
 @click.option("--min-steps", type=click.IntRange(0), default=None,
               help="Optimizer steps per stage before early stopping may stop [auto: 0, small "
-                   "data 300].")
+                   f"data {MIN_STEPS}].")
 @click.option("--seed", type=int, default=None, help="Seed for torch and numpy [0].")
 @click.option("--ablate", type=click.Choice(["frf", "hmi", "hal"]), default=None,
               help="Train the full student minus this loss term.")
@@ -114,7 +120,8 @@ _OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline",
 @click.option("--config", "config_file", metavar="FILE", default=None,
               help="JSON file of TrainConfig fields.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in RUN_DIR.partial.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True,
+              help="No progress (a bar on a terminal, else a log line per stage).")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="CPU threads for torch [auto: the CPUs other processes leave free].")
 @click.pass_context
@@ -132,11 +139,7 @@ def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, base
         except KeyboardInterrupt as e:
             from hrlf.train import run
 
-            if not quiet:
-                click.echo("", err=True)  # end the progress bar's line
-            click.echo(f"Interrupted by {interrupt.signal_name(e)}: "
-                       f"{run.interrupted_state(out)}", err=True)
-            raise click.exceptions.Exit(interrupt.exit_code(e)) from None
+            interrupt.stop(e, run.interrupted_state(out))
     v = log["valid"]
     click.echo(json.dumps({"run_dir": os.path.abspath(out), "model": log["model"],
                            "seconds": log["seconds"], "valid_f1_lav": v["lav"]["f1"],
@@ -164,13 +167,16 @@ def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
     cfg = loop.TrainConfig.from_dict({**base, **given}, source=config_file or "config")
     return run.train_run(cfg, data, out, resume=resume, progress=not quiet,
                          on_epoch=tuner.update if tuner else None,
-                         on_start=lambda: click.echo(choice.describe(), err=True))
+                         on_start=lambda: logs.tool_log().info(choice.describe()))
 
 
-@click.command(cls=OneLineCommand, epilog=EVAL_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, epilog=EVAL_EPILOG, tool="hrlf-eval",
+               context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR [RUN_DIR...]")
 @click.option("--data", metavar="PATH|synthetic", default=None,
-              help="Data the runs were trained on [default: $HRLF_DATA, else synthetic].")
+              help="Data to evaluate on: the training data, or a clip list of new clips "
+                   "(clips without a split cell are all evaluated) [default: the data the "
+                   "first RUN_DIR was trained on, from its config.json].")
 @click.option("--out", "out", default=None, metavar="DIR",
               help="Where to write the results [first RUN_DIR/eval].")
 @click.option("--split", type=click.Choice(["test", "valid"]), default="test",
@@ -194,9 +200,7 @@ def eval_main(run_dirs, data, out, split, seed, no_plots, threads):
         except HrlfError as e:
             raise _fail(e) from None
         except KeyboardInterrupt as e:
-            click.echo(f"Interrupted by {interrupt.signal_name(e)}: no results were written",
-                       err=True)
-            raise click.exceptions.Exit(interrupt.exit_code(e)) from None
+            interrupt.stop(e, "no results were written")
     clips = res.get("clips", {})
     click.echo(json.dumps({"out": res["out"], **{
         name: {"avg6_f1": round(m["avg6"]["f1"], 4), "lav_f1": round(m["lav"]["f1"], 4),

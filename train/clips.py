@@ -43,22 +43,28 @@ SLOT_RATE_HZ = {"audio": 20.0}
 
 def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW_S,
                hop_s: float = HOP_S, featurizers: dict | None = None,
-               progress: bool = False) -> Dataset:
-    """Load a clip list into train/valid/test windows.
+               progress: bool = False, splits=SPLITS, new_clips_split: str | None = None,
+               trained_on: str | None = None) -> Dataset:
+    """Load a clip list into train/valid/test windows (or only the ``splits`` asked for).
 
     Args:
         path: the CSV file.
         cache_dir: feature cache folder (None: ``.hrlf-cache`` next to the CSV).
         window_s, hop_s: windowing of each clip.
         featurizers: modality -> featurizer name (None: the runtime defaults).
-        progress: a tqdm bar (with ETA) while clips are featurized.
+        progress: progress while clips are featurized (:mod:`hrlf.train.progress`).
+        splits: the splits to load; only their clips are featurized.
+        new_clips_split, trained_on: evaluation of new clips: when this clip list is not
+            the one a model was trained on (its sha256 differs from ``trained_on``), every
+            clip without a split cell goes to ``new_clips_split`` instead of a hashed split.
 
     Returns:
         A :class:`~hrlf.runtime.datasets.Dataset` named ``clips``.
 
     Raises:
         DataError: unreadable CSV, missing column, missing media, label out of range, a
-            featurizer that cannot run here, or a modality without any frames (one line).
+            featurizer that cannot run here, a split without clips (before any clip is
+            featurized), or a modality without any frames in train (one line each).
     """
     path = os.fspath(path)
     rows = read_clip_csv(path)
@@ -68,28 +74,44 @@ def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW
     from hrlf.train.featurize import featurize_rows
 
     keys = [clip_key(row, names) for row in rows]
-    datas = featurize_rows(rows, keys, names, cache_dir, progress)
-    recs = [_recording(row, data, window_s) for row, data in zip(rows, datas)]
-    split_of = assign_splits(rows, keys)
+    digest = _digest(path, keys)
+    new = trained_on is not None and digest != trained_on
+    split_of = assign_splits(rows, keys, new_clips_split if new else None)
+    for s in splits:
+        if s not in split_of:
+            raise DataError(f"{path}: split '{s}' has no clip ({len(rows)} clips: "
+                            f"{_counts(split_of)}); add clips or set the split column")
+    if new and new_clips_split:
+        log.info("%s: not the clip list the model was trained on; its %d clips without a "
+                 "split are in '%s'", path, sum(not r["split"] for r in rows), new_clips_split)
+    use = [i for i, sp in enumerate(split_of) if sp in splits]
+    datas = featurize_rows([rows[i] for i in use], [keys[i] for i in use], names, cache_dir,
+                           progress)
+    recs = {i: _recording(rows[i], data, window_s) for i, data in zip(use, datas)}
     features = {m: slot_spec(names[m], window_s) for m in MODALITIES}
-    splits = {}
-    for s in SPLITS:
-        chosen = [r for r, sp in zip(recs, split_of) if sp == s]
-        if not chosen:
-            raise DataError(f"{path}: split '{s}' has no clip ({len(rows)} clips); add clips or "
-                            "set the split column")
-        splits[s] = pack_recordings(chosen, features, window_s, hop_s)
-    _check_frames(path, splits["train"])
+    packed = {s: pack_recordings([recs[i] for i in use if split_of[i] == s], features,
+                                 window_s, hop_s) for s in splits}
+    if "train" in packed:
+        _check_frames(path, packed["train"])
+    fingerprint = {"source": "clips-csv", "sha256": digest,
+                   "file": os.path.basename(path), "clips": len(rows), "featurizers": names,
+                   "clip_splits": {s: split_of.count(s) for s in SPLITS},
+                   "sizes": {s: len(v) for s, v in packed.items()}}
+    return Dataset("clips", packed, features, window_s=window_s, hop_s=hop_s,
+                   fingerprint=fingerprint)
+
+
+def _digest(path: str, keys: list[str]) -> str:
+    """The clip list's fingerprint: sha256 over the CSV's bytes and every clip's key."""
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read())
     for k in keys:
         digest.update(k.encode())
-    fingerprint = {"source": "clips-csv", "sha256": digest.hexdigest(),
-                   "file": os.path.basename(path), "clips": len(rows), "featurizers": names,
-                   "clip_splits": {s: split_of.count(s) for s in SPLITS},
-                   "sizes": {s: len(v) for s, v in splits.items()}}
-    return Dataset("clips", splits, features, window_s=window_s, hop_s=hop_s,
-                   fingerprint=fingerprint)
+    return digest.hexdigest()
+
+
+def _counts(split_of: list[str]) -> str:
+    return ", ".join(f"{split_of.count(s)} {s}" for s in SPLITS)
 
 
 def slot_spec(name: str, window_s: float):
@@ -212,14 +234,17 @@ def clip_key(row: dict, names: dict) -> str:
     return h.hexdigest()
 
 
-def assign_splits(rows: list[dict], keys: list[str]) -> list[str]:
-    """Split per clip: the ``split`` column where given, else by hash order (70/15/15).
+def assign_splits(rows: list[dict], keys: list[str], unsplit: str | None = None) -> list[str]:
+    """Split per clip: the ``split`` column where given, else ``unsplit`` if given, else by
+    hash order (70/15/15).
 
     Deterministic: clips are ordered by sha256 of their media name; the first ~15 % go to
     test, the next ~15 % to valid (at least one each when three or more clips are unset).
     """
     free = [i for i, r in enumerate(rows) if not r["split"]]
-    out = [r["split"] for r in rows]
+    out = [r["split"] or unsplit or "" for r in rows]
+    if unsplit:
+        return out
     order = sorted(free, key=lambda i: hashlib.sha256(rows[i]["name"].encode()).hexdigest())
     n = len(order)
     n_hold = max(1, round(0.15 * n)) if n >= 3 else 0

@@ -28,13 +28,23 @@ def resolve_source(data: str | None) -> str:
     return data or os.environ.get("HRLF_DATA") or SYNTHETIC
 
 
-def load_data(data: str | None, synthetic: Mapping | None = None) -> Dataset:
+def recordable_source(data: str | None) -> str:
+    """:func:`resolve_source`, with a file's path made absolute (what config.json keeps, so
+    that ``hrlf-eval RUN_DIR`` finds the data from any folder)."""
+    source = resolve_source(data)
+    return os.path.abspath(source) if source != SYNTHETIC and os.path.exists(source) else source
+
+
+def load_data(data: str | None, synthetic: Mapping | None = None,
+              splits: tuple = ("train", "valid", "test"), clips: Mapping | None = None) -> Dataset:
     """Load and check a dataset.
 
     Args:
         data: ``synthetic``, a ``.csv`` clip list, the MOSI npz or its folder (None: see
             :func:`resolve_source`).
         synthetic: overrides of :class:`hrlf.runtime.synthetic.SyntheticConfig` fields.
+        splits: the splits that must be there (a clip list loads only these).
+        clips: more arguments of :func:`hrlf.train.clips.load_clips` (evaluation).
 
     Raises:
         DataError: missing/unreadable file, wrong shapes, NaN/Inf features.
@@ -52,11 +62,11 @@ def load_data(data: str | None, synthetic: Mapping | None = None) -> Dataset:
     elif source.lower().endswith(".csv"):
         from hrlf.train.clips import load_clips  # lazy: its own dependencies
 
-        ds = load_clips(source)
+        ds = load_clips(source, splits=splits, **dict(clips or {}))
     else:
         ds = load_mosi(source)
     check_finite(ds, source)
-    for s in ("train", "valid", "test"):
+    for s in splits:
         if s not in ds.splits or len(ds.splits[s]) == 0:
             raise DataError(f"{source}: split '{s}' is missing or empty; provide train, valid "
                             "and test")
@@ -72,6 +82,30 @@ def check_finite(ds: Dataset, source: str) -> None:
                                 "re-extract them")
         if not np.isfinite(split.label).all():
             raise DataError(f"{source}: '{name}_label' contains NaN/Inf; fix the labels")
+
+
+def recorded_source(run_dir: str, spec) -> str:
+    """The data ``run_dir`` was trained on, as its config.json recorded it (``synthetic``
+    or a path; a relative path is tried from here), checked to exist.
+
+    Raises:
+        DataError: the recorded file is not found (one line: what it was, and --data).
+    """
+    import json
+
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            recorded = json.load(f).get("data")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if spec.data.get("source") == SYNTHETIC or recorded == SYNTHETIC:
+        return SYNTHETIC
+    if isinstance(recorded, str) and os.path.exists(recorded):
+        return recorded
+    what = spec.data.get("file") or spec.data.get("source")
+    raise DataError(f"{run_dir}: trained on {what} (sha256 {str(spec.data.get('sha256'))[:12]}…"
+                    f"{f', recorded as {recorded}' if recorded else ''}), which is not found "
+                    "from here; pass --data PATH")
 
 
 def check_dims(ds: Dataset, dims: Mapping[str, int], what: str) -> None:

@@ -120,6 +120,17 @@ def clip_table(report: Mapping) -> str:
                       "| MAE | " + " | ".join(fmt(c[k]["mae"]) for k in cols) + " |"])
 
 
+def clip_rows_table(report: Mapping) -> str:
+    """Markdown: one row per clip, its label, windows and clip-mean score per condition."""
+    conds = list(protocol.CONDITIONS)
+    head = "| clip | label | windows | " + " | ".join(protocol.condition_label(c)
+                                                   for c in conds) + " |"
+    rows = [f"| {r['clip'].replace('|', '/')} | {r['label']:+.2f} | {r['windows']} | "
+            + " | ".join(f"{r['score'][c]:+.2f}" for c in conds) + " |"
+            for r in report["clips"]]
+    return "\n".join([head, "|---" * (len(conds) + 3) + "|", *rows])
+
+
 def intra_curve(net: HRLFNet, batch: Mapping[str, np.ndarray], label: np.ndarray,
                 seed: int, ratios=protocol.INTRA_RATIOS, device="cpu") -> list[dict]:
     """Metrics against the intra-modality missing ratio (all modalities kept)."""

@@ -4,8 +4,9 @@ Each clip's features are cached in ``cache_dir`` under its key (sha256 of the me
 sidecars and transcript, and the featurizer names, which carry their versions:
 :func:`hrlf.train.clips.clip_key`), so a second run reads them back and featurizes
 nothing. Clips not in the cache are featurized in up to ``workers`` processes (default:
-one per CPU core, at most 4, from 8 clips on; OpenCV limited to one thread each) behind a tqdm
-bar with an ETA. :data:`LAST` keeps the counts and time of the latest call for the run log.
+one per CPU core, at most 4, from 8 clips on; OpenCV limited to one thread each) behind a
+progress bar with an ETA on a terminal (a log line elsewhere, :mod:`hrlf.train.progress`).
+:data:`LAST` keeps the counts and time of the latest call for the run log.
 """
 from __future__ import annotations
 
@@ -57,17 +58,12 @@ def featurize_rows(rows: list[dict], keys: list[str], names: dict, cache_dir: st
         DataError: a clip that cannot be read (one line naming it).
     """
     from hrlf.train.clips import _cache_load, _cache_save
+    from hrlf.train.progress import progress as reporter
 
     t0 = time.perf_counter()
     out: list = [_cache_load(cache_dir, k, names) for k in keys]
     todo = [i for i, d in enumerate(out) if d is None]
     n_workers = workers or default_workers(len(todo))
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), desc=f"featurize ({len(keys) - len(todo)} cached)",
-                   unit="clip", dynamic_ncols=True)
     clip_s = 0.0
     jobs = [(rows[i]["media"], rows[i]["transcript"], names) for i in todo]
     if n_workers <= 1 or len(todo) <= 1:
@@ -80,18 +76,18 @@ def featurize_rows(rows: list[dict], keys: list[str], names: dict, cache_dir: st
         # spawn: the parent may hold torch/OpenMP threads that a fork would copy mid-state
         pool = ProcessPoolExecutor(n_workers, mp.get_context("spawn"), initializer=_init_worker)
         results = pool.map(_extract, jobs)
+    desc = f"featurize ({len(keys) - len(todo)} cached, {n_workers} processes)"
     try:
-        for i, (data, sec) in zip(todo, results):
-            out[i] = data
-            clip_s += sec
-            _cache_save(cache_dir, keys[i], data)
-            if bar is not None:
-                bar.update(1)
+        with reporter(progress and bool(todo), len(todo), desc, "clip") as bar:
+            for i, (data, sec) in zip(todo, results):
+                out[i] = data
+                clip_s += sec
+                _cache_save(cache_dir, keys[i], data)
+                if bar is not None:
+                    bar.update(1)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-        if bar is not None:
-            bar.close()
     LAST.clear()
     LAST.update({"clips": len(keys), "cached": len(keys) - len(todo), "featurized": len(todo),
                  "workers": n_workers if todo else 0, "seconds": round(time.perf_counter() - t0, 2),

@@ -52,6 +52,16 @@ def signal_name(e: KeyboardInterrupt) -> str:
     return e.name if isinstance(e, Interrupted) else "SIGINT"
 
 
+def stop(e: KeyboardInterrupt, state: str) -> None:
+    """End a command interrupted by ``e``: one log line saying what was kept (the last
+    line it writes), then exit with 128 + the signal."""
+    from hrlf.runtime import logs
+
+    logs.tool_log().warning("Interrupted by %s: %s", signal_name(e), state,
+                            extra=logs.fields(signal=signal_name(e)))
+    raise SystemExit(exit_code(e))
+
+
 def _handler(signum, frame):
     if _state["defer"]:
         _state["pending"] = _state["pending"] or signum

@@ -335,51 +335,51 @@ def predict_raw(net: HRLFNet, batch: dict, device, chunk: int = 1024) -> torch.T
 
 def run_stage(stage: Stage, prep: Prepared, epochs: int, progress: bool = False,
               on_epoch: Callable[[Stage], None] | None = None) -> Stage:
-    """Train ``stage`` from its current epoch up to ``epochs`` (or until early stopping)."""
+    """Train ``stage`` from its current epoch up to ``epochs`` (or until early stopping).
+
+    ``progress``: a bar on a terminal, else a log line at the end of the stage
+    (:mod:`hrlf.train.progress`)."""
+    from hrlf.train.progress import progress as reporter
+
     rank, world = ddp.rank_world()
     n = len(prep.train_y)
     steps = -(-n // world // max(1, stage.cfg.batch_size // world))
-    bar = _bar(progress and rank == 0, stage, epochs, steps)
     stop = stage.bad >= stage.cfg.early_stop and stage.steps >= stage.cfg.min_steps
-    while stage.epoch < epochs and not stop:
-        t0 = time.time()
-        rng = np.random.default_rng([stage.cfg.seed, _ROLE_ID[stage.role], stage.epoch])
-        sums: dict[str, float] = {}
-        k = 0
-        for idx in D.epoch_batches(n, stage.cfg.batch_size, rng, rank, world):
-            clean = D.take(prep.train, idx)
-            noisy = D.corrupt(clean, stage.corruption, np.random.default_rng(rng.integers(2**63)))
-            y = torch.from_numpy(prep.train_y[idx]).to(stage.device)
-            logs = stage.step(D.to_torch(clean, stage.device), y,
-                              D.to_torch(noisy, stage.device))
-            k += 1
-            for key, v in logs.items():
-                sums[key] = sums.get(key, 0.0) + v
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix({key: f"{v / k:.3f}" for key, v in sums.items()}, refresh=False)
-        val = stage.validate(prep)
-        stop = stage.end_epoch(val, {key: v / max(k, 1) for key, v in sums.items()},
-                               time.time() - t0)
-        if bar is not None:
-            bar.set_description(f"{stage.role} ep {stage.epoch} val {val:.3f}")
-        if on_epoch is not None:
-            on_epoch(stage)
-    if bar is not None:
-        bar.close()
+    total = max(0, epochs - stage.epoch) * steps
+    with reporter(progress and rank == 0 and not stop and total > 0, total, stage.role,
+                  "step") as bar:
+        while stage.epoch < epochs and not stop:
+            stop = _epoch(stage, prep, n, rank, world, bar)
+            if on_epoch is not None:
+                on_epoch(stage)
     return stage
 
 
+def _epoch(stage: Stage, prep: Prepared, n: int, rank: int, world: int, bar) -> bool:
+    """One epoch of ``stage``; True when early stopping ends the stage."""
+    t0 = time.time()
+    rng = np.random.default_rng([stage.cfg.seed, _ROLE_ID[stage.role], stage.epoch])
+    sums: dict[str, float] = {}
+    k = 0
+    for idx in D.epoch_batches(n, stage.cfg.batch_size, rng, rank, world):
+        clean = D.take(prep.train, idx)
+        noisy = D.corrupt(clean, stage.corruption, np.random.default_rng(rng.integers(2**63)))
+        y = torch.from_numpy(prep.train_y[idx]).to(stage.device)
+        logs = stage.step(D.to_torch(clean, stage.device), y, D.to_torch(noisy, stage.device))
+        k += 1
+        for key, v in logs.items():
+            sums[key] = sums.get(key, 0.0) + v
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({key: f"{v / k:.3f}" for key, v in sums.items()}, refresh=False)
+    val = stage.validate(prep)
+    stop = stage.end_epoch(val, {key: v / max(k, 1) for key, v in sums.items()}, time.time() - t0)
+    if bar is not None:
+        bar.set_description(f"{stage.role} ep {stage.epoch} val {val:.3f}")
+    return stop
+
+
 _ROLE_ID = {"teacher": 1, "student": 2}
-
-
-def _bar(enabled: bool, stage: Stage, epochs: int, steps: int):
-    if not enabled:
-        return None
-    from tqdm import tqdm  # stderr by default
-
-    return tqdm(total=max(0, epochs - stage.epoch) * steps, desc=stage.role, unit="step",
-                dynamic_ncols=True)
 
 
 def make_teacher_stage(cfg: TrainConfig, dims: dict) -> Stage:

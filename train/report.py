@@ -13,9 +13,9 @@ Output layout (``eval.json``), shared with ``results/mosi.json``::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
-import sys
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from hrlf.train import data as D
 from hrlf.train import evaluate as E
 from hrlf.train import interrupt
 from hrlf.train.checkpoint import TEACHER_FILE, load_network, load_run
+from hrlf.train.progress import Stages
+
+log = logging.getLogger("hrlf.train")
 
 
 def _run_name(run_dir: str, taken: set) -> str:
@@ -70,18 +73,25 @@ def evaluate_runs(run_dirs: list[str], data: str | None, out: str | None, split:
         net, spec = load_run(rd)
         nets[_run_name(rd, set(nets))] = (rd, net, spec)
     first_rd, first_net, spec = next(iter(nets.values()))
-    ds = D.load_data(data, _synthetic_overrides(first_rd))
+    stages = Stages()
+    data = data or D.recorded_source(first_rd, spec)  # what the first run was trained on
+    stages.start(f"data: {D.resolve_source(data)} ({split} split)")
+    ds = D.load_data(data, _synthetic_overrides(first_rd), splits=(split,),
+                     clips={"new_clips_split": split, "trained_on": spec.data.get("sha256"),
+                            "progress": True})
     for name, (rd, net, s) in nets.items():
         D.check_dims(ds, {m: s.dim(m) for m in s.modalities}, os.path.join(rd, "spec.json"))
-        if s.data.get("sha256") != ds.fingerprint.get("sha256"):
-            print(f"warning: {rd}: trained on data {s.data.get('sha256', '')[:12]}…, evaluating "
-                  f"on {ds.fingerprint.get('sha256', '')[:12]}…", file=sys.stderr)
+        if s.data.get("sha256") != ds.fingerprint.get("sha256") and ds.name != "clips":
+            log.warning("%s: trained on data %s…, evaluating on %s…", rd,
+                        s.data.get("sha256", "")[:12], ds.fingerprint.get("sha256", "")[:12])
     sp = ds.splits[split]
     batch = sp.batch(spec.norm)
     res = {"data": D.resolve_source(data), "split": split, "n": len(sp), "eval_seed": seed,
            "models": {}, "intra": {}, "runs": {}}
     preds0 = None
     for name, (rd, net, s) in nets.items():
+        stages.start(f"{name}: 7 conditions and the intra-modality curve on {len(sp)} "
+                     f"{split} samples")
         b = sp.batch(s.norm)
         res["models"][name], preds = E.condition_metrics(net, b, sp.label)
         if ds.name == "clips":  # a user's clips: what each clip scores (mean of its windows)
@@ -91,15 +101,18 @@ def evaluate_runs(run_dirs: list[str], data: str | None, out: str | None, split:
         preds0 = preds if preds0 is None else preds0
     teacher_path = os.path.join(first_rd, TEACHER_FILE)
     if os.path.isfile(teacher_path):
+        stages.start(f"teacher: 7 conditions and the intra-modality curve on {len(sp)} "
+                     f"{split} samples")
         teacher, _ = load_network(teacher_path, role="teacher")
         res["models"]["teacher"], _ = E.condition_metrics(teacher, batch, sp.label)
         res["intra"]["teacher"] = E.intra_curve(teacher, batch, sp.label, seed)
     out = os.path.abspath(out or os.path.join(first_rd, "eval"))
-    _write(out, res, sp, preds0, spec, first_net, batch, seed, plots)
+    _write(out, res, sp, preds0, spec, first_net, batch, seed, plots, stages)
+    stages.done(f"wrote {out}")
     return {**res, "out": out}
 
 
-def _write(out, res, sp, preds, spec, net, batch, seed, plots) -> None:
+def _write(out, res, sp, preds, spec, net, batch, seed, plots, stages) -> None:
     tmp = out.rstrip(os.sep) + ".partial"
     try:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -107,12 +120,12 @@ def _write(out, res, sp, preds, spec, net, batch, seed, plots) -> None:
     except OSError as e:
         raise InputError(f"{out}: cannot write ({e.strerror}); pass a writable --out") from None
     try:
-        _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots)
+        _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots, stages)
     finally:  # also on Ctrl-C/SIGTERM or a failed plot: no .partial folder is left behind
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots) -> None:
+def _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots, stages) -> None:
     with open(os.path.join(tmp, "eval.json"), "w") as f:
         json.dump(res, f, indent=1)
     with open(os.path.join(tmp, "eval.md"), "w") as f:
@@ -120,19 +133,10 @@ def _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots) -> Non
     np.savez(os.path.join(tmp, "predictions.npz"), ids=sp.ids.astype(str), label=sp.label,
              **{f"score_{c}": preds[c] for c in protocol.CONDITIONS})
     if plots:
-        from hrlf.train import plots as P
-
-        P.plot_conditions(res["models"], os.path.join(tmp, "conditions.png"),
-                          title=f"F1 by condition ({res['split']})")
-        P.plot_intra(res["intra"], os.path.join(tmp, "intra.png"),
-                     title=f"F1 vs intra-modality missing ratio ({res['split']})")
-        cls = _classes(spec, sp.label)
-        panels = {}
-        for cond in ("lav", "l"):
-            reps = E.representations(net, protocol.apply_condition(batch, cond))
-            panels[f"student Ht, {protocol.condition_label(cond)}"] = (E.project_2d(reps, seed), cls)
-        P.plot_embedding(panels, spec.output.labels, os.path.join(tmp, "embedding.png"),
-                         title="t-SNE of student representations")
+        stages.start("plots: conditions.png, intra.png, and embedding.png (a t-SNE of the "
+                     "student's representations; --no-plots skips them)")
+        with stages.beating():
+            _plots(tmp, res, sp, spec, net, batch, seed)
     try:
         with interrupt.deferred(reraise=False):  # the moves are the last step: never half
             os.makedirs(out, exist_ok=True)
@@ -142,6 +146,22 @@ def _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots) -> Non
     except OSError as e:
         raise ArtifactError(f"{out}: cannot write results ({e.strerror}); pass a writable "
                             "--out") from None
+
+
+def _plots(tmp, res, sp, spec, net, batch, seed) -> None:
+    from hrlf.train import plots as P
+
+    P.plot_conditions(res["models"], os.path.join(tmp, "conditions.png"),
+                      title=f"F1 by condition ({res['split']})")
+    P.plot_intra(res["intra"], os.path.join(tmp, "intra.png"),
+                 title=f"F1 vs intra-modality missing ratio ({res['split']})")
+    cls = _classes(spec, sp.label)
+    panels = {}
+    for cond in ("lav", "l"):
+        reps = E.representations(net, protocol.apply_condition(batch, cond))
+        panels[f"student Ht, {protocol.condition_label(cond)}"] = (E.project_2d(reps, seed), cls)
+    P.plot_embedding(panels, spec.output.labels, os.path.join(tmp, "embedding.png"),
+                     title="t-SNE of student representations")
 
 
 def markdown(res: dict) -> str:
@@ -155,5 +175,7 @@ def markdown(res: dict) -> str:
              E.markdown_table(res["models"], "lav"), ""]
     for name, rep in res.get("clips", {}).items():
         parts += [f"Clip level, {name} (the mean of each clip's window scores; "
-                  f"{rep['conditions']['lav']['clips']} clips):", "", E.clip_table(rep), ""]
+                  f"{rep['conditions']['lav']['clips']} clips):", "", E.clip_table(rep), "",
+                  f"Per clip, {name}: label, windows and clip-mean score per condition:", "",
+                  E.clip_rows_table(rep), ""]
     return "\n".join(parts)

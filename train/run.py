@@ -14,7 +14,6 @@ import logging
 import os
 import random
 import shutil
-import sys
 import time
 
 import numpy as np
@@ -34,6 +33,9 @@ STATE_FILE = "state.pt"
 LOG_FILE = "train_log.json"
 STATE_FORMAT, STATE_VERSION = "hrlf-train-state", 1
 logger = logging.getLogger("hrlf.train")
+#: what the windows of a dataset are grouped by for the clip-level line: MOSI's are
+#: utterances of videos, a clip list's windows come from clips
+GROUP_UNIT = {"mosi": "videos", "clips": "clips", "synthetic": "recordings"}
 
 
 def partial_dir(out: str) -> str:
@@ -153,8 +155,8 @@ def _saver(work: str, cfg: L.TrainConfig, then=None):
     return save
 
 
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+def _say(msg: str, level: int = logging.INFO) -> None:
+    logger.log(level, msg)
 
 
 def load(data: str | None, cfg: L.TrainConfig, progress: bool):
@@ -181,7 +183,8 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     checkpoint (e.g. to re-tune the thread count).
 
     Args:
-        say: where the one-line reports go (defaults chosen, probe floor, warning, time).
+        say: where the one-line reports go, ``say(msg, level)`` (defaults chosen, probe
+            floor, warning, time); default: the ``hrlf.train`` logger.
 
     Returns:
         The train log (also written to ``RUN_DIR/train_log.json``).
@@ -217,11 +220,11 @@ def _train_run(cfg, data, out, resume, progress, on_epoch, on_start, say) -> dic
     work = _prepare_out(out, resume) if ddp.is_main() else partial_dir(out)
     ddp.barrier()  # only rank 0 creates RUN_DIR.partial; the others wait for it
     state = _load_state(work) if resume else None
-    say = say if ddp.is_main() else (lambda _msg: None)
+    say = say if ddp.is_main() else (lambda _msg, _level=0: None)
     # printed after every check that can fail, so that an error stays one line
     if on_start is not None and ddp.is_main():
         on_start()
-    say(f"hrlf-train: {len(tr)} training windows; " + regime.describe(choices))
+    say(f"{len(tr)} training windows; " + regime.describe(choices))
     seed_everything(cfg.seed)
     prep = L.prepare(ds, regime.normalization(ds.splits["train"].norm(), cfg.norm))
     t1 = time.time()
@@ -230,7 +233,7 @@ def _train_run(cfg, data, out, resume, progress, on_epoch, on_start, say) -> dic
     clock["probe_s"] = time.time() - t1
     if ddp.is_main():
         with open(os.path.join(work, CONFIG_FILE), "w") as f:
-            json.dump({**cfg.to_dict(), "data": D.resolve_source(data)}, f, indent=1)
+            json.dump({**cfg.to_dict(), "data": D.recordable_source(data)}, f, indent=1)
     save = _saver(work, cfg, on_epoch)
     dims = D.dims_of(ds)
     teacher, logs = None, {}
@@ -280,14 +283,16 @@ def _finish(cfg, ds, prep, student, work, out, logs, t0, clock, probes, say) -> 
                **{c: {k: round(valid[c][k], 4) for k in keep} for c in ("lav", "avg6")}}
     clip = clip_metrics(preds["lav"], prep.valid_y, ds.splits["valid"].group)
     warning = probe.floor_warning(valid["lav"], probes)
+    unit = GROUP_UNIT.get(ds.name, "recordings")
     say(probe.summary_line(valid["lav"], probes)
-        + f"; clips: student sign acc {clip['sign_acc']:.2f}, {probes['floor']} probe "
-        f"{probes[probes['floor']]['clip']['sign_acc']:.2f} ({clip['clips']} valid clips)")
+        + f"; per {unit[:-1]} (mean of its windows): student sign acc {clip['sign_acc']:.2f}, "
+        f"{probes['floor']} probe {probes[probes['floor']]['clip']['sign_acc']:.2f} "
+        f"({clip['clips']} valid {unit}, {len(prep.valid_y)} valid windows)")
     if warning:
-        say(f"Warning: {warning}")
+        say(warning, logging.WARNING)
     clock["total_s"] = time.time() - t0
     clock = {k: round(v, 2) for k, v in clock.items()}
-    say("hrlf-train: time " + _where_time_went(clock, logs))
+    say("time " + _where_time_went(clock, logs))
     floor = probes["floor"]
     log = {"model": cfg.name, "config": cfg.to_dict(), "seconds": clock["total_s"],
            "valid": metrics, "time": clock, "warning": warning,
@@ -299,7 +304,9 @@ def _finish(cfg, ds, prep, student, work, out, logs, t0, clock, probes, say) -> 
         if ddp.is_main():
             save_network(os.path.join(work, STUDENT_FILE), student.cpu(), role="student",
                          model=cfg.name)
-            ds.spec(prep.norm, metrics=metrics).save(os.path.join(work, "spec.json"))
+            ds.spec(prep.norm, metrics=metrics,  # the runtime leaves out what was off
+                    modalities_off=tuple(cfg.modalities_off or ())).save(
+                        os.path.join(work, "spec.json"))
             with open(os.path.join(work, LOG_FILE), "w") as f:
                 json.dump(log, f, indent=1)
             with open(os.path.join(work, METRICS_FILE), "w") as f:
