@@ -68,8 +68,7 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
         from hrlf.export.engine import gpu_name, require_tensorrt
         require_tensorrt()
         gpu_name()
-    stages = Stages(log)
-    stages.start(f"loading {run_dir}")
+    stages = Stages(log)  # its lines start once the checks passed: an error stays one line
     net, spec = load_run(run_dir)
     max_frames = default_max_frames(spec) if max_frames is None else max_frames
     check_limits(spec, max_batch, max_frames)

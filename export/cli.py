@@ -40,7 +40,7 @@ nothing half-written. stdout gets one JSON report; logs go to stderr.
               help="Also build a TensorRT engine (needs tensorrt and a GPU; build on the device).")
 @click.option("--triton", "triton_repo", type=click.Path(path_type=str), default=None,
               metavar="REPO", help="Also write a Triton model repository into REPO.")
-@click.option("--opset", type=click.IntRange(17), default=18, show_default=True,
+@click.option("--opset", type=int, default=18, show_default=True,
               help="ONNX opset (17 up to the installed onnx's newest).")
 @click.option("--max-batch", type=click.IntRange(1), default=32, show_default=True,
               help="Largest batch: TensorRT profile and Triton max_batch_size.")

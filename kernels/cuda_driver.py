@@ -79,7 +79,8 @@ def _driver_reason() -> str | None:
     try:
         err, = driver.cuInit(0)
     except RuntimeError:  # cuda-pathfinder: libcuda.so not found
-        return "no NVIDIA driver (libcuda) on this machine; use device='cpu' or a GPU machine"
+        return ("no NVIDIA driver (libcuda) on this machine; pack on the CPU (--pack-device cpu, "
+                "device='cpu' in SessionConfig) or use a GPU machine")
     if int(err) != 0:
         return f"cuInit: {err.name}; check the GPU and its driver (nvidia-smi)"
     err, count = driver.cuDeviceGetCount()
@@ -107,7 +108,7 @@ def _choice() -> tuple[str | None, str | None]:
             return PyCudaApi.name, None
         reasons.append(reason)
     reasons.append("neither cuda-python nor pycuda is installed; pip install 'cuda-python>=12' "
-                   "or use device='cpu'")
+                   "or pack on the CPU (--pack-device cpu, device='cpu' in SessionConfig)")
     return None, reasons[0]
 
 

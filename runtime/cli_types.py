@@ -1,14 +1,13 @@
 """click parameter types shared by the hrlf CLIs (click and the standard library only)."""
 from __future__ import annotations
 
-import difflib
 import math
 
 import click
 
-#: names users try for a backend -> the backend's name here
-BACKEND_ALIASES = {"onnx": "ort", "onnxruntime": "ort", "onnx-runtime": "ort",
-                   "tensorrt": "trt", "pytorch": "torch", "ov": "openvino"}
+from hrlf.runtime.errors import suggest
+
+from hrlf.runtime.backends import BACKEND_ALIASES  # noqa: F401 (re-exported for the CLIs)
 
 
 class HintChoice(click.Choice):
@@ -23,11 +22,8 @@ class HintChoice(click.Choice):
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter:
-            key = str(value).lower()
-            hint = self.aliases.get(key) or next(iter(difflib.get_close_matches(
-                key, [str(c) for c in self.choices], n=1, cutoff=0.5)), None)
             listed = ", ".join(repr(str(c)) for c in self.choices)
-            did = f" (did you mean '{hint}'?)" if hint else ""
+            did = suggest(str(value), [str(c) for c in self.choices], self.aliases)
             self.fail(f"{value!r} is not one of {listed}{did}.", param, ctx)
 
 

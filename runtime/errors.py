@@ -47,9 +47,14 @@ class AtolError(ParityError):
     """Outputs differ by more than the tolerance."""
 
 
-def suggest(name: str, valid: Iterable[str]) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest valid name, or ``""``."""
-    close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)
+def suggest(name: str, valid: Iterable[str], aliases: dict | None = None) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest valid name, or ``""``.
+
+    ``aliases`` maps names people try to the valid one they mean (``onnx`` -> ``ort``); a
+    match there wins over spelling closeness."""
+    alias = (aliases or {}).get(str(name).lower())
+    close = [alias] if alias else difflib.get_close_matches(str(name), list(valid), n=1,
+                                                            cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

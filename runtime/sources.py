@@ -106,13 +106,37 @@ def open_source(uri: str, spec, **opts) -> Source:
     scheme = scheme_of(uri)
     factory = _REGISTRY.get(scheme)
     if factory is None:
-        raise InputError(f"source '{uri}': unknown kind{suggest(scheme, _REGISTRY)}; use one of "
+        raise InputError(f"source '{uri}': unknown kind{_suggest_uri(uri, scheme)}; use one of "
                          "demo, replay:PATH, stdin, camera0, mic, file:PATH, rtsp://...")
     if isinstance(factory, str):
         mod, fn = factory.split(":")
         try:
             factory = getattr(importlib.import_module(mod), fn)
         except ImportError as e:
-            raise InputError(f"source '{uri}': not available in this install ({e}); install "
-                             "hrlf[capture]") from None
+            raise InputError(f"source '{uri}': not available in this install ({e}); "
+                             f"{CAPTURE_FIX}") from None
     return factory(uri, spec, **opts)
+
+
+#: how to get the capture sources (camera, mic, file:, rtsp://) on a runtime-only install
+CAPTURE_FIX = "pip install 'hrlf[capture]'"
+
+
+def _suggest_uri(uri: str, scheme: str) -> str:
+    """`` (did you mean 'camera0'?)`` for ``cam0``: the closest kind, written as a URI
+    (its device number or path kept)."""
+    hint = suggest(scheme, _REGISTRY)
+    if not hint:
+        return ""
+    kind = hint.split("'")[1]
+    rest = uri[len(uri.split(":", 1)[0]):] if ":" in uri else uri[len(scheme):]
+    if kind in ("camera", "mic"):
+        digits = rest.lstrip(":")
+        number = digits if digits.isdigit() else "0" if kind == "camera" else ""
+        return f" (did you mean '{kind}{number}'?)"
+    if kind in ("replay", "file"):
+        path = rest[1:] if rest.startswith(":") else ""
+        return f" (did you mean '{kind}:{path or 'PATH'}'?)"
+    if kind == "rtsp":
+        return " (did you mean 'rtsp://HOST/PATH'?)"
+    return hint

@@ -11,7 +11,10 @@
 * ``stdin``: JSON lines ``{"t": 12.4, "modality": "audio", "x": [...]}``; a malformed line
   is a counted drop (``malformed_bytes`` for bytes that are not UTF-8, ``line_too_long``
   beyond 1 MiB, ``malformed_json``, ``malformed_event``), never the end of the stream. A
-  read error ends the stream (``read_error``) as an end of file would.
+  read error ends the stream (``read_error``) as an end of file would. A pipe or a
+  terminal is *live* (``tail -f feats.jsonl | hrlf-run --stream stdin``): windows are due
+  by the clock and a gap gives ``no_data`` lines; a redirected file (``< feats.jsonl``) is
+  read as fast as possible, as is a pipe with ``live=False`` (``--pace fast``).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import dataclasses
 import json
 import os
 import queue
+import stat
 import sys
 import threading
 import zipfile
@@ -168,8 +172,10 @@ class LinesSource:
 
     live = False
 
-    def __init__(self, uri: str, stream, featurizers: dict | None = None):
+    def __init__(self, uri: str, stream, featurizers: dict | None = None,
+                 live: bool = False):
         self.uri, self.featurizers, self._stream = uri, featurizers or {}, stream
+        self.live = bool(live)
         self._q: queue.Queue = queue.Queue(maxsize=10000)
         self._eof = threading.Event()
         self._lines = 0
@@ -253,8 +259,23 @@ class LinesSource:
             self._stream.close()
 
 
-def open_stdin(uri: str, spec: ModelSpec, stream=None, **_) -> LinesSource:
-    return LinesSource(uri, stream if stream is not None else sys.stdin)
+def open_stdin(uri: str, spec: ModelSpec, stream=None, live: bool | None = None,
+               **_) -> LinesSource:
+    """JSON lines from ``stream`` (default: stdin); ``live`` None: live when it is a pipe,
+    a socket or a terminal (see the module docstring)."""
+    stream = stream if stream is not None else sys.stdin
+    return LinesSource(uri, stream, live=is_live_stream(stream) if live is None else live)
+
+
+def is_live_stream(stream) -> bool:
+    """A pipe, socket or terminal (written as we read); False for a regular file or an
+    in-memory stream."""
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return False
+    return os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
 
 
 def open_replay(uri: str, spec: ModelSpec, **_):

@@ -1,4 +1,4 @@
-"""Usage mistakes on every hrlf CLI: one ``Error:`` line naming the option, exit status 2."""
+"""Usage mistakes on every hrlf CLI: one ERROR line naming the option, exit status 2."""
 import subprocess
 import sys
 
@@ -39,5 +39,5 @@ def test_usage_error_from_the_installed_script(tmp_path):
                         "--threads", "0"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip().splitlines() == [
-        "Error: Invalid value for '--threads': 0 is not in the range x>=1. "
+        "hrlf-train ERROR Invalid value for '--threads': 0 is not in the range x>=1. "
         "(see 'hrlf-train --help')"]

@@ -83,6 +83,10 @@ class Stages:
         self.log, self.t0 = logger, time.monotonic()
         self.t, self.name = self.t0, None
 
+    def elapsed(self) -> float:
+        """Seconds since the first stage (or the Stages) began."""
+        return time.monotonic() - self.t0
+
     def _close(self) -> dict:
         now = time.monotonic()
         out = {"previous": self.name, "previous_s": round(now - self.t, 2)} if self.name else {}

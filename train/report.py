@@ -73,9 +73,8 @@ def evaluate_runs(run_dirs: list[str], data: str | None, out: str | None, split:
         net, spec = load_run(rd)
         nets[_run_name(rd, set(nets))] = (rd, net, spec)
     first_rd, first_net, spec = next(iter(nets.values()))
-    stages = Stages()
+    stages = Stages()  # its lines start once the data is checked: an error stays one line
     data = data or D.recorded_source(first_rd, spec)  # what the first run was trained on
-    stages.start(f"data: {D.resolve_source(data)} ({split} split)")
     ds = D.load_data(data, _synthetic_overrides(first_rd), splits=(split,),
                      clips={"new_clips_split": split, "trained_on": spec.data.get("sha256"),
                             "progress": True})
@@ -85,6 +84,8 @@ def evaluate_runs(run_dirs: list[str], data: str | None, out: str | None, split:
             log.warning("%s: trained on data %s…, evaluating on %s…", rd,
                         s.data.get("sha256", "")[:12], ds.fingerprint.get("sha256", "")[:12])
     sp = ds.splits[split]
+    log.info("data: %s, %s split, %d samples (%.1f s)", D.resolve_source(data), split, len(sp),
+             stages.elapsed())
     batch = sp.batch(spec.norm)
     res = {"data": D.resolve_source(data), "split": split, "n": len(sp), "eval_seed": seed,
            "models": {}, "intra": {}, "runs": {}}

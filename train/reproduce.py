@@ -31,7 +31,6 @@ Statistics, tables and plots: :mod:`hrlf.train.summary`.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pickle
@@ -381,39 +380,13 @@ def partial_runs(args) -> dict:
     return runs
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="../shared/data/mosi",
-                    help="MOSI npz/folder; '' skips MOSI [../shared/data/mosi]")
-    ap.add_argument("--out", default="results", help="output folder [results]")
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    ap.add_argument("--sweep-seeds", type=int, nargs="+", default=list(SWEEP_SEEDS))
-    ap.add_argument("--syn-seeds", type=int, nargs="+", default=list(SYN_SEEDS))
-    ap.add_argument("--epochs", type=int, default=None,
-                    help=f"MOSI max epochs [{BUDGET['epochs']}]")
-    ap.add_argument("--syn-epochs", type=int, default=None,
-                    help=f"synthetic max epochs [{SYN_BUDGET['epochs']}]")
-    ap.add_argument("--synthetic-config", default=None, help="JSON overrides of the benchmark")
-    ap.add_argument("--no-synthetic", dest="synthetic", action="store_false")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--protocols", default="AB", help="A, B or AB [AB]")
-    ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates [2000]")
-    ap.add_argument("--resummarize", action="store_true",
-                    help="rebuild OUT's JSON/Markdown/PNGs from OUT/.runs.pkl, no training")
-    ap.add_argument("--wall-note", default=None,
-                    help="with --resummarize: a sentence on the wall time to print with it "
-                         "(e.g. the invocations of a resumed run)")
-    ap.add_argument("--wall-s", type=float, default=None,
-                    help="with --resummarize --partial: the measured wall time (the job files' "
-                         "time stamps cannot see cached or restarted work)")
-    ap.add_argument("--partial", action="store_true",
-                    help="with --resummarize: summarize the finished jobs of OUT/.jobs/ of an "
-                         "interrupted run (labelled partial)")
-    args = ap.parse_args(argv)
+def reproduce(args) -> dict:
+    """Train (or, with ``resummarize``, reload) every job and write the results files;
+    ``args`` has the attributes of :func:`hrlf.train.reproduce_cli.main`'s options."""
+    from hrlf.runtime import logs
     from hrlf.train import summary
 
+    log = logs.tool_log()
     cache = os.path.join(args.out, ".runs.pkl")
     if args.resummarize and args.partial:
         runs = partial_runs(args)
@@ -422,7 +395,7 @@ def main(argv=None) -> dict:
             runs = pickle.load(f)
     else:
         c0 = os.times()
-        runs = run_all(args)
+        runs = run_all(args, log=log.info)
         c1 = os.times()
         runs["cpu_children_s"] = (c1.children_user + c1.children_system
                                   - c0.children_user - c0.children_system)
@@ -437,9 +410,11 @@ def main(argv=None) -> dict:
         runs["cpu_children_s"] = sum(r["cpu_s"] for p in ("sweep", "design", "mosi", "synthetic")
                                      for r in runs.get(p, []))
     written = summary.write_all(runs, args.out, n_boot=args.n_boot)
-    print(f"wall time {runs['wall_s']:.0f} s; wrote {', '.join(written)}")
+    log.info("wall time %.0f s; wrote %s", runs["wall_s"], ", ".join(written))
     return runs
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the command lives in reproduce_cli (click, stdlib only)
+    from hrlf.train.reproduce_cli import main
+
+    main(prog_name="python -m hrlf.train.reproduce")

@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from hrlf.runtime.backends import BACKEND_ALIASES
 from hrlf.runtime.errors import BackendUnavailable, InputError, suggest
 from hrlf.runtime.spec import ModelSpec
 
@@ -70,8 +71,8 @@ def open_backend(name: str, model_dir: str, spec: ModelSpec, **opts) -> Backend:
         BackendUnavailable: the named backend (or, for auto, every backend) cannot run here.
     """
     if name not in BACKENDS:
-        raise InputError(f"backend '{name}': unknown{suggest(name, BACKENDS)}; choose one of "
-                         f"{', '.join(BACKENDS)}")
+        raise InputError(f"backend '{name}': unknown{suggest(name, BACKENDS, BACKEND_ALIASES)}; "
+                         f"choose one of {', '.join(BACKENDS)}")
     if name != "auto":
         return _factory(name)(model_dir, spec, **opts)
     reasons = []

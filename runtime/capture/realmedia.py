@@ -19,15 +19,16 @@ espeak-ng``); :func:`unavailable_reason` says in one line what is missing.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import shutil
 import subprocess
 
+import click
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable
+from hrlf.runtime.cli_base import OneLineCommand
+from hrlf.runtime.errors import BackendUnavailable, InputError
 
 SAMPLE_RATE = 16000
 FPS = 10.0
@@ -255,20 +256,27 @@ def build_clip_set(out: str, n_clips: int = 26, seed: int = 0, n_valid: int = 4,
     return path
 
 
-def main(argv=None) -> None:
-    """``python -m hrlf.runtime.capture.realmedia OUT_DIR [--clips N] [--seed S]``."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("out")
-    ap.add_argument("--clips", type=int, default=26)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--valid", type=int, default=4)
-    ap.add_argument("--test", type=int, default=7)
-    a = ap.parse_args(argv)
+@click.command(cls=OneLineCommand, tool="realmedia",
+               context_settings={"help_option_names": ["-h", "--help"]},
+               epilog="\b\nExample:\n  python -m hrlf.runtime.capture.realmedia /tmp/clips "
+                      "--clips 26 --seed 1\n  hrlf-train --data /tmp/clips/clips.csv --out "
+                      "runs/clips")
+@click.argument("out", metavar="OUT_DIR")
+@click.option("--clips", type=click.IntRange(3), default=26, show_default=True,
+              help="How many clips.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the clip set.")
+@click.option("--valid", type=click.IntRange(1), default=4, show_default=True,
+              help="Clips in the valid split.")
+@click.option("--test", type=click.IntRange(1), default=7, show_default=True,
+              help="Clips in the test split.")
+def main(out, clips, seed, valid, test) -> None:
+    """Build a labelled clip set in OUT_DIR (face photographs and espeak-ng speech; needs
+    scikit-image and espeak-ng) and print the path of its clips.csv."""
     try:
-        print(build_clip_set(a.out, a.clips, a.seed, a.valid, a.test))
-    except (BackendUnavailable, ValueError) as e:
-        raise SystemExit(f"Error: {e}") from None
+        click.echo(build_clip_set(out, clips, seed, valid, test))
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="python -m hrlf.runtime.capture.realmedia")

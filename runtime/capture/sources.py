@@ -181,9 +181,12 @@ def import_sounddevice(uri: str = "mic"):
     """Import sounddevice, or raise InputError: "no microphone support (...)" in one line."""
     try:
         import sounddevice
-    except (ImportError, OSError) as e:  # OSError: the PortAudio library is missing
+    except ImportError as e:  # a runtime-only install: the capture extra is missing
+        raise InputError(f"{uri}: no microphone support ({e}); pip install "
+                         "'hrlf[capture]'") from None
+    except OSError as e:  # sounddevice is there, the PortAudio library is not
         raise InputError(f"{uri}: no microphone support ({e}); install the PortAudio library "
-                         "(apt-get install libportaudio2) and sounddevice") from None
+                         "(apt-get install libportaudio2)") from None
     return sounddevice
 
 

@@ -124,8 +124,9 @@ def test_refuses_to_replace_a_folder_that_is_not_a_model_dir(tmp_path, run_dir):
 def test_bad_limits(tmp_path, run_dir):
     _assert_one_line_error(_run(run_dir, "--out", tmp_path / "model", "--max-frames", 10),
                            "--max-frames 10: below audio's 40 frames per window")
-    _assert_one_line_error(_run(run_dir, "--out", tmp_path / "model", "--max-batch", 0),
-                           "--max-batch 0")
+    res = _run(run_dir, "--out", tmp_path / "model", "--max-batch", 0)  # out of range: usage
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert is_error_line(res.stderr, "hrlf-export") and "'--max-batch': 0 is not in" in res.stderr
     _nothing_written(tmp_path)
 
 

@@ -43,8 +43,8 @@ def test_sigterm_removes_the_temp_folder(tmp_path, run_dir):
     stdout, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "Traceback" not in err and stdout == ""
-    assert err.strip().splitlines()[-1] == (f"Interrupted by SIGTERM: nothing was written; "
-                                            f"{out} is as it was")
+    assert err.strip().splitlines()[-1] == ("hrlf-export WARNING Interrupted by SIGTERM: nothing "
+                                            f"was written; {out} is as it was")
     assert _temp_folders(tmp_path) == [] and not out.exists()
 
 

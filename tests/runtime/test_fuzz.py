@@ -309,8 +309,9 @@ def test_hrlf_run_stdin_fuzz(start, gaps, mods, junk, seed):
             glitch_at.add(pos)
         lines.insert(pos, junk_line(j, t))  # a glitch is far ahead of every clean frame
     data = b"\n".join(lines) + b"\n"
+    # a pipe is live by default; --pace fast reads it as a recorded dump (data deadlines)
     proc = subprocess.run([sys.executable, "-m", "hrlf.runtime.cli", "--stream", "stdin",
-                           "--stats-every", "0"], input=data, capture_output=True,
+                           "--pace", "fast", "--stats-every", "0"], input=data, capture_output=True,
                           timeout=120 + 0.05 * len(lines))  # a hang detector, not a timing assert
     err = proc.stderr.decode()
     assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]

@@ -78,7 +78,7 @@ def test_cli_prints_its_choice(tmp_path, tiny_config):
     finally:
         torch.set_num_threads(before)
     assert res.exit_code == 0, res.output
-    assert res.stderr.startswith("threads: 1 intra-op, 1 inter-op (from --threads)")
+    assert res.stderr.startswith("hrlf-train INFO threads: 1 intra-op, 1 inter-op (from --threads)")
     res = CliRunner().invoke(train_main, ["--out", str(tmp_path / "s"), "--threads", "0"])
     assert res.exit_code == 2 and "--threads" in res.output  # click's range check, one line
 
