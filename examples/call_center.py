@@ -71,7 +71,7 @@ def run_call(hub: Hub, path: str, summaries: list, lock: threading.Lock) -> None
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model-dir", default=None, help="MODEL_DIR (default: built-in demo model)")
+    ap.add_argument("--model-dir", default="demo", help="MODEL_DIR, or demo (the built-in model)")
     ap.add_argument("--calls", nargs="*", help="JSON-lines calls (default: demo calls)")
     ap.add_argument("--demo-calls", type=int, default=6, help="how many demo calls to make")
     args = ap.parse_args()

@@ -43,7 +43,7 @@ def sensor_thread(session: Session, events, t0: float) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model-dir", default=None, help="MODEL_DIR (default: built-in demo model)")
+    ap.add_argument("--model-dir", default="demo", help="MODEL_DIR, or demo (the built-in model)")
     ap.add_argument("--seconds", type=float, default=20.0)
     args = ap.parse_args()
 

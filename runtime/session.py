@@ -154,7 +154,8 @@ class Session(Delivery):
             if reason is not None:
                 self.acct.drop(reason)
                 buf = self.buffers.get(modality)
-                return refuse(reason, modality, t, x, buf and buf.dim, self.cfg.strict)
+                return refuse(reason, modality, t, x, None if buf is None else buf.dim,
+                              self.cfg.strict)
             self.timebase.accepted()
             self.buffers[modality].append(s, arr)
             if self._watermark is None or s > self._watermark:

@@ -35,3 +35,26 @@ def test_call_center_many_concurrent_calls_audio_and_text_only():
     hub = json.loads(lines[-1])["hub"]
     assert hub["streams_added"] == 6 and hub["segments"] == 6 * 19 and hub["accounting_ok"]
     assert hub["calls"] < hub["segments"]  # windows of several calls shared backend calls
+
+
+def test_stream_api_says_why_each_modality_is_absent():
+    lines = _run("stream_api.py", "--seconds", "26")
+    segs = lines[:-1]
+    assert len(segs) == 25 and segs[0].startswith("  0.0-2.0")
+    assert all("from text+audio+vision" in x for x in segs[:8])
+    assert segs[10].endswith("from text+vision; no audio: demo_outage")
+    assert segs[12].endswith("from text; no audio: demo_outage; no vision: demo_outage")
+    assert segs[21].endswith("from audio+vision; no text: demo_outage")
+    assert lines[-1] == "25 segments, 688 of 688 frames used, accounting ok: True"
+
+
+def test_push_frames_shows_refusals_and_strict_mode():
+    lines = _run("push_frames.py")
+    assert lines[0] == ("refused: unknown_modality: push: modality 'Audio' is unknown (did you "
+                        "mean 'audio'?); use 'text', 'audio' or 'vision'")
+    assert lines[1].startswith("refused: wrong_dim: push: vision frame has shape (31,), the "
+                               "model expects (32,)")
+    scored = [x for x in lines if "from text+audio" in x]
+    assert len(scored) == 3 and all("absent {'vision': 'no_frames'}" in x for x in scored)
+    assert "dropped {'unknown_modality': 1, 'wrong_dim': 1}" in lines
+    assert lines[-1].startswith("strict: InputError: push: audio frame has shape (3,)")
