@@ -67,8 +67,7 @@ def train(csv_path: str, out: str) -> dict:
             "student_valid": {**metrics["student"]["lav"], "clip": metrics["student"]["clip"]},
             "probe_floor": {"probe": floor, **metrics["probe"][floor]},
             "warning": metrics["warning"],
-            "stderr_lines": [ln for ln in stderr.splitlines() if ln.startswith(("hrlf-train",
-                                                                              "valid", "Warn"))]}
+            "stderr_lines": [ln for ln in stderr.splitlines() if ln.startswith("hrlf-train ")]}
 
 
 def stream_test_clips(csv_path: str, model: str) -> dict:

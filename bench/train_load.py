@@ -31,9 +31,9 @@ import sys
 import tempfile
 import time
 
-THREAD_LINE = re.compile(r"^threads: (\d+) intra-op[^(]*\(([^)]*)\)", re.M)
+THREAD_LINE = re.compile(r"^hrlf-train INFO threads: (\d+) intra-op[^(]*\(([^)]*)\)", re.M)
 BUSY = re.compile(r"([\d.]+) busy")
-CHANGE_LINE = re.compile(r"^threads: (\d+) -> (\d+)", re.M)
+CHANGE_LINE = re.compile(r"^hrlf-train INFO threads: (\d+) -> (\d+)", re.M)
 
 
 def _children_cpu_s() -> float:
@@ -83,7 +83,8 @@ def _train(data: str, root: str, extra: list[str], loaded: bool) -> dict:
             "threads_start": int(first.group(1)) if first else None,
             "others_busy_cpus_at_start": float(busy.group(1)) if busy else None,
             "thread_changes": [[int(a), int(b)] for a, b in CHANGE_LINE.findall(p.stderr)],
-            "thread_lines": [ln for ln in p.stderr.splitlines() if ln.startswith("threads:")],
+            "thread_lines": [ln for ln in p.stderr.splitlines()
+                             if ln.startswith("hrlf-train INFO threads:")],
             "loadavg_1min_at_start": round(load0[0], 2)}
 
 

@@ -115,3 +115,29 @@ def test_no_transcripts_and_no_speech_says_so(tmp_path, face_featurizer):
         rows.append(f"{video},,{lab}")
     with pytest.raises(DataError, match="text modality has no frames in the train split"):
         clips.load_clips(_write(tmp_path, rows), cache_dir=str(tmp_path / "cache"))
+
+
+def test_new_clips_for_evaluation_need_no_train_split(tmp_path, media_dir, face_featurizer,
+                                                       monkeypatch):
+    """A CSV of test rows only (or of unsplit new clips) loads its test split alone, and a
+    missing split is said before any clip is featurized."""
+    rows = [f"{media_dir}/c0.avi,,-2,test", f"{media_dir}/c2.avi,,1,test"]
+    path = _write(tmp_path, rows, "media,transcript,label,split")
+    ds = clips.load_clips(path, cache_dir=str(media_dir / "cache"), splits=("test",))
+    assert set(ds.splits) == {"test"} and len(set(ds.splits["test"].group)) == 2
+    from hrlf.train import featurize
+
+    monkeypatch.setattr(featurize, "featurize_rows",
+                        lambda *a, **k: pytest.fail("featurized before checking the splits"))
+    with pytest.raises(DataError, match=r"split 'train' has no clip \(2 clips: 0 train, 0 "
+                                        r"valid, 2 test\)"):
+        clips.load_clips(path, cache_dir=str(media_dir / "cache"))
+    monkeypatch.undo()
+    unsplit = _csv(tmp_path, media_dir)  # no split column: new clips
+    ds = clips.load_clips(unsplit, cache_dir=str(media_dir / "cache"), splits=("test",),
+                          new_clips_split="test", trained_on="0" * 64)
+    assert len(set(ds.splits["test"].group)) == 4  # every clip evaluated
+    same = clips.load_clips(unsplit, cache_dir=str(media_dir / "cache"))
+    ds = clips.load_clips(unsplit, cache_dir=str(media_dir / "cache"), splits=("test",),
+                          new_clips_split="test", trained_on=same.fingerprint["sha256"])
+    assert set(ds.splits["test"].group) == set(same.splits["test"].group)  # the training list

@@ -79,8 +79,8 @@ def test_default_training_learns_and_streams_the_held_out_clips(clip_set, tmp_pa
     run, model = tmp_path / "run", tmp_path / "model"
     code, out = _invoke(train_main, ["--data", clip_set, "--out", str(run), "--quiet"])
     assert code == 0, out
-    assert "hrlf-train: " in out and "batch_size=8" in out and "floor = " in out
-    assert "Warning:" not in out, out
+    assert "hrlf-train INFO " in out and "batch_size=8" in out and "floor = " in out
+    assert "(4 valid clips, " in out and " WARNING " not in out, out
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["warning"] is None
     assert set(metrics["probe"]) >= {"text", "audio", "vision", "all", "constant", "floor"}
@@ -131,7 +131,7 @@ def test_shuffled_labels_get_the_warning(clip_set, tmp_path):
             w.writerow({**r, "label": y})
     code, out = _invoke(train_main, ["--data", path, "--out", str(tmp_path / "run"), "--quiet"])
     assert code == 0, out
-    lines = [ln for ln in out.splitlines() if ln.startswith("Warning:")]
+    lines = [ln for ln in out.splitlines() if ln.startswith("hrlf-train WARNING ")]
     assert len(lines) == 1 and "try" in lines[0] or "check the labels" in lines[0], out
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["warning"]
     assert "26 from cache" in out  # the media did not change: nothing featurized again
