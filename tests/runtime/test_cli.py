@@ -81,7 +81,7 @@ def test_stdin_pipeline_with_bad_lines(model_dir):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--stream", "replai:x"], "unknown kind (did you mean 'replay'?)"),
+    (["--stream", "replai:x"], "unknown kind (did you mean 'replay:x'?)"),
     (["--stream", "replay:/nonexistent.npz"], "no such file"),
     (["--drop", "audio:5"], "expected MODALITY:FROM-TO"),
     (["--condition", "lx"], "condition 'lx'"),

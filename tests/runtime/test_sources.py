@@ -22,7 +22,7 @@ def _drain(src):
 def test_scheme_and_unknown_source(small_spec):
     assert scheme_of("camera0") == "camera" and scheme_of("replay:x.npz") == "replay"
     assert scheme_of("rtsp://host/s") == "rtsp" and scheme_of("mic:2") == "mic"
-    with pytest.raises(InputError, match="unknown kind \\(did you mean 'replay'\\?\\)"):
+    with pytest.raises(InputError, match="unknown kind \\(did you mean 'replay:x.npz'\\?\\)"):
         open_source("replai:x.npz", small_spec)
 
 
