@@ -17,6 +17,8 @@ the exit status says what happened (README, *Exit status*):
 """
 from __future__ import annotations
 
+import signal
+
 import click
 
 from hrlf.runtime import logs
@@ -98,6 +100,11 @@ class OneLineCommand(click.Command):
             see = f" (see '{ctx.command_path} --help')" if isinstance(e, click.UsageError) else ""
             log.error("%s%s", _one_line(e), see, extra=logs.fields(exit_code=code))
             raise click.exceptions.Exit(code) from None
+        except KeyboardInterrupt as e:  # commands that keep state say more themselves
+            signum = int(getattr(e, "signum", signal.SIGINT))
+            name = signal.Signals(signum).name
+            log.warning("Interrupted by %s", name, extra=logs.fields(signal=name))
+            raise click.exceptions.Exit(128 + signum) from None
         except Exception as e:  # a bug: keep the traceback, say so, and a distinct status
             log.error("internal error (%s: %s); this is a bug, please report it with the "
                       "traceback", type(e).__name__, str(e).split("\n")[0],

@@ -50,6 +50,8 @@ class Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         msg = record.getMessage()
+        if record.name == "py.warnings":  # "file:line: Category: text\n  source": one line
+            msg = " ".join(msg.strip().splitlines()[0].split())
         if self.fmt == "json":
             t = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
             out = {"time": t.strftime(_TIME_FMT) + f".{int(record.msecs):03d}Z",
@@ -107,6 +109,13 @@ def setup(tool: str, fmt: str = "text", levels: dict | None = None,
     # third_party: one handler on the root, which hrlf's records reach too; else on
     # "hrlf" (propagating, so that a test's log capture still sees the records)
     (root if third_party else hrlf).addHandler(handler)
+    # Python warnings of the libraries (torch, scikit-learn, ...) in the same format
+    logging.captureWarnings(True)
+    pyw = logging.getLogger("py.warnings")
+    for h in [h for h in pyw.handlers if isinstance(h, EchoHandler)]:
+        pyw.removeHandler(h)
+    if not third_party:
+        pyw.addHandler(handler)
     hrlf.setLevel(logging.INFO)
     hrlf.propagate = True
     if third_party:
