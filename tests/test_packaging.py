@@ -34,7 +34,8 @@ def test_building_from_a_checkout_leaves_no_build_folder(tmp_path):
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
                for n in names)
     assert "Author: hrlf maintainers" in meta or "Author-email:" in meta
-    for line in ("Classifier: License :: OSI Approved :: MIT License", "Classifier: Typing :: Typed",
+    for line in ("Classifier: License :: OSI Approved :: MIT License",
+                 "Classifier: Typing :: Typed",
                  "Project-URL: Paper, https://arxiv.org/abs/2411.02793"):
         assert line in meta
 

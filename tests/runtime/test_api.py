@@ -98,7 +98,8 @@ def test_push_says_why_it_refused(make_session):
     r = s.push("audio", 0.5, np.zeros(23, np.float32))
     assert r.reason == "wrong_dim" and "has shape (23,), the model expects (24,)" in r.message
     ok = s.push("audio", 0.5, np.zeros(24, np.float32))
-    assert ok and ok.accepted and ok.reason is None and ok.message == "" and ok == True  # noqa: E712
+    assert ok and ok.accepted and ok.reason is None and ok.message == ""
+    assert ok == True and r == False  # noqa: E712 (compares as the bool push returned before)
     assert s.push("audio", 0.5, np.zeros(24, np.float32)).reason == "duplicate"
     assert s.stats()["dropped"] == {"unknown_modality": 1, "wrong_dim": 1, "duplicate": 1}
 
