@@ -18,16 +18,21 @@ delivered as results with ``status="no_data"`` and their reasons. Work is bounde
 frames pushed, never by the time span they cover.
 
 Contracts: ``push`` counts a frame exactly once (received, then used or dropped with a
-reason) or raises before counting (a non-string modality, a closed session); ``close()``
-always returns; an exception in ``on_result`` is counted (``callback_errors``) and, with
-``on_callback_error="stop"``, stops the session (the next call raises ``SessionError``).
+reason) or raises before counting (a non-string modality, a closed session). Every result
+is handed out exactly once, through one channel (delivery.py): the callback, ``results()``
+or the return value. An exception in ``on_result`` is counted (``callback_errors``) and,
+with ``on_callback_error="stop"``, stops the session (the next call raises
+``SessionError``). A failed backend call drops its windows, counted as
+``segments_dropped.backend_error`` (``on_backend_error="stop"`` stops instead).
+``close(timeout_s)`` is idempotent and bounded: it returns a :class:`Closed` (the results
+it handed out, ``stats``, ``timed_out``).
 
 Embedding::
 
-    session = Session.load("model_dir", on_result=print)   # or iterate session.results()
-    session.start()                                        # background worker (optional)
-    session.push("audio", t, x)                            # thread-safe, from any thread
-    session.close()                                        # flushes the last windows
+    with Session.load("model_dir", on_result=print) as session:  # or iterate results()
+        session.start()                                  # background worker (optional)
+        session.push("audio", t, x)                      # thread-safe, from any thread
+    # leaving the block closes it: the last windows are scored and delivered
 """
 from __future__ import annotations
 
@@ -39,14 +44,16 @@ import time
 from collections import deque
 from typing import Callable, Iterable
 
+from hrlf.runtime.backend_guard import BackendFailed, BackendGuard
 from hrlf.runtime.backends.base import Backend, open_backend
 from hrlf.runtime.buffers import Accounting, ModalityBuffer
-from hrlf.runtime.delivery import Delivery
+from hrlf.runtime.delivery import Closed, Delivery
 from hrlf.runtime.errors import InputError
 from hrlf.runtime.frames import check_time, to_frame
 from hrlf.runtime.protocol import condition_modalities, parse_condition
 from hrlf.runtime.session_config import (  # noqa: F401 (re-exported)
     CALLBACK_POLICIES,
+    CLOSE_TIMEOUT_S,
     SessionClosed,
     SessionConfig,
     SessionError,
@@ -68,6 +75,7 @@ class Session(Delivery):
                  on_result: Callable[[Result], None] | None = None,
                  monotonic: Callable[[], float] = time.monotonic):
         self.backend, self.spec = backend, spec
+        self._guard = BackendGuard(backend, monotonic=monotonic)
         self._monotonic = monotonic  # injectable for tests of live deadlines
         self.cfg = c = config or SessionConfig()
         c.check()
@@ -159,7 +167,7 @@ class Session(Delivery):
 
     def _check_open(self, what: str) -> None:
         if self._failure is not None:
-            raise self._failure
+            self._raise_failure()
         if self._closing or self.closed:
             raise SessionClosed(f"session: {what} after close(); create a new Session")
 
@@ -257,7 +265,7 @@ class Session(Delivery):
         """Score every window that is due now; returns their results (also delivered)."""
         with self._lock:
             if self._failure is not None:
-                raise self._failure
+                self._raise_failure()
         return self._emit(final=False)
 
     def finish(self) -> list[Result]:
@@ -340,7 +348,7 @@ class Session(Delivery):
                 out.extend(self._infer(what, *extra))
             else:
                 out.append(self._no_data_result(what, extra))
-        return out
+        return self._hand_out(out)
 
     def _due_now(self, final: bool) -> list:
         """The due windows (under the lock), a live backlog past max_inflight dropped."""
@@ -372,8 +380,12 @@ class Session(Delivery):
 
     def _infer(self, due, feeds, t_pack: float, t_start: float) -> list[Result]:
         t0 = time.perf_counter()
-        with self._infer_lock:
-            scores = self.backend.run(feeds)
+        try:
+            with self._infer_lock:
+                scores = self._guard.run(feeds)
+        except BackendFailed as e:
+            self._backend_failed(len(due), e)
+            return []
         t_infer = time.perf_counter() - t0
         lo, hi = self.spec.output.score_range
         results = []
@@ -392,36 +404,91 @@ class Session(Delivery):
             results.append(r)
         with self.acct.lock:
             self.acct.segments += len(results)
-        for r in results:
-            self._deliver(r)
         return results
 
-    def close(self) -> list[Result]:
-        """Stop the worker, score the remaining windows, and end results().
+    def _backend_failed(self, n: int, e: BackendFailed) -> None:
+        """A backend call failed: its ``n`` windows are lost (counted); policy applies."""
+        with self.acct.lock:
+            self.acct.segments_dropped["backend_error"] += n
+        if self.cfg.on_backend_error == "stop":
+            self._fail(SessionError(f"session: backend failed ({e}); the session stopped "
+                                    "because on_backend_error='stop'"), e)
 
-        Always returns (never waits on a reader); idempotent. Raises the SessionError that
-        stopped the session, if one did, after cleaning up.
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> Closed:
+        """Stop the worker, score the remaining windows, deliver them, and end results().
+
+        Idempotent (a second call returns at once), bounded: waits at most ``timeout_s`` in
+        total for the worker, the last backend calls and the callback; what is left then
+        is dropped and counted (``close_timeout``) and ``timed_out`` says so. Never waits on
+        a ``results()`` reader. Called from inside ``on_result`` it returns at once; the
+        last results follow when the callback returns.
+
+        Returns:
+            the results handed out by this call (only when neither ``on_result`` nor
+            ``results()`` takes them), with ``.stats`` and ``.timed_out``.
+
+        Raises:
+            SessionError: what stopped the session, if anything did (after cleaning up);
+                a callback's ``SystemExit``/``KeyboardInterrupt`` is re-raised as itself.
         """
-        with self._lock:
-            if self._closing or self.closed:
-                return []
-            self._closing = self._stop = True
-            self._wake.notify_all()
-        th = self._thread
-        if th is not None and th is not threading.current_thread():
-            th.join()
+        deadline = time.monotonic() + max(0.0, float(timeout_s))
+        if not self._begin_close():
+            return Closed([], self.stats())
+        return self._end_close(deadline)
+
+    def _end_close(self, deadline: float) -> Closed:
+        """The rest of close() once new frames are refused (``_begin_close``)."""
         out: list[Result] = []
         try:
-            if self._failure is None:
+            timed_out = not self._join_worker(deadline)
+            if timed_out or time.monotonic() >= deadline:
+                timed_out = True
+                self._abandon("close_timeout")
+            elif self._failure is None:
                 out = self.finish()
+            timed_out |= not self._close_outbox(deadline - time.monotonic())
         finally:
             self.closed = True
-            if th is not None:
+            if self.delivery == "results":
                 self._put(None)
             self.backend.close()
         if self._failure is not None:
-            raise self._failure
-        return out
+            self._raise_failure()
+        return Closed(out, self.stats(), timed_out)
+
+    def _begin_close(self) -> bool:
+        """Refuse new frames and stop the worker; False when already closing/closed."""
+        with self._lock:
+            if self._closing or self.closed:
+                return False
+            self._closing = self._stop = True
+            self._wake.notify_all()
+            return True
+
+    def _join_worker(self, deadline: float) -> bool:
+        th = self._thread
+        if th is not None and th is not threading.current_thread():
+            th.join(max(0.0, deadline - time.monotonic()))
+            return not th.is_alive()
+        return True
+
+    def _abandon(self, reason: str) -> None:
+        """Give up the frames still buffered (close timed out): dropped with ``reason``."""
+        with self._lock:
+            for b in self.buffers.values():
+                b._release(len(b), reason)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # an exception is already on its way: do not replace it with close()'s
+            self.close()
+        except Exception as e:  # noqa: BLE001
+            log.error("close() while handling %s: %s", exc_type.__name__, e)
 
     def stats(self) -> dict:
         s = self.acct.snapshot()
