@@ -47,12 +47,12 @@ import numpy as np
 
 from hrlf.runtime.backend_guard import BackendFailed, BackendGuard
 from hrlf.runtime.backends.base import Backend, open_backend
-from hrlf.runtime.delivery import Closed
+from hrlf.runtime.delivery import INTERRUPTS, Closed
 from hrlf.runtime.dispatch import DeliveryPool
 from hrlf.runtime.errors import InputError
 from hrlf.runtime.hub_stream import HubStream, Job, SharedBackend, concat_feeds
 from hrlf.runtime.hub_totals import Totals
-from hrlf.runtime.session_config import CLOSE_TIMEOUT_S, SessionConfig
+from hrlf.runtime.session_config import CLOSE_TIMEOUT_S, SessionConfig, SessionError
 from hrlf.runtime.sinks import LatencyStats
 from hrlf.runtime.spec import ModelSpec
 
@@ -116,7 +116,6 @@ class Hub:
         self._step_lock = threading.Lock()  # the worker's step vs. a caller's advance()
         self._thread: threading.Thread | None = None
         self._stop = self._closing = self.closed = False
-        self._interrupt: BaseException | None = None  # a callback's SystemExit/KeyboardInterrupt
         self.latency = LatencyStats(keep=100_000)
         self.counts = {"calls": 0, "rows": 0, "batch_failures": 0, "streams_added": 0,
                        "streams_removed": 0}
@@ -190,12 +189,6 @@ class Hub:
                 self.counts["streams_removed"] += 1
                 self.removed.add(s)
                 self.removed_stats.append({"stream": s.name, **s.stats()})
-
-    def _interrupted(self, e: BaseException) -> None:
-        """A callback raised SystemExit/KeyboardInterrupt: Hub.close() re-raises it."""
-        with self._lock:
-            if self._interrupt is None:
-                self._interrupt = e
 
     def _pushed(self, s: HubStream) -> None:
         """A stream accepted or dropped a frame: make sure the worker will look at it."""
@@ -357,26 +350,30 @@ class Hub:
             ``.stats`` (``stats()``) and ``.timed_out``.
 
         Raises:
-            SystemExit, KeyboardInterrupt: a callback raised it (after closing everything).
+            SystemExit, KeyboardInterrupt: a stream's callback raised it and no call of
+                that stream re-raised it yet (after closing everything).
         """
         deadline = time.monotonic() + max(0.0, float(timeout_s))
         with self._lock:
-            if self.closed or self._closing:
-                return Closed([], self.stats())
+            again = self.closed or self._closing
             self._closing = self._stop = True
             self._cv.notify_all()
+        if again:  # (stats() outside the lock: it takes it)
+            return Closed([], self.stats())
         th = self._thread
         timed_out = False
         if th is not None and th is not threading.current_thread():
             th.join(max(0.0, deadline - time.monotonic()))
             timed_out = th.is_alive()
         closing = self._final_flush(flush=not timed_out)
+        interrupt = None
         for s in closing:
             try:
                 timed_out |= s._end_close(deadline).timed_out
-            except BaseException as e:  # noqa: BLE001 - a stream stopped by its callback or
-                # its backend policy: reported in its stats; interrupts re-raised below
-                log.error("hub: closing stream %s: %s: %s", s.name, type(e).__name__, e)
+            except INTERRUPTS as e:  # a callback's, not yet re-raised by its stream
+                interrupt = interrupt or e
+            except SessionError as e:  # a stream stopped by its callback or backend policy
+                log.error("hub: closing stream %s: %s", s.name, e)
         with self._lock:
             self.closed = True
         self._pool.stop()
@@ -384,8 +381,8 @@ class Hub:
         if timed_out:
             log.warning("hub: close() gave up waiting after %.3g s (see close_timeout in "
                         "stats)", timeout_s)
-        if self._interrupt is not None:
-            raise self._interrupt
+        if interrupt is not None:
+            raise interrupt
         return Closed([], self.stats(), timed_out)
 
     def _final_flush(self, flush: bool) -> list[HubStream]:

@@ -191,11 +191,6 @@ class HubStream(Session):
     def _make_outbox(self):
         return self.hub._pool.outbox(self._call_back, self._undelivered)
 
-    def _callback_failed(self, e: BaseException) -> None:
-        super()._callback_failed(e)
-        if self._interrupt is not None:
-            self.hub._interrupted(e)
-
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> Closed:
         """Score the remaining windows, deliver them, end results(), and leave the hub
         (same contract as :meth:`Session.close`)."""
