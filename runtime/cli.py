@@ -27,7 +27,10 @@ which nothing arrived is a line with "status": "no_data" and its reasons.
 \b
 Exit status: 0 when the stream ended, --duration passed, or SIGINT/SIGTERM stopped it
 (the last windows are flushed and the summary printed); 1 with one "Error:" line for a
-bad argument, model or source, or when frames arrived but every one was dropped.
+bad argument, model or source, when frames arrived but every one was dropped, when stdout
+did not take every result (closed, broken pipe, full disk, a reader that stopped reading),
+or when the backend failed (every call, or once with --on-backend-error stop); the summary
+is printed first whenever the stream ran.
 """
 
 
@@ -75,6 +78,12 @@ def _parse_drop(text: str):
               help="--backend triton: the server's gRPC endpoint.")
 @click.option("--triton-model", default="hrlf_python", show_default=True, metavar="NAME[:VERSION]",
               help="--backend triton: model in the server's repository (hrlf-export --triton).")
+@click.option("--triton-timeout", type=float, default=5.0, show_default=True, metavar="S",
+              help="--backend triton: deadline of one call, retries and reconnects included.")
+@click.option("--on-backend-error", type=click.Choice(["continue", "stop"]), default="continue",
+              show_default=True,
+              help="A failed backend call (e.g. the server is down): drop its windows, counted "
+                   "as backend_error, and go on; or stop (summary, exit 1).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16"]), default="auto",
               show_default=True, help="Which exported model to run (fp16 needs hrlf-export --fp16).")
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), default="auto",
@@ -109,7 +118,7 @@ def _parse_drop(text: str):
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
 def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
          condition, grace, stats_every, threads, max_batch, max_jump, pack_device, stall_s, asr,
-         verbose, **remote):
+         verbose, on_backend_error, **remote):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
@@ -118,18 +127,16 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 
     try:
         _check_options(model_dir, duration, window, hop, condition, grace, stats_every, threads,
-                       max_batch, max_jump, stall_s)
+                       max_batch, max_jump, stall_s, remote["triton_timeout"])
         capture_opts = {"stall_s": stall_s, "verbose": verbose,
                         "asr": {"auto": None, "on": True, "off": False}[asr]}
+        remote["on_backend_error"] = on_backend_error
         _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
              window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
              pack_device, **remote)
     except HrlfError as e:
         raise click.ClickException(str(e)) from None
-    except KeyboardInterrupt:  # a third signal during the flush
-        raise click.ClickException("interrupted during the final flush; the last windows "
-                                   "were not all scored") from None
-    except BrokenPipeError:  # e.g. `hrlf-run | head`
+    except BrokenPipeError:  # stderr went away: nobody is left to tell
         sys.stderr.close()
 
 
@@ -138,17 +145,17 @@ RANGES = {"--duration": (0.0, 1e9, False), "--window": (0.001, 3600.0, True),
           "--hop": (0.001, 3600.0, True), "--grace": (0.0, 3600.0, True),
           "--stats-every": (0.0, 1e6, True), "--threads": (1, 1024, True),
           "--max-batch": (1, 4096, True), "--max-jump": (0.0, 1e10, False),
-          "--stall-s": (0.1, 3600.0, True)}
+          "--stall-s": (0.1, 3600.0, True), "--triton-timeout": (0.0, 3600.0, False)}
 
 
 def _check_options(model_dir, duration, window, hop, condition, grace, stats_every, threads,
-                   max_batch, max_jump, stall_s=2.0) -> None:
+                   max_batch, max_jump, stall_s=2.0, triton_timeout=5.0) -> None:
     """One line per bad option (an InputError) before anything is opened."""
     from hrlf.runtime.errors import InputError
 
     values = {"--duration": duration, "--window": window, "--hop": hop, "--grace": grace,
               "--stats-every": stats_every, "--threads": threads, "--max-batch": max_batch,
-              "--max-jump": max_jump, "--stall-s": stall_s}
+              "--max-jump": max_jump, "--stall-s": stall_s, "--triton-timeout": triton_timeout}
     for opt, v in values.items():
         if v is None:
             continue
@@ -176,7 +183,7 @@ def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, dur
     from hrlf.runtime.assets import demo_model_dir
     from hrlf.runtime.backends.base import open_backend
     from hrlf.runtime.errors import InputError
-    from hrlf.runtime.runner import Runner, check_featurizers, stop_on_signals
+    from hrlf.runtime.runner import check_featurizers
     from hrlf.runtime.session import Session, SessionConfig
     from hrlf.runtime.sources import open_source, scheme_of
     from hrlf.runtime.spec import ModelSpec
@@ -194,7 +201,8 @@ def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, dur
         cfg = SessionConfig(window_s=window, hop_s=hop, live=bool(source.live), grace_s=grace,
                             max_batch=1 if (source.live or pace == "realtime") else max_batch,
                             condition=condition, drops=[_parse_drop(d) for d in drops],
-                            device=pack_device, no_data=bool(source.live), max_jump_s=max_jump)
+                            device=pack_device, no_data=bool(source.live), max_jump_s=max_jump,
+                            on_backend_error=remote.pop("on_backend_error"))
         if provider != "auto" and backend == "auto":  # a named provider means ONNX Runtime
             backend = "ort"
         be = open_backend(backend, model_dir, spec, precision=precision, provider=provider,
@@ -204,15 +212,37 @@ def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, dur
     except BaseException:
         source.close()
         raise
-    runner = Runner(source, session, write=lambda line: print(line, flush=True), fmt=fmt,
-                    pace=pace, duration_s=duration, stats_every_s=stats_every)
+    _stream_and_report(source, session, spec, stream, fmt, pace, duration, stats_every)
+
+
+def _stream_and_report(source, session, spec, stream, fmt, pace, duration, stats_every):
+    """Run to the end, print the summary, then raise one error for what went wrong."""
+    from hrlf.runtime.errors import HrlfError, InputError
+    from hrlf.runtime.outlet import LineWriter
+    from hrlf.runtime.runner import Runner, stop_on_signals
+
+    holder: list = []
+    out = LineWriter(should_stop=lambda: bool(holder) and holder[0].stop_signal is not None)
+    runner = Runner(source, session, write=out.write, fmt=fmt, pace=pace, duration_s=duration,
+                    stats_every_s=stats_every, output=out)
+    holder.append(runner)
     with stop_on_signals(runner):
         st = runner.run()
+    if runner.aborted:
+        raise HrlfError("interrupted during the final flush (a third signal); the last "
+                        "windows were not all scored or written")
+    out.check(runner.drained, runner.drain_s)
+    if runner.failure is not None:
+        raise runner.failure
     if st["received"] and not st["used"]:  # not a silent exit 0: say what went wrong
         drops = ", ".join(f"{k} {v}" for k, v in sorted(st["dropped"].items(), key=lambda kv: -kv[1]))
         dims = ", ".join(f"{m} {spec.dim(m)}" for m in spec.modalities)
         raise InputError(f"{stream}: all {st['received']} frames were dropped ({drops}), no "
                          f"segment was scored; the model expects dims {dims}")
+    failed = st["segments_dropped"].get("backend_error", 0)
+    if failed and not st["segments"]:
+        raise HrlfError(f"{session.backend.name}: every backend call failed ({failed} windows "
+                        f"dropped as backend_error); see the log above")
 
 
 if __name__ == "__main__":
