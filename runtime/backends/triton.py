@@ -143,7 +143,8 @@ class TritonBackend:
             return ""
         for m in index.get("models", []):
             if m.get("name") == self.model and m.get("reason"):
-                return " ".join(str(m["reason"]).split())[:300]
+                reason = str(m["reason"]).split("\n\nAt:")[0]  # not the stub's traceback
+                return " ".join(reason.split())[:300]
         return ""
 
     def _config(self) -> dict:
