@@ -75,6 +75,14 @@ class ModalityBuffer:
     def __len__(self) -> int:
         return self.hi - self.lo
 
+    def free(self) -> None:
+        """Drop the storage (the stream closed; every frame is used or dropped by now)."""
+        self.capacity = 0
+        self.t = np.empty(0, np.float64)
+        self.x = np.empty((0, self.dim), np.float32)
+        self.used = np.zeros(0, bool)
+        self.lo = self.hi = self.unused = 0
+
     def pending(self) -> int:
         return self.unused
 

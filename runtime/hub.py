@@ -52,6 +52,7 @@ from hrlf.runtime.dispatch import DeliveryPool
 from hrlf.runtime.errors import InputError
 from hrlf.runtime.hub_stream import HubStream, Job, SharedBackend, concat_feeds
 from hrlf.runtime.hub_totals import Totals
+from hrlf.runtime.memory import release_freed_memory
 from hrlf.runtime.session_config import CLOSE_TIMEOUT_S, SessionConfig, SessionError
 from hrlf.runtime.sinks import LatencyStats
 from hrlf.runtime.spec import ModelSpec
@@ -61,6 +62,10 @@ log = logging.getLogger("hrlf.runtime.hub")
 #: Removed streams whose final stats() stay in ``hub.removed_stats`` (their counts stay in
 #: the totals forever; memory does not grow with the streams a hub has seen).
 REMOVED_KEEP = 256
+#: Recent latencies behind the hub's p50/p99 (bounded: 10,000 results of any streams).
+HUB_LATENCY_KEEP = 10_000
+#: Every this many removed streams, freed memory goes back to the OS.
+TRIM_EVERY = 256
 
 
 @dataclass
@@ -116,7 +121,7 @@ class Hub:
         self._step_lock = threading.Lock()  # the worker's step vs. a caller's advance()
         self._thread: threading.Thread | None = None
         self._stop = self._closing = self.closed = False
-        self.latency = LatencyStats(keep=100_000)
+        self.latency = LatencyStats(keep=HUB_LATENCY_KEEP)
         self.counts = {"calls": 0, "rows": 0, "batch_failures": 0, "streams_added": 0,
                        "streams_removed": 0}
         self.removed = Totals()  # every removed stream's final counts, summed
@@ -182,6 +187,7 @@ class Hub:
                 self._score_jobs(mine)
 
     def _forget(self, s: HubStream) -> None:
+        trim = False
         with self._lock:
             if self._streams.get(s.name) is s:
                 del self._streams[s.name]
@@ -189,6 +195,9 @@ class Hub:
                 self.counts["streams_removed"] += 1
                 self.removed.add(s)
                 self.removed_stats.append({"stream": s.name, **s.stats()})
+                trim = self.counts["streams_removed"] % TRIM_EVERY == 0
+        if trim:  # freed stream buffers back to the OS: memory stays flat (memory.py)
+            release_freed_memory(min_interval_s=0.0)
 
     def _pushed(self, s: HubStream) -> None:
         """A stream accepted or dropped a frame: make sure the worker will look at it."""
@@ -417,8 +426,7 @@ class Hub:
         Cheap: counters only (per-stream details: ``stream.stats()``)."""
         tot = Totals()
         live = self.streams
-        for s in live:
-            tot.add(s)
+        tot.add_all(live)
         out = tot.merged(self.removed)
         calls = self.counts["calls"]
         return {**out, "streams": len(live),

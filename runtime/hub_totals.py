@@ -4,11 +4,15 @@ streams come and go)."""
 from __future__ import annotations
 
 from collections import Counter
+from operator import attrgetter
+
+import numpy as np
 
 #: the integer counters of :class:`~hrlf.runtime.buffers.Accounting` that are summed
 INTS = ("received", "used", "segments", "no_data", "empty_windows", "slots_out_of_range",
         "callback_errors")
 COUNTERS = ("dropped", "segments_dropped", "source_drops")
+_READ = attrgetter(*INTS)
 
 
 class Totals:
@@ -22,21 +26,35 @@ class Totals:
         self.failed_streams = 0
 
     def add(self, stream) -> None:
-        """Add a stream's counts (reads its Accounting under its lock; no copies)."""
-        a = stream.acct
-        pending = sum(b.unused for b in stream.buffers.values())
-        with a.lock:
-            ints = self.ints
-            for k in INTS:
-                ints[k] += getattr(a, k)
-            for k in COUNTERS:
-                c = getattr(a, k)
-                if c:
-                    self.counters[k].update(c)
-            ok = a.received == a.used + sum(a.dropped.values()) + pending
-        self.pending += pending
-        self.accounting_ok &= ok
-        self.failed_streams += stream._failure is not None
+        """Add one stream's counts (a removed stream's, folded in once)."""
+        self.add_all([stream])
+
+    def add_all(self, streams) -> None:
+        """Add many streams' counts: one C-level read of each stream's integers, its
+        counters only when it has any (most streams drop nothing), sums in numpy."""
+        rows, read = [], _READ
+        for s in streams:
+            a, bs = s.acct, s.buffers
+            pending = bs["text"].unused + bs["audio"].unused + bs["vision"].unused
+            if a.dropped or a.segments_dropped or a.source_drops:
+                with a.lock:
+                    row = read(a)
+                    for k in COUNTERS:
+                        self.counters[k].update(getattr(a, k))
+                    dropped = sum(a.dropped.values())
+            else:
+                row, dropped = read(a), 0
+            rows.append(row + (pending, dropped))
+            self.failed_streams += s._failure is not None
+        if not rows:
+            return
+        m = np.array(rows, np.int64)
+        for k, v in zip(INTS, m[:, :len(INTS)].sum(0).tolist()):
+            self.ints[k] += v
+        received, used = m[:, INTS.index("received")], m[:, INTS.index("used")]
+        pending, dropped = m[:, -2], m[:, -1]
+        self.pending += int(pending.sum())
+        self.accounting_ok &= bool((received == used + dropped + pending).all())
 
     def merged(self, other: "Totals") -> dict:
         """Self plus ``other``, as a stats dict."""

@@ -50,6 +50,7 @@ from hrlf.runtime.buffers import Accounting, ModalityBuffer
 from hrlf.runtime.delivery import Closed, Delivery
 from hrlf.runtime.errors import InputError
 from hrlf.runtime.frames import check_time, to_frame
+from hrlf.runtime.limits import check_window
 from hrlf.runtime.protocol import condition_modalities, parse_condition
 from hrlf.runtime.session_config import (  # noqa: F401 (re-exported)
     CALLBACK_POLICIES,
@@ -87,6 +88,7 @@ class Session(Delivery):
         if self.window_s / self.hop_s > 1000:  # work per frame grows with windows per frame
             raise InputError(f"window/hop: {self.window_s:g} s / {self.hop_s:g} s puts each "
                              "frame in over 1000 windows; use a longer --hop")
+        check_window(spec, self.window_s, c.buffer_s)  # before any buffer is allocated
         self.kept = set(condition_modalities(parse_condition(c.condition))) if c.condition \
             else set(MODALITIES)
         for m, _, _ in c.drops:
@@ -448,7 +450,13 @@ class Session(Delivery):
                 out = self.finish()
             timed_out |= not self._close_outbox(deadline - time.monotonic())
         finally:
-            self.closed = True
+            with self._lock:
+                self.closed = True
+                why = "session_stopped" if self._failure is not None else "unscored_at_close"
+                for b in self.buffers.values():  # nothing can use them any more
+                    if len(b):
+                        b._release(len(b), why)  # unused ones counted (normally none)
+                    b.free()
             if self.delivery == "results":
                 self._put(None)
             self.backend.close()

@@ -66,6 +66,9 @@ def _read_config(path: str | None) -> dict:
                                    "existing JSON file to --config")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise click.ClickException(f"{path}: not valid JSON ({e}); fix the config file")
+    except RecursionError:
+        raise click.ClickException(f"{path}: JSON nested too deeply to parse; pass a flat "
+                                   "object of TrainConfig fields") from None
     if not isinstance(cfg, dict):
         raise click.ClickException(f"{path}: must hold a JSON object of TrainConfig fields")
     cfg.pop("data", None)  # config.json of a run records its data source

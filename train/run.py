@@ -64,7 +64,8 @@ def saved_config(out: str) -> dict:
     try:
         with open(path) as f:
             cfg = json.load(f)
-    except (OSError, ValueError) as e:  # ValueError: bad JSON or bytes that are not UTF-8
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bytes that
+        # are not UTF-8; RecursionError: nesting too deep to parse
         raise ArtifactError(f"{path}: unreadable ({type(e).__name__}); the interrupted run "
                             "cannot be resumed, start without --resume") from None
     if not isinstance(cfg, dict):
