@@ -10,7 +10,7 @@ import logging
 
 import click
 
-from hrlf.runtime.cli_base import OneLineCommand
+from hrlf.runtime.cli_base import OneLineCommand, write_failure
 
 EPILOG = """\b
 Examples:
@@ -74,6 +74,13 @@ def main(run_dir, out_dir, fp16, engine, triton_repo, opset, max_batch, max_fram
             click.echo(f"Interrupted by {interrupt.signal_name(e)}: nothing was written; "
                        f"{out_dir} is as it was", err=True)
             raise click.exceptions.Exit(interrupt.exit_code(e)) from None
+        except (OSError, RuntimeError) as e:  # a full disk: its temp folders are gone too
+            why = write_failure(e)
+            if why is None:
+                raise
+            raise click.ClickException(f"cannot write the export ({why}); nothing was "
+                                       f"written, {out_dir} is as it was; free some space or "
+                                       "choose another --out") from None
     _summary(report)
     click.echo(json.dumps(report, sort_keys=True))
 

@@ -22,3 +22,27 @@ class OneLineCommand(click.Command):
             err = click.ClickException(f"{msg} (see '{where} --help')")
             err.exit_code = e.exit_code
             raise err from None
+
+
+#: errno values that mean "the disk cannot take the file" (not a user's wrong path)
+_DISK = {"ENOSPC": "no space left on the device", "EDQUOT": "disk quota exceeded",
+         "EFBIG": "file too large", "EROFS": "read-only file system", "EIO": "I/O error"}
+
+
+def write_failure(e: BaseException) -> str | None:
+    """One-line reason when ``e`` is a write the disk refused (full, quota, read-only, I/O
+    error), else None. torch and onnx report a full disk as a RuntimeError whose message
+    holds the C library's words, so those count too."""
+    import errno
+
+    if isinstance(e, OSError) and e.errno is not None:
+        for name, why in _DISK.items():
+            if e.errno == getattr(errno, name, None):
+                where = f"{e.filename}: " if e.filename else ""
+                return f"{where}{why}"
+        return None
+    text = str(e)
+    if isinstance(e, RuntimeError) and ("file write failed" in text or
+                                        "No space left" in text):
+        return "no space left on the device"
+    return None

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from hrlf.runtime.cli_base import OneLineCommand
+from hrlf.runtime.cli_base import OneLineCommand, write_failure
 
 TRAIN_EPILOG = """\b
 Examples:
@@ -140,6 +140,14 @@ def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, base
             click.echo(f"Interrupted by {interrupt.signal_name(e)}: "
                        f"{run.interrupted_state(out)}", err=True)
             raise click.exceptions.Exit(interrupt.exit_code(e)) from None
+        except (OSError, RuntimeError) as e:  # a full disk: one line, no temp file left
+            why = write_failure(e)
+            if why is None:
+                raise
+            from hrlf.train import run
+
+            raise click.ClickException(f"cannot write the run ({why}); "
+                                       f"{run.interrupted_state(out)}") from None
     v = log["valid"]
     click.echo(json.dumps({"run_dir": os.path.abspath(out), "model": log["model"],
                            "seconds": log["seconds"], "valid_f1_lav": v["lav"]["f1"],
