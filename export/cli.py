@@ -10,7 +10,7 @@ import logging
 
 import click
 
-from hrlf.runtime.cli_base import OneLineCommand, write_failure
+from hrlf.runtime.cli_base import OneLineCommand, require_extras, write_failure
 
 EPILOG = """\b
 Examples:
@@ -57,6 +57,8 @@ def main(run_dir, out_dir, fp16, engine, triton_repo, opset, max_batch, max_fram
     PyTorch over all 8 modality masks, batch 1 and 7 and several frame counts before
     anything is written (FP32 within 1e-4, FP16 within 1e-2 and never NaN).
     """
+    require_extras("hrlf-export", {"train": ("torch",), "export": ("onnx", "onnxscript",
+                                                                  "onnx_graphsurgeon")})
     _setup_logging(verbose)
     from hrlf.runtime.errors import HrlfError
     from hrlf.train import interrupt

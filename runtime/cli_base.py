@@ -46,3 +46,23 @@ def write_failure(e: BaseException) -> str | None:
                                         "No space left" in text):
         return "no space left on the device"
     return None
+
+
+def require_extras(command: str, needs: dict[str, tuple[str, ...]]) -> None:
+    """One ``Error:`` line naming the extra to install when a module a command needs is
+    missing (``needs``: extra -> modules), instead of an import traceback later."""
+    import importlib.util
+
+    def absent(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is None
+        except ValueError:  # sys.modules[module] is None: imports of it fail
+            return True
+
+    missing = {extra: [m for m in mods if absent(m)] for extra, mods in needs.items()}
+    missing = {k: v for k, v in missing.items() if v}
+    if missing:
+        mods = ", ".join(m for v in missing.values() for m in v)
+        raise click.ClickException(f"{command} needs {mods}, which this install lacks (the "
+                                   f"runtime-only install); pip install "
+                                   f"'hrlf[{','.join(needs)}]'")

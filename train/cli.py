@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from hrlf.runtime.cli_base import OneLineCommand, write_failure
+from hrlf.runtime.cli_base import OneLineCommand, require_extras, write_failure
 
 TRAIN_EPILOG = """\b
 Examples:
@@ -49,6 +49,10 @@ and eval.md also hold clip-level results: each clip's score is the mean of its
 window scores (what hrlf-run --stream file: gives per window), with sign
 accuracy and MAE per condition and one row per clip.
 """
+
+
+#: extra -> modules the training commands import
+TRAIN_NEEDS = {"train": ("torch", "sklearn", "matplotlib")}
 
 
 def _fail(e: Exception) -> click.ClickException:
@@ -124,6 +128,7 @@ _OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline",
 def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, baseline, device,
                config_file, resume, quiet, threads):
     """Train the HRLF teacher and student (or a baseline / ablation) into RUN_DIR."""
+    require_extras("hrlf-train", TRAIN_NEEDS)
     from hrlf.runtime.errors import HrlfError
     from hrlf.train import interrupt
 
@@ -192,6 +197,7 @@ def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
               help="CPU threads for torch [auto: the CPUs other processes leave free].")
 def eval_main(run_dirs, data, out, split, seed, no_plots, threads):
     """Evaluate RUN_DIR's student (and teacher) under every missing-modality condition."""
+    require_extras("hrlf-eval", TRAIN_NEEDS)
     from hrlf.runtime.errors import HrlfError
     from hrlf.train import interrupt
 
