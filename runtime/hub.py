@@ -186,7 +186,9 @@ class Hub:
                 self._pending = [j for j in self._pending if j.stream is not s]
                 self._score_jobs(mine)
 
-    def _forget(self, s: HubStream) -> None:
+    def _forget(self, s: HubStream, final: dict | None = None) -> None:
+        """A closed stream leaves: its counts join the totals (``final``: its stats())."""
+        final = final if final is not None else s.stats()  # (outside the hub's lock)
         trim = False
         with self._lock:
             if self._streams.get(s.name) is s:
@@ -194,7 +196,7 @@ class Hub:
                 self._dirty.discard(s)
                 self.counts["streams_removed"] += 1
                 self.removed.add(s)
-                self.removed_stats.append({"stream": s.name, **s.stats()})
+                self.removed_stats.append({"stream": s.name, **final})
                 trim = self.counts["streams_removed"] % TRIM_EVERY == 0
         if trim:  # freed stream buffers back to the OS: memory stays flat (memory.py)
             release_freed_memory(min_interval_s=0.0)

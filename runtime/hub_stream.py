@@ -201,10 +201,12 @@ class HubStream(Session):
         return self._end_close(deadline)
 
     def _end_close(self, deadline: float) -> Closed:
+        closed = None
         try:
-            return super()._end_close(deadline)
+            closed = super()._end_close(deadline)
+            return closed
         finally:
-            self.hub._forget(self)
+            self.hub._forget(self, closed.stats if closed is not None else None)
 
     def next_due(self) -> float | None:
         """Monotonic time the next window is due (live), or None."""

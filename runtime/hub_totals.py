@@ -4,15 +4,11 @@ streams come and go)."""
 from __future__ import annotations
 
 from collections import Counter
-from operator import attrgetter
-
-import numpy as np
 
 #: the integer counters of :class:`~hrlf.runtime.buffers.Accounting` that are summed
 INTS = ("received", "used", "segments", "no_data", "empty_windows", "slots_out_of_range",
         "callback_errors")
 COUNTERS = ("dropped", "segments_dropped", "source_drops")
-_READ = attrgetter(*INTS)
 
 
 class Totals:
@@ -30,31 +26,38 @@ class Totals:
         self.add_all([stream])
 
     def add_all(self, streams) -> None:
-        """Add many streams' counts: one C-level read of each stream's integers, its
-        counters only when it has any (most streams drop nothing), sums in numpy."""
-        rows, read = [], _READ
+        """Add many streams' counts: plain integer sums (no container per stream, so a
+        large hub's stats() starts no garbage collection), counters only for streams that
+        have any (most drop nothing)."""
+        rec = used = seg = nod = empty = slots = cb = pend = failed = 0
+        ok = True
+        counters = self.counters
         for s in streams:
             a, bs = s.acct, s.buffers
-            pending = bs["text"].unused + bs["audio"].unused + bs["vision"].unused
+            p = bs["text"].unused + bs["audio"].unused + bs["vision"].unused
             if a.dropped or a.segments_dropped or a.source_drops:
                 with a.lock:
-                    row = read(a)
                     for k in COUNTERS:
-                        self.counters[k].update(getattr(a, k))
+                        counters[k].update(getattr(a, k))
                     dropped = sum(a.dropped.values())
             else:
-                row, dropped = read(a), 0
-            rows.append(row + (pending, dropped))
-            self.failed_streams += s._failure is not None
-        if not rows:
-            return
-        m = np.array(rows, np.int64)
-        for k, v in zip(INTS, m[:, :len(INTS)].sum(0).tolist()):
+                dropped = 0
+            r, u = a.received, a.used
+            ok = ok and r == u + dropped + p
+            rec += r
+            used += u
+            seg += a.segments
+            nod += a.no_data
+            empty += a.empty_windows
+            slots += a.slots_out_of_range
+            cb += a.callback_errors
+            pend += p
+            failed += s._failure is not None
+        for k, v in zip(INTS, (rec, used, seg, nod, empty, slots, cb)):
             self.ints[k] += v
-        received, used = m[:, INTS.index("received")], m[:, INTS.index("used")]
-        pending, dropped = m[:, -2], m[:, -1]
-        self.pending += int(pending.sum())
-        self.accounting_ok &= bool((received == used + dropped + pending).all())
+        self.pending += pend
+        self.accounting_ok = self.accounting_ok and ok
+        self.failed_streams += failed
 
     def merged(self, other: "Totals") -> dict:
         """Self plus ``other``, as a stats dict."""
