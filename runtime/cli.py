@@ -182,7 +182,6 @@ def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, dur
          pack_device, **remote):
     from hrlf.runtime.assets import demo_model_dir
     from hrlf.runtime.backends.base import open_backend
-    from hrlf.runtime.errors import InputError
     from hrlf.runtime.runner import check_featurizers
     from hrlf.runtime.session import Session, SessionConfig
     from hrlf.runtime.sources import open_source, scheme_of
