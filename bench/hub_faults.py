@@ -22,13 +22,7 @@ import time
 
 import numpy as np
 
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from streams import rss_mb  # bench/streams.py (same folder)
 
 
 class FakeBackend:

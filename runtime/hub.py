@@ -267,14 +267,7 @@ class Hub(Scoring):
                 due.append(s)
             due.extend(self._dirty)
             self._dirty.clear()
-        for s in due:
-            try:
-                job = s.take(final=False)
-            except Exception as e:  # this stream's problem only
-                log.error("hub: stream %s: %s: %s", s.name, type(e).__name__, e)
-                job = None
-            if job is not None:
-                self._pending.append(job)
+        self._pending += self._take_jobs(due, final=False)
         with self._lock:
             for s in due:
                 if s.cfg.live:
@@ -286,6 +279,20 @@ class Hub(Scoring):
             self._score_jobs(jobs)
             return rows
         return 0
+
+    @staticmethod
+    def _take_jobs(streams: list[HubStream], final: bool) -> list[Job]:
+        """The due windows of each stream, packed; a stream that fails only loses its own."""
+        jobs = []
+        for s in streams:
+            try:
+                job = s.take(final=final)
+            except Exception as e:  # this stream's problem only
+                log.error("hub: stream %s: %s: %s", s.name, type(e).__name__, e)
+                job = None
+            if job is not None:
+                jobs.append(job)
+        return jobs
 
     def advance(self) -> int:
         """Score every window due now across streams (non-live streams: call after pushing)."""
@@ -348,14 +355,7 @@ class Hub(Scoring):
             return closing
         with self._step_lock:
             jobs, self._pending = self._pending, []
-            for s in closing:
-                try:
-                    job = s.take(final=True)
-                except Exception as e:  # this stream's problem only
-                    log.error("hub: stream %s: %s: %s", s.name, type(e).__name__, e)
-                    job = None
-                if job is not None:
-                    jobs.append(job)
+            jobs += self._take_jobs(closing, final=True)
             if jobs:
                 self._score_jobs(jobs)
         return closing
