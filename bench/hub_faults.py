@@ -7,9 +7,10 @@
 * stats: ``hub.stats()`` with ``--live`` streams open (median of ``--repeats`` calls).
 * dead server: ``Hub.close()`` time with ``--dead-streams`` streams whose backend fails
   every call after a ``--dead-timeout`` second stall (a stand-in for a dead Triton server
-  whose client times out): bounded in total, not per stream.
+  whose client times out): bounded in total, not per stream; with ``--triton``, also
+  against a real tritonserver on loopback that was killed, and one frozen (SIGSTOP).
 
-    python bench/hub_faults.py --json bench/results/hub_faults.json
+    HRLF_TRITON_ENV=... python bench/hub_faults.py --triton --json bench/results/hub_faults.json
 """
 from __future__ import annotations
 
@@ -111,6 +112,47 @@ def dead_close(spec, streams: int, stall_s: float) -> dict:
             "backend_calls_tried": hub._guard.failures}
 
 
+def triton_dead_close(streams: int, how: str) -> dict:
+    """Hub.close() of ``streams`` streams on a real tritonserver (the demo model's
+    repository, loopback) that was killed (``kill``) or frozen (``stop``) first."""
+    import shutil
+    import signal
+    import tempfile
+
+    from hrlf.export import triton as triton_repo
+    from hrlf.export.triton_server import TritonServer
+    from hrlf.runtime.assets import demo_model_dir
+    from hrlf.runtime.hub import Hub, HubConfig
+    from hrlf.runtime.session import SessionConfig
+    from hrlf.runtime.spec import ModelSpec
+
+    md = demo_model_dir()
+    spec = ModelSpec.load(md)
+    root = tempfile.mkdtemp(prefix="hrlf-bench-")
+    repo = os.path.join(root, "repo")
+    triton_repo.commit(triton_repo.stage_repository(repo, spec, os.path.join(md, "model.onnx"),
+                                                    None, 8))
+    srv = TritonServer(repo, (triton_repo.PYTHON_MODEL,)).start()
+    try:
+        hub = Hub.load(md, backend="triton", triton_url=srv.grpc_url,
+                       config=HubConfig(max_batch=8, stream=SessionConfig()))
+        for i in range(streams):
+            push_seconds(hub.add_stream(f"s{i}"), spec, 3.0)
+        os.killpg(srv.proc.pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
+        t0 = time.perf_counter()
+        closed = hub.close(timeout_s=60)
+        out = {"streams": streams, "server": how, "close_s": round(time.perf_counter() - t0, 2),
+               "timed_out": closed.timed_out,
+               "backend_error": closed.stats["segments_dropped"].get("backend_error", 0),
+               "backend_timeout_s": 5.0}
+    finally:
+        if how == "stop" and srv.proc.poll() is None:
+            os.killpg(srv.proc.pid, signal.SIGCONT)
+        srv.stop(signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
@@ -119,6 +161,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--dead-streams", type=int, default=10)
     ap.add_argument("--dead-timeout", type=float, default=5.0)
+    ap.add_argument("--triton", action="store_true",
+                    help="also Hub.close() against a killed and a frozen tritonserver "
+                         "(needs $HRLF_TRITON_ENV or .triton-env)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     from hrlf.runtime.assets import demo_model_dir
@@ -130,6 +175,9 @@ def main() -> None:
            "churn": churn(spec, args.rounds, args.per_round),
            "stats": stats_cost(spec, args.live, args.repeats),
            "dead_server_close": dead_close(spec, args.dead_streams, args.dead_timeout)}
+    if args.triton:
+        out["triton_dead_close"] = [triton_dead_close(args.dead_streams, how)
+                                    for how in ("kill", "stop")]
     out["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     text = json.dumps(out, indent=1)
     print(text)
