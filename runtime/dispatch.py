@@ -32,6 +32,8 @@ log = logging.getLogger("hrlf.runtime.dispatch")
 OUTBOX_CAPACITY = 256
 #: Results one thread delivers from a stream before it lets other streams have a turn.
 TURN = 32
+#: A delivery thread with nothing to do for this long exits (an unclosed session leaks none).
+IDLE_EXIT_S = 10.0
 _IDLE, _QUEUED, _RUNNING = 0, 1, 2
 
 
@@ -179,9 +181,10 @@ class DeliveryPool:
             self.idle += 1
         while True:
             with self.cv:
-                while not self.ready and not self.stopping:
-                    self.cv.wait()
-                if not self.ready:  # stopping, nothing left
+                end = time.monotonic() + IDLE_EXIT_S
+                while not self.ready and not self.stopping and time.monotonic() < end:
+                    self.cv.wait(max(0.0, end - time.monotonic()))
+                if not self.ready:  # stopping, or idle for long: a put starts one again
                     self.idle -= 1
                     self.threads -= 1
                     return

@@ -114,3 +114,23 @@ def test_a_high_but_legal_frame_rate_still_fits(model_copy):
 def test_deeply_nested_spec_json_is_one_line(model_copy, depth):
     (model_copy / "spec.json").write_text("[" * depth + "]" * depth)
     one_line_error(CliRunner().invoke(main, [str(model_copy)]), "JSON nested too deeply")
+
+
+def test_deeply_nested_train_config_is_one_line(tmp_path):
+    pytest.importorskip("torch", reason="the train extra is not installed")
+    from hrlf.train.cli import train_main
+
+    cfg = tmp_path / "deep.json"
+    cfg.write_text("[" * 100_000 + "]" * 100_000)
+    one_line_error(CliRunner().invoke(train_main, ["--out", str(tmp_path / "run"), "--config",
+                                                   str(cfg), "--quiet"]),
+                   "JSON nested too deeply")
+
+
+def test_hub_config_delivery_threads_is_checked(small_spec):
+    from hrlf.runtime.errors import InputError
+    from hrlf.runtime.hub import Hub, HubConfig
+    from tests.runtime.conftest import FakeBackend
+
+    with pytest.raises(InputError, match="delivery_threads=0 must be a whole number"):
+        Hub(FakeBackend(small_spec), small_spec, HubConfig(delivery_threads=0))
