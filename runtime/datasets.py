@@ -14,7 +14,6 @@ Torch-free: the runtime's replay and demo sources use it.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -233,11 +232,7 @@ def _read_mosi(path: str) -> dict[str, dict[str, np.ndarray]]:
                         f"CMU-MOSI {MOSI_FILE}")
     out = {}
     with z:
-        try:
-            check_npz(z, path, DataError)  # before any array is inflated
-        except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise DataError(f"{path}: not a readable npz file ({type(e).__name__}); pass the "
-                            f"CMU-MOSI {MOSI_FILE}") from None
+        check_npz(z, path, DataError)  # before any array is inflated
         for s in MOSI_SIZES:
             d = {key: _mosi_array(z, path, f"{s}_{key}")
                  for key in list(MODALITIES) + ["label", "video", "clip"]}
