@@ -116,20 +116,23 @@ class LineWriter:
                 self._lines.clear()
                 self._busy = len(batch)
                 self._cv.notify_all()
-            try:
-                out.write("\n".join(batch) + "\n")
-            except (OSError, ValueError) as e:  # ValueError: write to a closed file
+            for line in batch:  # one write per line: a line of a JSON result is shorter
+                try:             # than PIPE_BUF, so a pipe gets it whole or not at all
+                    out.write(line + "\n")
+                except (OSError, ValueError) as e:  # ValueError: write to a closed file
+                    with self._cv:
+                        self.error = e if isinstance(e, OSError) else OSError(errno.EBADF,
+                                                                               str(e))
+                        self.lost += self._busy + len(self._lines)
+                        self._lines.clear()
+                        self._busy = 0
+                        self._cv.notify_all()
+                    return
                 with self._cv:
-                    self.error = e if isinstance(e, OSError) else OSError(errno.EBADF, str(e))
-                    self.lost += len(batch) + len(self._lines)
-                    self._lines.clear()
-                    self._busy = 0
-                    self._cv.notify_all()
-                return
-            with self._cv:
-                self.written += len(batch)
-                self._busy = 0
-                self._cv.notify_all()
+                    self.written += 1
+                    self._busy = max(0, self._busy - 1)  # (0 after give_up)
+                    if not self._busy:
+                        self._cv.notify_all()
 
 
 class _Out:
