@@ -261,6 +261,7 @@ def test_serving_wrapper_binds_loopback_forwards_sigterm_and_cleans_up(exported,
         line = proc.stdout.readline()
         assert line.startswith(f"serving {exported[2]} at 127.0.0.1:{grpc}"), (line, proc.stderr)
         for port in (grpc, http, metrics):  # every endpoint on loopback only
+            wait_until(lambda: _listening(port), 30.0)  # HTTP/metrics may bind after gRPC
             addrs = _listening(port)
             assert addrs and all(a in LOOPBACK for a in addrs), (port, addrs)
         assert ours(tmp)  # the server's private backend folder
