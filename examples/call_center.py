@@ -44,7 +44,7 @@ def run_call(hub: Hub, path: str, summaries: list, lock: threading.Lock) -> None
     name = os.path.basename(path)
     scores: list = []
 
-    def on_result(r):  # called from the hub's worker
+    def on_result(r):  # called on a delivery thread of the hub, this call's results in order
         scores.append(r.score)
         print(f"[call {name}] {r.t_start:5.1f}s {r.label:<8} {r.score:+.2f} "
               f"({'+'.join(r.modalities)}) batch {r.batch}", flush=True)
@@ -91,7 +91,7 @@ def main() -> None:
         t.start()
     for t in threads:
         t.join()
-    st = hub.close()
+    st = hub.close().stats  # every call's counts, summed (removed streams included)
     order = {os.path.basename(p): i for i, p in enumerate(calls)}
     for s in sorted(summaries, key=lambda s: order[s["call"]]):
         print(json.dumps({"summary": s}), flush=True)

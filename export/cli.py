@@ -10,7 +10,7 @@ import json
 import click
 
 from hrlf.runtime import logs
-from hrlf.runtime.cli_base import OneLineCommand
+from hrlf.runtime.cli_base import OneLineCommand, require_extras, write_failure
 
 EPILOG = """\b
 Examples:
@@ -57,6 +57,8 @@ def main(run_dir, out_dir, fp16, engine, triton_repo, opset, max_batch, max_fram
     PyTorch over all 8 modality masks, batch 1 and 7 and several frame counts before
     anything is written (FP32 within 1e-4, FP16 within 1e-2 and never NaN).
     """
+    require_extras("hrlf-export", {"train": ("torch",), "export": ("onnx", "onnxscript",
+                                                                  "onnx_graphsurgeon")})
     from hrlf.train import interrupt
 
     with interrupt.handled():  # SIGTERM = Ctrl-C: the temp folders are removed either way
@@ -68,6 +70,13 @@ def main(run_dir, out_dir, fp16, engine, triton_repo, opset, max_batch, max_fram
                                   max_frames=max_frames)
         except KeyboardInterrupt as e:
             interrupt.stop(e, f"nothing was written; {out_dir} is as it was")
+        except (OSError, RuntimeError) as e:  # a full disk: its temp folders are gone too
+            why = write_failure(e)
+            if why is None:
+                raise
+            raise click.ClickException(f"cannot write the export ({why}); nothing was "
+                                       f"written, {out_dir} is as it was; free some space or "
+                                       "choose another --out") from None
     _summary(report)
     click.echo(json.dumps(report, sort_keys=True))
 

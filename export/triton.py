@@ -4,8 +4,11 @@
 ``REPO/hrlf_python/1/model.py`` + ``model.onnx`` (Python backend running onnxruntime:
 serves on any CPU box, e.g. with the ``tritonserver`` of ``nvidia-pytriton``) and, when an
 engine was built, ``REPO/hrlf_trt/1/model.plan`` + ``config.pbtxt`` (TensorRT backend).
-Every config carries the source ONNX's sha256 as the parameter ``onnx_sha256``, so a
-client (``--backend triton``) can check that the server runs the model of its spec.
+Every config carries the source ONNX's sha256 as the parameter ``onnx_sha256``. The Python
+backend's ``model.py`` hashes the ``model.onnx`` it loads, refuses to load one whose
+sha256 is not that parameter, and reports the hash it loaded as the output
+``onnx_sha256`` with every answer that asks for it, so a client (``--backend triton``)
+checks the file the server really runs against its spec, not a text in a config.
 The configs are generated from the same I/O declaration as the graph: batch is Triton's
 implicit first axis (``max_batch_size``), frame axes are -1, ``score (batch,)`` is declared
 as ``dims: [1]`` reshaped to ``[]``, the usual way to return one value per request.
@@ -25,6 +28,10 @@ ONNX_MODEL = "hrlf_onnx"
 PYTHON_MODEL = "hrlf_python"
 TRT_MODEL = "hrlf_trt"
 SHA_PARAM = "onnx_sha256"
+#: the Python model's extra output: the sha256 of the model.onnx it loaded, per row
+SHA_OUTPUT = "onnx_sha256"
+_SHA_TENSOR = ('  {\n    name: "%s"\n    data_type: TYPE_STRING\n    dims: [ 1 ]\n'
+               '    reshape: { shape: [ ] }\n  }' % SHA_OUTPUT)
 _PYTHON_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "triton_model.py")
 _TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16"}
 
@@ -56,12 +63,13 @@ def config_pbtxt(spec: ModelSpec, name: str, platform: str, max_batch: int,
     params = [f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}'
               for k, v in (parameters or {}).items()]
     kind = 'backend: "python"' if platform == "python" else f'platform: "{platform}"'
+    out = [_tensor(d) for d in outputs] + ([_SHA_TENSOR] if platform == "python" else [])
     return "\n".join([
         f'name: "{name}"',
         kind,
         f"max_batch_size: {max_batch}",
         "input [\n" + ",\n".join(_tensor(d) for d in inputs) + "\n]",
-        "output [\n" + ",\n".join(_tensor(d) for d in outputs) + "\n]",
+        "output [\n" + ",\n".join(out) + "\n]",
         "dynamic_batching {",
         f"  preferred_batch_size: [ {', '.join(map(str, preferred))} ]",
         f"  max_queue_delay_microseconds: {queue_delay_us}",

@@ -12,15 +12,26 @@ with the Python backend, the way the tests and ``bench/streams.py`` need it:
   bundled libraries (``nvidia_pytriton.libs``: libcudart is needed even without a GPU);
 * the stub imports numpy and onnxruntime from the environment (``PATH``/``PYTHONPATH``).
 
+Triton has no authentication: every endpoint binds 127.0.0.1 unless ``--address`` names
+another interface (then guard it with a firewall or a TLS proxy). Metrics are off unless
+``--metrics-port`` is given (then on the same address).
+
     python -m hrlf.export.triton_server REPO [--model hrlf_python] [--grpc-port 8001]
+        [--http-port 8000] [--metrics-port 8002] [--address 127.0.0.1]
+
+SIGTERM and SIGINT (Ctrl-C) are forwarded: the server stops (SIGKILL after 10 s), its temp
+folder is removed, and the command exits 0. The server also dies with this process (a
+parent-death signal), so a killed wrapper leaves no server listening.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -59,21 +70,23 @@ def free_port() -> int:
 
 
 class TritonServer:
-    """One ``tritonserver`` process on loopback, started and stopped by its owner.
+    """One ``tritonserver`` process, started and stopped by its owner (loopback by default).
 
     Args:
         repo: model repository folder.
         models: models to load (explicit model control); others stay unloaded.
         env: the server environment (see :func:`default_env`).
         log_path: where the server's stdout/stderr go (default: a temp file).
+        address: the interface every endpoint binds (Triton has no authentication).
 
     Attributes:
-        grpc_url: ``127.0.0.1:PORT`` for ``--triton-url``.
+        grpc_url: ``ADDRESS:PORT`` for ``--triton-url``.
     """
 
     def __init__(self, repo: str, models: tuple[str, ...] = ("hrlf_python",),
-                 env: str | None = None, log_path: str | None = None):
-        self.repo, self.models = os.path.abspath(repo), tuple(models)
+                 env: str | None = None, log_path: str | None = None,
+                 address: str = "127.0.0.1"):
+        self.repo, self.models, self.address = os.path.abspath(repo), tuple(models), address
         self.env = env or default_env()
         py, version, site = _env_python(self.env)
         self.dist = os.path.join(site, "pytriton", "tritonserver")
@@ -82,14 +95,15 @@ class TritonServer:
             raise BackendUnavailable(f"tritonserver: {binary} not found (nvidia-pytriton is not "
                                      f"installed in {self.env}); {INSTALL_HINT}")
         self.binary, self.python, self.version, self.site = binary, py, version, site
-        self.work = tempfile.mkdtemp(prefix="hrlf-triton-")
-        self.log_path = log_path or os.path.join(self.work, "server.log")
+        self.work: str | None = None  # the private backend folder (start() makes it)
+        self._log_arg, self.log_path = log_path, log_path
         self.proc: subprocess.Popen | None = None
-        self.grpc_port = self.http_port = 0
+        self.grpc_port = self.http_port = self.metrics_port = 0
         self.grpc_url = ""
 
     def _backends(self) -> str:
         dst = os.path.join(self.work, "backends")
+        shutil.rmtree(dst, ignore_errors=True)
         shutil.copytree(os.path.join(self.dist, "backends"), dst)
         stub = os.path.join(self.dist, "python_backend_stubs", self.version,
                             "triton_python_backend_stub")
@@ -109,28 +123,42 @@ class TritonServer:
         env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "1")
         return env
 
-    def start(self, timeout_s: float = 120.0, grpc_port: int | None = None) -> "TritonServer":
+    def command(self, grpc_port: int, http_port: int, metrics_port: int | None) -> list[str]:
+        """The tritonserver command line: every endpoint on ``address``."""
+        cmd = [self.binary, "--model-repository", self.repo, "--backend-directory",
+               self._backends(), "--model-control-mode", "explicit",
+               "--grpc-address", self.address, "--grpc-port", str(grpc_port),
+               "--http-address", self.address, "--http-port", str(http_port),
+               "--metrics-address", self.address, "--log-verbose", "0"]
+        if metrics_port:
+            cmd += ["--metrics-port", str(metrics_port), "--allow-metrics", "true"]
+        else:
+            cmd += ["--allow-metrics", "false"]
+        return cmd + [f"--load-model={m}" for m in self.models]
+
+    def start(self, timeout_s: float = 120.0, grpc_port: int | None = None,
+              http_port: int | None = None, metrics_port: int | None = None) -> "TritonServer":
         """Start the server and wait until the models are ready.
 
         Args:
             timeout_s: how long to wait for readiness.
-            grpc_port: the gRPC port (default: a free one).
+            grpc_port, http_port: the ports (default: free ones).
+            metrics_port: serve Prometheus metrics there (default: no metrics).
 
         Raises:
             BackendUnavailable: the server exited or was not ready in ``timeout_s`` (the
                 last lines of its log are in the message).
         """
-        self.grpc_port, self.http_port, metrics = grpc_port or free_port(), free_port(), free_port()
-        cmd = [self.binary, "--model-repository", self.repo, "--backend-directory",
-               self._backends(), "--model-control-mode", "explicit",
-               "--grpc-address", "127.0.0.1", "--grpc-port", str(self.grpc_port),
-               "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
-               "--metrics-port", str(metrics), "--allow-metrics", "false", "--log-verbose", "0"]
-        cmd += [f"--load-model={m}" for m in self.models]
+        self.grpc_port, self.http_port = grpc_port or free_port(), http_port or free_port()
+        self.metrics_port = metrics_port or 0
+        self.work = self.work or tempfile.mkdtemp(prefix="hrlf-triton-")
+        self.log_path = self._log_arg or os.path.join(self.work, "server.log")
+        cmd = self.command(self.grpc_port, self.http_port, metrics_port)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=self._environ(), start_new_session=True)
-        self.grpc_url = f"127.0.0.1:{self.grpc_port}"
+                                     env=self._environ(), start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+        self.grpc_url = f"{self.address}:{self.grpc_port}"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -163,10 +191,11 @@ class TritonServer:
             return "no log"
         return " | ".join(lines[-n:])[-600:]
 
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 10 s) and remove its temp folder."""
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server (``sig``, then SIGKILL after 10 s) and remove its temp folder.
+        Idempotent."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -174,7 +203,9 @@ class TritonServer:
                 self.proc.wait(10)
         if getattr(self, "_log", None):
             self._log.close()
-        shutil.rmtree(self.work, ignore_errors=True)
+        if self.work:
+            shutil.rmtree(self.work, ignore_errors=True)
+            self.work = None
 
     def __enter__(self) -> "TritonServer":
         return self.start()
@@ -183,24 +214,72 @@ class TritonServer:
         self.stop()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description="Serve a model repository on loopback "
-                                 "(nvidia-pytriton's tritonserver, Python backend).")
+def _die_with_parent() -> None:
+    """(In the child, Linux) SIGTERM the server when the process that started it dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: stop() still cleans up
+        pass
+
+
+class _Stop(Exception):
+    def __init__(self, signum: int):
+        self.signum = signum
+
+
+def _raise_stop(signum, frame) -> None:
+    raise _Stop(signum)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Serve a model repository (nvidia-pytriton's "
+                                 "tritonserver, Python backend) on loopback; Triton has no "
+                                 "authentication.")
     ap.add_argument("repo")
     ap.add_argument("--model", action="append", default=None,
                     help="model to load (repeatable; default hrlf_python)")
-    args = ap.parse_args()
-    server = TritonServer(args.repo, tuple(args.model or ["hrlf_python"]),
-                          log_path=os.path.abspath("tritonserver.log"))
-    server.start()
-    print(f"serving {args.repo} at {server.grpc_url} (gRPC); log: {server.log_path}; Ctrl-C stops",
-          flush=True)
+    ap.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
+    ap.add_argument("--http-port", type=int, default=8000, help="HTTP port (default 8000)")
+    ap.add_argument("--metrics-port", type=int, default=None,
+                    help="serve Prometheus metrics on this port (default: off)")
+    ap.add_argument("--address", default="127.0.0.1",
+                    help="interface to bind (default 127.0.0.1; anything else is reachable "
+                         "by others, without authentication)")
+    args = ap.parse_args(argv)
+    for name in ("grpc_port", "http_port", "metrics_port"):
+        v = getattr(args, name)
+        if v is not None and not 1 <= v <= 65535:
+            ap.error(f"--{name.replace('_', '-')} {v}: out of range; use a port in [1, 65535]")
+    old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    server = None
     try:
-        server.proc.wait()
-    except KeyboardInterrupt:
-        pass
+        server = TritonServer(args.repo, tuple(args.model or ["hrlf_python"]),
+                              log_path=os.path.abspath("tritonserver.log"), address=args.address)
+        server.start(grpc_port=args.grpc_port, http_port=args.http_port,
+                     metrics_port=args.metrics_port)
+        if args.address not in ("127.0.0.1", "localhost", "::1"):
+            print(f"warning: serving on {args.address} without authentication", file=sys.stderr)
+        print(f"serving {args.repo} at {server.grpc_url} (gRPC), port {server.http_port} "
+              f"(HTTP); log: {server.log_path}; Ctrl-C or SIGTERM stops", flush=True)
+        code = server.proc.wait()
+        print(f"tritonserver exited with status {code}; log: {server.log_path}", file=sys.stderr)
+        sys.exit(1)
+    except _Stop as e:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop; a second signal waits
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if server is not None:
+            server.stop(e.signum)
+        print(f"{signal.Signals(e.signum).name}: tritonserver stopped", file=sys.stderr)
+    except BackendUnavailable as e:
+        print(f"Error: {e}", file=sys.stderr)
+        sys.exit(1)
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 if __name__ == "__main__":

@@ -103,8 +103,10 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
                 duration_s: float | None = None, pace: str = "auto",
                 grace_s: float | None = None, max_batch: int = 32, max_jump_s: float = 3600.0,
                 pack_device: str = "cpu", strict: bool = False,
+                on_backend_error: str = "continue",
                 source_options: dict | None = None, backend_options: dict | None = None,
-                write=None, fmt: str = "jsonl", stats_every_s: float = 0.0, log=None):
+                write=None, output=None, fmt: str = "jsonl", stats_every_s: float = 0.0,
+                log=None):
     """Open model, source, backend and session; returns the :class:`Runner` (not started).
 
     ``hrlf-run`` and :func:`stream` both build their run here; see :func:`stream` for
@@ -134,7 +136,8 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
         cfg = SessionConfig(window_s=window_s, hop_s=hop_s, live=bool(src.live), grace_s=grace_s,
                             max_batch=1 if (src.live or pace == "realtime") else max_batch,
                             condition=condition, drops=drops, device=pack_device,
-                            no_data=bool(src.live), max_jump_s=max_jump_s, strict=strict)
+                            no_data=bool(src.live), max_jump_s=max_jump_s, strict=strict,
+                            on_backend_error=on_backend_error)
         if provider != "auto" and backend == "auto":  # a named provider means ONNX Runtime
             backend = "ort"
         be = open_backend(backend, model_dir, spec, precision=precision, provider=provider,
@@ -144,7 +147,7 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
         src.close()
         raise
     return Runner(src, session, write=write, fmt=fmt, pace=pace, duration_s=duration_s,
-                  stats_every_s=stats_every_s, log=log)
+                  stats_every_s=stats_every_s, log=log, output=output)
 
 
 class ResultStream:
@@ -204,7 +207,9 @@ def stream(model, source: str = "demo", **options) -> ResultStream:
             ``condition`` (``"la"``), ``drop`` (``["audio:10-25"]``), ``window_s``,
             ``hop_s``, ``duration_s``, ``pace`` (``auto``: real time for the demo, as fast
             as possible for files; ``realtime``; ``fast``), ``grace_s``, ``max_batch``,
-            ``max_jump_s``, ``pack_device``, ``strict``; ``source_options`` (e.g.
+            ``max_jump_s``, ``pack_device``, ``strict``, ``on_backend_error``
+            (``continue``: a failed backend call's windows are dropped, counted as
+            ``backend_error``; ``stop``); ``source_options`` (e.g.
             ``{"asr": False}``) and ``backend_options`` (e.g. ``{"triton_url": ...}``).
 
     Returns:
@@ -227,4 +232,4 @@ def stream(model, source: str = "demo", **options) -> ResultStream:
 
 
 #: open_runner arguments that are hrlf-run's output, not stream() options
-_RUNNER_ONLY = ("write", "fmt", "stats_every_s", "log")
+_RUNNER_ONLY = ("write", "output", "fmt", "stats_every_s", "log")

@@ -70,12 +70,21 @@ class ModalityBuffer:
         self.used = np.zeros(capacity, bool)
         self.lo = self.hi = 0
         self.last_t = -np.inf
+        self.unused = 0  # frames held and not yet used (kept exact: stats() reads it)
 
     def __len__(self) -> int:
         return self.hi - self.lo
 
+    def free(self) -> None:
+        """Drop the storage (the stream closed; every frame is used or dropped by now)."""
+        self.capacity = 0
+        self.t = np.empty(0, np.float64)
+        self.x = np.empty((0, self.dim), np.float32)
+        self.used = np.zeros(0, bool)
+        self.lo = self.hi = self.unused = 0
+
     def pending(self) -> int:
-        return int((~self.used[self.lo:self.hi]).sum())
+        return self.unused
 
     def append(self, t: float, x: np.ndarray) -> None:
         """Add one validated frame (``t`` > every earlier ``t``)."""
@@ -91,6 +100,7 @@ class ModalityBuffer:
         self.x[self.hi] = x
         self.used[self.hi] = False
         self.hi += 1
+        self.unused += 1
         self.last_t = t
 
     def times(self) -> np.ndarray:
@@ -106,6 +116,7 @@ class ModalityBuffer:
         seg = self.used[self.lo + a:self.lo + b]
         n = int((~seg).sum())
         seg[:] = True
+        self.unused -= n
         with self.acct.lock:
             self.acct.used += n
 
@@ -118,6 +129,7 @@ class ModalityBuffer:
     def _release(self, n: int, reason: str) -> None:
         unused = int((~self.used[self.lo:self.lo + n]).sum())
         if unused:
+            self.unused -= unused
             self.acct.drop(reason, unused)
         self.lo += n
         if self.lo == self.hi:

@@ -29,8 +29,11 @@ which nothing arrived is a line with "status": "no_data" and its reasons.
 \b
 Exit status: 0 when the stream ended, --duration passed, or SIGINT/SIGTERM stopped it
 (the last windows are flushed and the summary printed); 1 with one ERROR line for a bad
-model or source, or when frames arrived but every one was dropped; 2 for a bad option;
-130/143 when a third signal aborted the flush; 70 for an internal error (a bug).
+model or source, when frames arrived but every one was dropped, when stdout did not take
+every result (closed, broken pipe, full disk, a reader that stopped reading), or when the
+backend failed (every call, or once with --on-backend-error stop); the summary is printed
+first whenever the stream ran; 2 for a bad option; 130/143 when a third signal aborted the
+flush; 70 for an internal error (a bug).
 """
 
 
@@ -57,6 +60,12 @@ _VERBOSE = {name: logging.INFO for name in _QUIET}
               help="--backend triton: the server's gRPC endpoint.")
 @click.option("--triton-model", default="hrlf_python", show_default=True, metavar="NAME[:VERSION]",
               help="--backend triton: model in the server's repository (hrlf-export --triton).")
+@click.option("--triton-timeout", type=_range(0.0, 3600.0, min_open=True), default=5.0, show_default=True, metavar="S",
+              help="--backend triton: deadline of one call, retries and reconnects included.")
+@click.option("--on-backend-error", type=click.Choice(["continue", "stop"]), default="continue",
+              show_default=True,
+              help="A failed backend call (e.g. the server is down): drop its windows, counted "
+                   "as backend_error, and go on; or stop (summary, exit 1).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16"]), default="auto",
               show_default=True, help="Which exported model to run (fp16 needs hrlf-export --fp16).")
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), default="auto",
@@ -97,7 +106,7 @@ _VERBOSE = {name: logging.INFO for name in _QUIET}
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
 def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
          condition, grace, stats_every, threads, max_batch, max_jump, pack_device, stall_s, asr,
-         verbose, **remote):
+         verbose, on_backend_error, **remote):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
@@ -109,41 +118,51 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
     try:
         _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
              window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
-             pack_device, **remote)
-    except BrokenPipeError:  # e.g. `hrlf-run | head`
+             pack_device, on_backend_error, **remote)
+    except BrokenPipeError:  # stderr went away: nobody is left to tell
         sys.stderr.close()
 
 
 def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
          window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
-         pack_device, **remote):
+         pack_device, on_backend_error, **remote):
     from hrlf.runtime.api import DEMO, open_runner
-    from hrlf.runtime.errors import InputError
+    from hrlf.runtime.errors import HrlfError, InputError
+    from hrlf.runtime.outlet import LineWriter
     from hrlf.runtime.runner import stop_on_signals
 
+    holder: list = []
+    out = LineWriter(should_stop=lambda: bool(holder) and holder[0].stop_signal is not None)
     runner = open_runner(
         model_dir or DEMO, stream, backend=backend, precision=precision, provider=provider,
         threads=threads, condition=condition, drop=drops, window_s=window, hop_s=hop,
         duration_s=duration, pace=pace, grace_s=grace, max_batch=max_batch,
         max_jump_s=max_jump, pack_device=pack_device, source_options=capture_opts,
-        backend_options=remote, write=lambda line: print(line, flush=True), fmt=fmt,
-        stats_every_s=stats_every)
-    try:
-        with stop_on_signals(runner):
-            st = runner.run()
-    except KeyboardInterrupt:  # a third signal during the flush
+        backend_options=remote, on_backend_error=on_backend_error, write=out.write,
+        output=out, fmt=fmt, stats_every_s=stats_every)
+    holder.append(runner)
+    with stop_on_signals(runner):
+        st = runner.run()
+    if runner.aborted:  # a third signal during the flush: the summary is out, then say so
         from hrlf.runtime import logs
 
         logs.tool_log().error("interrupted during the final flush; the last windows were not "
-                              "all scored")
-        raise click.exceptions.Exit(128 + int(runner.stop_signal or signal.SIGINT)) from None
-    spec = runner.session.spec
+                              "all scored or written")
+        raise click.exceptions.Exit(128 + int(runner.stop_signal or signal.SIGINT))
+    out.check(runner.drained, runner.drain_s)
+    if runner.failure is not None:
+        raise runner.failure
+    spec, session = runner.session.spec, runner.session
     if st["received"] and not st["used"]:  # not a silent exit 0: say what went wrong
         drops = ", ".join(f"{k} {v}" for k, v in sorted(st["dropped"].items(), key=lambda kv: -kv[1]))
         dims = ", ".join(f"{m} {spec.dim(m)}" for m in spec.modalities
                          if m not in spec.modalities_off)
         raise InputError(f"{stream}: all {st['received']} frames were dropped ({drops}), no "
                          f"segment was scored; the model expects dims {dims}")
+    failed = st["segments_dropped"].get("backend_error", 0)
+    if failed and not st["segments"]:
+        raise HrlfError(f"{session.backend.name}: every backend call failed ({failed} windows "
+                        f"dropped as backend_error); see the log above")
 
 
 if __name__ == "__main__":

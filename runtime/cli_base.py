@@ -115,3 +115,47 @@ class OneLineCommand(click.Command):
 def usage_error(message: str) -> click.UsageError:
     """A usage error raised inside a command (exit status 2, one line)."""
     return click.UsageError(message)
+
+
+#: errno values that mean "the disk cannot take the file" (not a user's wrong path)
+_DISK = {"ENOSPC": "no space left on the device", "EDQUOT": "disk quota exceeded",
+         "EFBIG": "file too large", "EROFS": "read-only file system", "EIO": "I/O error"}
+
+
+def write_failure(e: BaseException) -> str | None:
+    """One-line reason when ``e`` is a write the disk refused (full, quota, read-only, I/O
+    error), else None. torch and onnx report a full disk as a RuntimeError whose message
+    holds the C library's words, so those count too."""
+    import errno
+
+    if isinstance(e, OSError) and e.errno is not None:
+        for name, why in _DISK.items():
+            if e.errno == getattr(errno, name, None):
+                where = f"{e.filename}: " if e.filename else ""
+                return f"{where}{why}"
+        return None
+    text = str(e)
+    if isinstance(e, RuntimeError) and ("file write failed" in text or
+                                        "No space left" in text):
+        return "no space left on the device"
+    return None
+
+
+def require_extras(command: str, needs: dict[str, tuple[str, ...]]) -> None:
+    """One ``Error:`` line naming the extra to install when a module a command needs is
+    missing (``needs``: extra -> modules), instead of an import traceback later."""
+    import importlib.util
+
+    def absent(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is None
+        except ValueError:  # sys.modules[module] is None: imports of it fail
+            return True
+
+    missing = {extra: [m for m in mods if absent(m)] for extra, mods in needs.items()}
+    missing = {k: v for k, v in missing.items() if v}
+    if missing:
+        mods = ", ".join(m for v in missing.values() for m in v)
+        raise click.ClickException(f"{command} needs {mods}, which this install lacks (the "
+                                   f"runtime-only install); pip install "
+                                   f"'hrlf[{','.join(needs)}]'")

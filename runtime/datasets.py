@@ -21,6 +21,7 @@ import numpy as np
 
 from hrlf.kernels.pack import pack_segments
 from hrlf.runtime.errors import DataError
+from hrlf.runtime.limits import check_npz
 from hrlf.runtime.spec import (MODALITIES, MODALITY_MASK, ModalitySpec, ModelSpec,
                                frame_mask_name, sha256_file)
 
@@ -231,6 +232,7 @@ def _read_mosi(path: str) -> dict[str, dict[str, np.ndarray]]:
                         f"CMU-MOSI {MOSI_FILE}")
     out = {}
     with z:
+        check_npz(z, path, DataError)  # before any array is inflated
         for s in MOSI_SIZES:
             d = {key: _mosi_array(z, path, f"{s}_{key}")
                  for key in list(MODALITIES) + ["label", "video", "clip"]}

@@ -1,5 +1,18 @@
-"""How a session hands out results: the callback (with its error policy), the results()
-queue (bounded, drop-oldest, counted) and the background worker."""
+"""How a session hands out results: exactly once, through one channel per stream.
+
+* ``on_result`` set: every result goes to the callback, in order, on a delivery thread
+  (dispatch.py), never under a lock of the session or its hub;
+* else, when a worker scores the stream (``Session.start()``, or any hub stream): every
+  result goes to ``results()`` (bounded: when nobody reads, the oldest are dropped and
+  counted as ``result_queue_full``);
+* else (a session driven by the caller): the return value of the call that scored it
+  (``advance()``, ``finish()``, ``close()``).
+
+So the return values hold exactly the results that went nowhere else: ``[]`` when a
+callback or ``results()`` took them. A callback's exception (any ``BaseException``) is
+counted in ``callback_errors``; ``SystemExit`` / ``KeyboardInterrupt`` also stop the
+session, and the owner's next call (``push``, ``advance``, ``close``...) re-raises it.
+"""
 from __future__ import annotations
 
 import logging
@@ -8,15 +21,41 @@ import threading
 from typing import Iterator
 
 from hrlf.runtime.absent import annotate as annotate_absent
+from hrlf.runtime.dispatch import DeliveryPool, Outbox
 from hrlf.runtime.session_config import SessionError
 from hrlf.runtime.sinks import Result
 from hrlf.runtime.spec import MODALITIES
 
 log = logging.getLogger("hrlf.runtime.session")
 
+INTERRUPTS = (KeyboardInterrupt, SystemExit)
+
+
+class Closed(list):
+    """What ``close()`` returns (``Session``, hub streams, ``Hub``, ``hub.remove()``).
+
+    A list of the results handed out by this call (empty when ``on_result`` or
+    ``results()`` took them, and on a second close), with:
+
+    Attributes:
+        stats: the final ``stats()`` (a Hub: its totals).
+        timed_out: close() gave up waiting (a worker, the backend or a callback did not
+            finish within its ``timeout_s``); what was left is counted in ``stats``
+            (``segments_dropped.close_timeout``, ``dropped.close_timeout``).
+    """
+
+    def __init__(self, results=(), stats: dict | None = None, timed_out: bool = False):
+        super().__init__(results)
+        self.stats = stats if stats is not None else {}
+        self.timed_out = timed_out
+
 
 class Delivery:
     """Mixin of :class:`~hrlf.runtime.session.Session`: delivery and the worker thread."""
+
+    _outbox: Outbox | None = None
+    _own_pool: DeliveryPool | None = None
+    _interrupt: BaseException | None = None
 
     def _reasons(self, k: int) -> list[str]:
         end = k * self.hop_s + self.window_s
@@ -43,28 +82,75 @@ class Delivery:
                    backend=self.backend.name, batch=0, status="no_data", reasons=reasons)
         with self.acct.lock:
             self.acct.no_data += 1
-        self._deliver(r)
         return r
 
-    def _deliver(self, r: Result) -> None:
-        annotate_absent(self, r)
+    # ---- the one channel ---------------------------------------------------------------
+    @property
+    def delivery(self) -> str:
+        """Where results go: ``callback``, ``results`` or ``return`` (module docstring)."""
         if self.on_result is not None:
-            if self._failure is not None:
-                return
-            try:
-                self.on_result(r)
-            except Exception as e:  # the user's callback: count, report, apply the policy
-                self._callback_failed(e)
-        elif self._thread is not None:
-            self._put(r)
+            return "callback"
+        return "results" if self._queued() else "return"
 
-    def _callback_failed(self, e: Exception) -> None:
+    def _queued(self) -> bool:
+        return self._thread is not None
+
+    def _hand_out(self, results: list[Result]) -> list[Result]:
+        """Deliver results through the stream's channel; returns those left to return."""
+        if not results:
+            return results
+        for r in results:
+            annotate_absent(self, r)  # every result says why it lacks a modality
+        mode = self.delivery
+        if mode == "return":
+            return results
+        for r in results:
+            if mode == "callback":
+                self._outbox_for_callback().put(r)
+            else:
+                self._put(r)
+        return []
+
+    def _outbox_for_callback(self) -> Outbox:
+        box = self._outbox
+        if box is None:
+            with self._lock:
+                if self._outbox is None:
+                    self._outbox = self._make_outbox()
+                box = self._outbox
+        return box
+
+    def _make_outbox(self) -> Outbox:
+        """A one-thread pool of the session's own (hub streams share the hub's)."""
+        self._own_pool = DeliveryPool("hrlf-session-cb", max_threads=1)
+        return self._own_pool.outbox(self._call_back, self._undelivered)
+
+    def _undelivered(self, reason: str, n: int) -> None:
+        with self.acct.lock:
+            self.acct.segments_dropped[reason] += n
+
+    def _call_back(self, r: Result) -> None:
+        """Run on a delivery thread: the user's callback, every exception counted."""
+        cb = self.on_result
+        if self._failure is not None or cb is None:
+            self._undelivered("session_stopped", 1)
+            return
+        try:
+            cb(r)
+        except BaseException as e:  # noqa: BLE001 - the user's code: counted, policy applied
+            self._callback_failed(e)
+
+    def _callback_failed(self, e: BaseException) -> None:
         with self.acct.lock:
             self.acct.callback_errors += 1
             n = self.acct.callback_errors
         first = (str(e).splitlines() or [""])[0]
-        what = f"on_result raised {type(e).__name__}: {first}"
-        if self.cfg.on_callback_error == "stop":
+        what = f"on_result raised {type(e).__name__}{': ' + first if first else ''}"
+        if isinstance(e, INTERRUPTS):
+            log.error("session stopped: %s; the next call re-raises it", what)
+            self._interrupt = e
+            self._fail(SessionError(f"session: {what}; the session stopped"), e)
+        elif self.cfg.on_callback_error == "stop":
             log.error("session stopped: %s", what)
             self._fail(SessionError(f"session: {what}; fix the callback (the session stopped "
                                     "because on_callback_error='stop')"), e)
@@ -72,7 +158,15 @@ class Delivery:
             log.warning("%s (callback error %d; the stream goes on, counted as "
                         "callback_errors)", what, n)
 
-    def _fail(self, err: SessionError, cause: BaseException) -> None:
+    def _raise_failure(self) -> None:
+        """Raise what stopped the session: a callback's interrupt once, then the error."""
+        e, self._interrupt = self._interrupt, None
+        if e is not None:
+            raise e
+        if self._failure is not None:
+            raise self._failure
+
+    def _fail(self, err: SessionError, cause: BaseException | None) -> None:
         err.__cause__ = cause
         with self._lock:
             if self._failure is None:
@@ -90,10 +184,21 @@ class Delivery:
                 try:
                     old = self._results.get_nowait()
                     if old is not None:
-                        with self.acct.lock:
-                            self.acct.segments_dropped["result_queue_full"] += 1
+                        self._undelivered("result_queue_full", 1)
                 except queue.Empty:
                     pass
+
+    def _close_outbox(self, timeout_s: float) -> bool:
+        """Wait (bounded) for the callback to take the queued results; False: timed out."""
+        ok = True
+        if self._outbox is not None:
+            ok = self._outbox.close(timeout_s)
+            if not ok:
+                log.warning("close(): on_result did not take the last results within %.3g s; "
+                            "they were dropped (segments_dropped.close_timeout)", timeout_s)
+        if self._own_pool is not None:
+            self._own_pool.stop()
+        return ok
 
     # ---- background worker -------------------------------------------------------------
     def start(self, poll_s: float = 0.005) -> "Delivery":
@@ -115,7 +220,7 @@ class Delivery:
                 self._wake.wait(timeout=poll_s)
             try:
                 self._emit(final=False)
-            except Exception as e:  # a backend failure: stop, and tell the next caller
+            except Exception as e:  # a bug (backend failures are counted drops): stop
                 log.error("session worker failed: %s: %s", type(e).__name__, e)
                 self._fail(SessionError(f"session: scoring failed ({type(e).__name__}: {e}); "
                                         "see the log, then create a new Session"), e)

@@ -13,14 +13,23 @@ others to join it, and a call holds at most ``max_batch`` windows.
   counted per stream; packing happens per stream; the model scores every row
   independently; and when a batched call fails, each stream's rows are retried on their
   own, so only the stream that caused it loses windows (``segments_dropped.backend_error``).
+* One stream's callback never touches another's results: callbacks run on a pool of
+  delivery threads, one stream's outbox at a time (dispatch.py); the worker never waits
+  for one, and no lock is held while one runs.
+* A backend outage (a dead server) costs one timeout for the whole hub, not one per
+  stream (backend_guard.py); its windows are counted as ``backend_error``.
+
+Results are delivered exactly once (delivery.py); ``close()`` of a stream, ``remove()``
+and ``Hub.close()`` are idempotent, bounded by ``timeout_s`` in total, and return a
+:class:`~hrlf.runtime.delivery.Closed` (``.stats``, ``.timed_out``).
 
 Embedding::
 
-    hub = Hub.load("models/mosi", config=HubConfig(max_batch=64, max_wait_s=0.02)).start()
-    call = hub.add_stream("call-17", on_result=print)     # live by default
-    call.push("audio", t, x)                              # from any thread
-    call.close()                                          # or hub.remove("call-17")
-    hub.close()                                           # closes every stream
+    with Hub.load("models/mosi", config=HubConfig(max_batch=64)).start() as hub:
+        call = hub.add_stream("call-17", on_result=print)     # live by default
+        call.push("audio", t, x)                              # from any thread
+        hub.remove("call-17")                                 # or call.close()
+    # leaving the block closes every stream; hub.stats() has the totals
 """
 from __future__ import annotations
 
@@ -30,19 +39,32 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
+from hrlf.runtime.backend_guard import BackendGuard
 from hrlf.runtime.backends.base import Backend, open_backend
+from hrlf.runtime.delivery import INTERRUPTS, Closed
+from hrlf.runtime.dispatch import DeliveryPool
 from hrlf.runtime.errors import InputError
-from hrlf.runtime.hub_stream import HubStream, Job, SharedBackend, concat_feeds
-from hrlf.runtime.session_config import SessionConfig
+from hrlf.runtime.hub_stream import HubStream, Job, SharedBackend
+from hrlf.runtime.hub_scoring import Scoring
+from hrlf.runtime.hub_totals import Totals
+from hrlf.runtime.memory import release_freed_memory
+from hrlf.runtime.session_config import CLOSE_TIMEOUT_S, SessionConfig, SessionError
 from hrlf.runtime.sinks import LatencyStats, Result
 from hrlf.runtime.spec import ModelSpec
 
 log = logging.getLogger("hrlf.runtime.hub")
+
+#: Removed streams whose final stats() stay in ``hub.removed_stats`` (their counts stay in
+#: the totals forever; memory does not grow with the streams a hub has seen).
+REMOVED_KEEP = 256
+#: Recent latencies behind the hub's p50/p99 (bounded: 10,000 results of any streams).
+HUB_LATENCY_KEEP = 10_000
+#: Every this many removed streams, freed memory goes back to the OS.
+TRIM_EVERY = 256
 
 
 @dataclass
@@ -53,11 +75,14 @@ class HubConfig:
         max_batch: most windows in one backend call.
         max_wait_s: longest a due window waits for other streams' windows to batch with.
         stream: the default SessionConfig of new streams (live, by default).
+        delivery_threads: most threads running callbacks (one blocked callback holds one;
+            another starts when all are blocked and other streams wait).
     """
 
     max_batch: int = 64
     max_wait_s: float = 0.02
     stream: SessionConfig = field(default_factory=lambda: SessionConfig(live=True))
+    delivery_threads: int = 16
 
     def check(self) -> None:
         if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) \
@@ -65,9 +90,13 @@ class HubConfig:
             raise InputError(f"hub config: max_batch={self.max_batch!r} must be a whole number >= 1")
         if not (isinstance(self.max_wait_s, (int, float)) and 0 <= self.max_wait_s <= 10):
             raise InputError(f"hub config: max_wait_s={self.max_wait_s!r} must be in [0, 10] s")
+        if isinstance(self.delivery_threads, bool) or not isinstance(self.delivery_threads, int) \
+                or not 1 <= self.delivery_threads <= 1024:
+            raise InputError(f"hub config: delivery_threads={self.delivery_threads!r} must be "
+                             "a whole number in [1, 1024]")
 
 
-class Hub:
+class Hub(Scoring):
     """Streams sharing one backend, with cross-stream batching. Thread-safe."""
 
     def __init__(self, backend: Backend, spec: ModelSpec, config: HubConfig | None = None,
@@ -77,6 +106,8 @@ class Hub:
         self.backend, self.spec, self._monotonic = backend, spec, monotonic
         self.max_batch = max(1, min(self.cfg.max_batch, getattr(backend, "max_batch", 1 << 30)))
         self._shared = SharedBackend(backend)
+        self._guard = BackendGuard(backend, monotonic=monotonic)
+        self._pool = DeliveryPool("hrlf-hub-cb", self.cfg.delivery_threads)
         self._streams: dict[str, HubStream] = {}
         self._names = itertools.count()
         self._lock = threading.Lock()  # streams, heap, dirty set
@@ -88,12 +119,13 @@ class Hub:
         self._infer_lock = threading.Lock()
         self._step_lock = threading.Lock()  # the worker's step vs. a caller's advance()
         self._thread: threading.Thread | None = None
-        self._stop = False
-        self.closed = False
-        self.latency = LatencyStats(keep=100_000)
+        self._stop = self._closing = self.closed = False
+        self.latency = LatencyStats(keep=HUB_LATENCY_KEEP)
         self.counts = {"calls": 0, "rows": 0, "batch_failures": 0, "streams_added": 0,
                        "streams_removed": 0}
-        self.removed_stats: list[dict] = []  # the final stats of every removed stream
+        self.removed = Totals()  # every removed stream's final counts, summed
+        #: the final stats of the most recently removed streams (bounded)
+        self.removed_stats: deque = deque(maxlen=REMOVED_KEEP)
 
     @classmethod
     def load(cls, model_dir: str | None = None, backend: str = "auto",
@@ -122,7 +154,7 @@ class Hub:
         """
         cfg = dataclasses.replace(config or self.cfg.stream)
         with self._lock:
-            if self.closed:
+            if self.closed or self._closing:
                 raise InputError("hub: add_stream after close(); create a new Hub")
             name = str(next(self._names)) if name is None else str(name)
             if name in self._streams:
@@ -144,10 +176,11 @@ class Hub:
         with self._lock:
             return list(self._streams.values())
 
-    def remove(self, stream: HubStream | str) -> list[Result]:
-        """Close a stream: its last windows are scored; returns their results."""
+    def remove(self, stream: HubStream | str, timeout_s: float = CLOSE_TIMEOUT_S) -> Closed:
+        """Close a stream (:meth:`HubStream.close`): its last windows are scored and
+        delivered; safe from any thread, its own callback included."""
         s = self.stream(stream) if isinstance(stream, str) else stream
-        return s.close()
+        return s.close(timeout_s)
 
     def _flush_stream(self, s: HubStream) -> None:
         """Score the windows of ``s`` still waiting for a batch (before it closes)."""
@@ -157,13 +190,20 @@ class Hub:
                 self._pending = [j for j in self._pending if j.stream is not s]
                 self._score_jobs(mine)
 
-    def _forget(self, s: HubStream) -> None:
+    def _forget(self, s: HubStream, final: dict | None = None) -> None:
+        """A closed stream leaves: its counts join the totals (``final``: its stats())."""
+        final = final if final is not None else s.stats()  # (outside the hub's lock)
+        trim = False
         with self._lock:
             if self._streams.get(s.name) is s:
                 del self._streams[s.name]
                 self._dirty.discard(s)
                 self.counts["streams_removed"] += 1
-                self.removed_stats.append({"stream": s.name, **s.stats()})
+                self.removed.add(s)
+                self.removed_stats.append({"stream": s.name, **final})
+                trim = self.counts["streams_removed"] % TRIM_EVERY == 0
+        if trim:  # freed stream buffers back to the OS: memory stays flat (memory.py)
+            release_freed_memory(min_interval_s=0.0)
 
     def _pushed(self, s: HubStream) -> None:
         """A stream accepted or dropped a frame: make sure the worker will look at it."""
@@ -210,6 +250,7 @@ class Hub:
                     wake.append(self._pending[0].due_wall + self.cfg.max_wait_s)
                 if not self._dirty and min(wake) > now:
                     self._cv.wait(min(wake) - now)
+            self._pool.poke()  # a callback blocked in every delivery thread: add one
             try:
                 self.step()
             except Exception:  # a bug, not a stream's input: log it, keep serving
@@ -231,14 +272,7 @@ class Hub:
                 due.append(s)
             due.extend(self._dirty)
             self._dirty.clear()
-        for s in due:
-            try:
-                job = s.take(final=False)
-            except Exception as e:  # this stream's problem only
-                log.error("hub: stream %s: %s: %s", s.name, type(e).__name__, e)
-                job = None
-            if job is not None:
-                self._pending.append(job)
+        self._pending += self._take_jobs(due, final=False)
         with self._lock:
             for s in due:
                 if s.cfg.live:
@@ -251,103 +285,102 @@ class Hub:
             return rows
         return 0
 
+    @staticmethod
+    def _take_jobs(streams: list[HubStream], final: bool) -> list[Job]:
+        """The due windows of each stream, packed; a stream that fails only loses its own."""
+        jobs = []
+        for s in streams:
+            try:
+                job = s.take(final=final)
+            except Exception as e:  # this stream's problem only
+                log.error("hub: stream %s: %s: %s", s.name, type(e).__name__, e)
+                job = None
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
     def advance(self) -> int:
         """Score every window due now across streams (non-live streams: call after pushing)."""
         return self.step(flush=True)
 
-    # ---- scoring -----------------------------------------------------------------------
-    def _score_jobs(self, jobs: list[Job]) -> list[Result]:
-        """Score jobs of any streams in as few backend calls as possible; deliver results."""
-        entries = [(j, n) for j in jobs for n, (kind, _, _) in enumerate(j.plan)
-                   if kind == "batch"]
-        for j in jobs:
-            j.scores = [None] * len(j.plan)
-        t0 = time.perf_counter()
-        batch = sum(j.rows for j in jobs)
-        self._run_entries(entries)
-        infer_s = time.perf_counter() - t0
-        t_done = self._monotonic()
-        out: list[Result] = []
-        for j in jobs:
-            out.extend(j.stream.finish_job(j, j.scores, infer_s, batch, t_done))
-        for r in out:
-            if r.status == "ok":
-                self.latency.add(r.latency_ms)
-        return out
-
-    def _run_entries(self, entries: list) -> None:
-        """Fill ``job.scores`` for every batch entry, ``max_batch`` rows per call; a failed
-        call is retried stream by stream so that only the failing stream's rows are lost."""
-        chunk, rows = [], 0
-        for e in entries + [None]:
-            n = 0 if e is None else len(e[0].plan[e[1]][1])
-            if chunk and (e is None or rows + n > self.max_batch):
-                if not self._call(chunk) and len({id(j.stream) for j, _ in chunk}) > 1:
-                    self.counts["batch_failures"] += 1
-                    by_stream: dict = {}
-                    for je in chunk:
-                        by_stream.setdefault(id(je[0].stream), []).append(je)
-                    for part in by_stream.values():
-                        self._call(part)
-                chunk, rows = [], 0
-            if e is not None:
-                chunk.append(e)
-                rows += n
-
-    def _call(self, chunk: list) -> bool:
-        feeds = concat_feeds([j.plan[n][2][0] for j, n in chunk])
-        try:
-            with self._infer_lock:
-                scores = np.asarray(self.backend.run(feeds), np.float32).reshape(-1)
-            if len(scores) != len(feeds[next(iter(feeds))]):
-                raise RuntimeError(f"backend returned {len(scores)} scores for "
-                                   f"{len(feeds[next(iter(feeds))])} windows")
-        except Exception as e:  # noqa: BLE001 - counted per stream, logged, never fatal
-            log.warning("hub: backend call of %d windows failed: %s: %s",
-                        sum(len(j.plan[n][1]) for j, n in chunk), type(e).__name__, e)
-            return False
-        self.counts["calls"] += 1
-        self.counts["rows"] += len(scores)
-        at = 0
-        for j, n in chunk:
-            k = len(j.plan[n][1])
-            j.scores[n] = scores[at:at + k]
-            at += k
-        return True
-
     # ---- end -----------------------------------------------------------------------
-    def close(self) -> dict:
-        """Stop the worker, score what is pending, close every stream; returns stats()."""
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> Closed:
+        """Stop the worker, score every stream's last windows (together: a dead backend
+        costs one timeout, not one per stream), deliver them and close every stream.
+
+        Idempotent and bounded: at most ``timeout_s`` in total (what is left then is
+        dropped and counted as ``close_timeout``). Safe from a callback.
+
+        Returns:
+            ``Closed`` (an empty list: hub streams deliver to on_result or results()), with
+            ``.stats`` (``stats()``) and ``.timed_out``.
+
+        Raises:
+            SystemExit, KeyboardInterrupt: a stream's callback raised it and no call of
+                that stream re-raised it yet (after closing everything).
+        """
+        deadline = time.monotonic() + max(0.0, float(timeout_s))
         with self._lock:
-            if self.closed:
-                return self.stats()
-            self._stop = True
+            again = self.closed or self._closing
+            self._closing = self._stop = True
             self._cv.notify_all()
-        if self._thread is not None:
-            self._thread.join()
-        self.step(flush=True)
-        for s in self.streams:
+        if again:  # (stats() outside the lock: it takes it)
+            return Closed([], self.stats())
+        th = self._thread
+        timed_out = False
+        if th is not None and th is not threading.current_thread():
+            th.join(max(0.0, deadline - time.monotonic()))
+            timed_out = th.is_alive()
+        closing = self._final_flush(flush=not timed_out)
+        interrupt = None
+        for s in closing:
             try:
-                s.close()
-            except Exception as e:  # e.g. a stream stopped by its callback: reported in stats
+                timed_out |= s._end_close(deadline).timed_out
+            except INTERRUPTS as e:  # a callback's, not yet re-raised by its stream
+                interrupt = interrupt or e
+            except SessionError as e:  # a stream stopped by its callback or backend policy
                 log.error("hub: closing stream %s: %s", s.name, e)
         with self._lock:
             self.closed = True
+        self._pool.stop()
         self.backend.close()
-        return self.stats()
+        if timed_out:
+            log.warning("hub: close() gave up waiting after %.3g s (see close_timeout in "
+                        "stats)", timeout_s)
+        if interrupt is not None:
+            raise interrupt
+        return Closed([], self.stats(), timed_out)
+
+    def _final_flush(self, flush: bool) -> list[HubStream]:
+        """Refuse new frames on every stream and score their remaining windows in as few
+        calls as possible (``flush``; else the worker is stuck: they are left to
+        ``close_timeout``). Returns the streams this call began to close."""
+        closing = [s for s in self.streams if s._begin_close()]
+        if not flush:
+            return closing
+        with self._step_lock:
+            jobs, self._pending = self._pending, []
+            jobs += self._take_jobs(closing, final=True)
+            if jobs:
+                self._score_jobs(jobs)
+        return closing
+
+    def __enter__(self) -> "Hub":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
 
     def stats(self) -> dict:
-        """Totals over live and removed streams, batching counters, latency p50/p99."""
-        per = [{"stream": s.name, **s.stats()} for s in self.streams] + list(self.removed_stats)
-        keys = ("received", "used", "segments", "no_data", "empty_windows")
-        tot = {k: sum(p.get(k, 0) for p in per) for k in keys}
-        dropped: dict = {}
-        for p in per:
-            for k, v in p["dropped"].items():
-                dropped[k] = dropped.get(k, 0) + v
+        """Totals over live and removed streams, batching counters, latency p50/p99.
+        Cheap: counters only (per-stream details: ``stream.stats()``)."""
+        tot = Totals()
+        live = self.streams
+        tot.add_all(live)
+        out = tot.merged(self.removed)
         calls = self.counts["calls"]
-        return {**tot, "dropped": dropped, "streams": len(self.streams),
-                "accounting_ok": all(p["accounting_ok"] for p in per),
+        return {**out, "streams": len(live),
                 "mean_batch": round(self.counts["rows"] / calls, 2) if calls else 0.0,
-                **self.counts, "latency_ms": self.latency.summary(),
+                **self.counts, "backend_failures": self._guard.failures,
+                "delivery": self._pool.stats(), "latency_ms": self.latency.summary(),
                 "backend": self.backend.name}

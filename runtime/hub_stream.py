@@ -8,12 +8,15 @@ results from its rows of the scores.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from hrlf.runtime.delivery import Closed
 from hrlf.runtime.frames import T_MAX, _finite64
 from hrlf.runtime.session import Session
+from hrlf.runtime.session_config import CLOSE_TIMEOUT_S
 from hrlf.runtime.sinks import LatencyStats, Result
 
 #: Latencies each stream keeps for its own p50/p99 (bounded: memory per stream stays flat).
@@ -141,28 +144,33 @@ class HubStream(Session):
     def _emit(self, final: bool) -> list[Result]:
         """advance()/finish()/close() on one stream: score its due windows right away."""
         job = self.take(final)
-        return self.hub._score_jobs([job]) if job is not None else []
+        if job is not None:
+            self.hub._score_jobs([job])
+        return []  # a hub stream's results go to on_result or results()
 
     def finish_job(self, job: Job, scores: list, infer_s: float, batch: int,
-                   t_done: float) -> list[Result]:
-        """Results of a scored job (``scores[i]`` per batch entry; None: backend failed)."""
+                   t_done: float, error=None) -> None:
+        """Deliver the results of a scored job (``scores[i]`` per batch entry; None: the
+        backend failed, with ``error``)."""
         out: list[Result] = []
         lo, hi = self.spec.output.score_range
         for (kind, what, extra), sc in zip(job.plan, scores):
             if kind == "no_data":
                 out.append(self._no_data_result(what, extra))
                 continue
-            if sc is None:  # counted by the hub: this stream's rows could not be scored
-                with self.acct.lock:
-                    self.acct.segments_dropped["backend_error"] += len(what)
+            if sc is None:  # this stream's rows could not be scored
+                self._backend_failed(len(what), error)
                 continue
             feeds, pack_s, _t_start = extra
             batch_results = []
             for i, (k, due_wall, _) in enumerate(what):
                 score = float(min(max(sc[i], lo), hi))
                 pack, infer = pack_s * 1e3 / len(what), infer_s * 1e3 / max(1, batch)
-                total = (t_done - due_wall) * 1e3 if self.cfg.live else pack + infer
-                lat = {"wait": max(0.0, total - pack - infer), "pack": pack, "infer": infer,
+                # from due to result; a window scored before it was due (close, remove)
+                # waited for nothing: never negative
+                total = max((t_done - due_wall) * 1e3, pack + infer) if self.cfg.live \
+                    else pack + infer
+                lat = {"wait": total - pack - infer, "pack": pack, "infer": infer,
                        "total": total}
                 t_a, t_b = self._result_times(k)
                 mods, frames = self.packer.present(feeds, i)
@@ -170,30 +178,35 @@ class HubStream(Session):
                            label=self.spec.label(score), modalities=mods, frames=frames,
                            latency_ms=lat, backend=self.backend.name, batch=batch)
                 self.latency.add(lat)
+                self.hub.latency.add(lat)
                 batch_results.append(r)
             with self.acct.lock:
                 self.acct.segments += len(batch_results)
-            for r in batch_results:  # in window order, as Session delivers
-                self._deliver(r)
             out.extend(batch_results)
-        return out
+        self._hand_out(out)  # in window order, as Session delivers
 
-    def _deliver(self, r: Result) -> None:
-        if self.on_result is not None:
-            super()._deliver(r)
-        else:  # no worker thread of its own: results() reads this queue
-            self._put(r)
+    def _queued(self) -> bool:
+        return True  # the hub's worker scores it: without a callback, results() reads
 
-    def close(self) -> list[Result]:
-        """Score the remaining windows, end results(), and leave the hub."""
+    def _make_outbox(self):
+        return self.hub._pool.outbox(self._call_back, self._undelivered)
+
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> Closed:
+        """Score the remaining windows, deliver them, end results(), and leave the hub
+        (same contract as :meth:`Session.close`)."""
+        deadline = time.monotonic() + max(0.0, float(timeout_s))
+        if not self._begin_close():
+            return Closed([], self.stats())
+        self.hub._flush_stream(self)
+        return self._end_close(deadline)
+
+    def _end_close(self, deadline: float) -> Closed:
+        closed = None
         try:
-            if not (self.closed or self._closing):
-                self.hub._flush_stream(self)
-            return super().close()
+            closed = super()._end_close(deadline)
+            return closed
         finally:
-            if self.on_result is None:
-                self._put(None)
-            self.hub._forget(self)
+            self.hub._forget(self, closed.stats if closed is not None else None)
 
     def next_due(self) -> float | None:
         """Monotonic time the next window is due (live), or None."""
@@ -216,6 +229,7 @@ def _extend(buf, s: np.ndarray, x: np.ndarray) -> None:
     buf.x[buf.hi:buf.hi + n] = x
     buf.used[buf.hi:buf.hi + n] = False
     buf.hi += n
+    buf.unused += n
     buf.last_t = float(s[-1])
 
 

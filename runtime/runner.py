@@ -2,8 +2,13 @@
 
 Stopping: SIGINT (Ctrl-C) and SIGTERM (systemd, docker) do the same thing under
 :func:`stop_on_signals`: the loop stops reading, the last windows are flushed, the summary
-is printed, and the command exits 0. The flush is bounded by the frames buffered; a
-second signal during it is reported and ignored, a third aborts it.
+is printed, and the command exits 0. The flush is bounded (by the frames buffered, the
+backend's timeout and ``drain_s`` for the output); a second signal during it is reported
+and ignored, a third aborts it (the summary is still printed).
+
+The run also stops (then flushes and prints the summary) when the output fails (stdout
+closed, a broken pipe, a full disk: ``output.error``) or the session stops
+(``on_backend_error="stop"``: ``failure``); the CLI turns either into one ``Error:`` line.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from typing import Callable, Iterator, TextIO
 from hrlf.runtime import logs
 from hrlf.runtime.absent import annotate_source
 from hrlf.runtime.errors import InputError
-from hrlf.runtime.session import Session
+from hrlf.runtime.session import Session, SessionError
 from hrlf.runtime.sinks import Result, format_result, stats_line
 from hrlf.runtime.sources import Source, Status
 from hrlf.runtime.spec import ModelSpec
@@ -52,12 +57,15 @@ class Runner:
         stats_every_s: seconds between stats lines (0: never).
         log: where stats lines and the summary go: a text file, or None for the log
             records of :mod:`hrlf.runtime.logs` (hrlf-run's format, text or JSON).
+        output: the LineWriter behind ``write`` (outlet.py), if any: its errors stop the
+            run, and the end waits at most ``drain_s`` for it.
     """
 
     def __init__(self, source: Source, session: Session,
                  write: Callable[[str], None] | None = None, fmt: str = "jsonl",
                  pace: str = "fast", duration_s: float | None = None,
-                 stats_every_s: float = 5.0, log: TextIO | None = None):
+                 stats_every_s: float = 5.0, log: TextIO | None = None, output=None,
+                 drain_s: float = 5.0):
         self.source, self.session, self.write, self.fmt = source, session, write, fmt
         self.pace, self.duration_s, self.stats_every_s = pace, duration_s, stats_every_s
         self.log = log
@@ -66,6 +74,10 @@ class Runner:
         self.pairs: list[tuple[float, float]] = []
         self.stop_signal: int | None = None  # set by request_stop (a signal handler)
         self.flushing = False
+        self.output, self.drain_s = output, drain_s
+        self.failure: SessionError | None = None  # the session stopped (its policy)
+        self.aborted = False  # a third signal cut the final flush short
+        self.drained = True
         hook = getattr(source, "status_reasons", None)  # capture sources: why data is absent
         if callable(hook):
             session.reason_hooks.append(hook)
@@ -102,6 +114,10 @@ class Runner:
         while self._out:
             yield self._out.popleft()
 
+    def _go_on(self) -> bool:
+        return (self.stop_signal is None and self.failure is None
+                and (self.output is None or self.output.error is None))
+
     def run(self) -> dict:
         """Run to the end, writing each result; returns the summary (also logged)."""
         for _ in self.results():
@@ -116,7 +132,7 @@ class Runner:
         wall0 = time.monotonic()
         last_stats = wall0
         try:
-            while self.stop_signal is None:
+            while self._go_on():
                 res = src.read(0.02)
                 self._count_source_drops(res.drops)
                 done = self._push_events(res.events, wall0)
@@ -136,14 +152,28 @@ class Runner:
                     last_stats = now
         except KeyboardInterrupt:  # outside stop_on_signals (a library caller)
             self.stop_signal = signal.SIGINT
+        except SessionError as e:  # the session stopped itself (on_backend_error="stop")
+            self.failure = e
         finally:
             src.close()
         if self.stop_signal:  # 0: a library caller's close()
             name = signal.Signals(self.stop_signal).name
             self._say(f"{name}: stopping; flushing the last windows", signal=name)
         self.flushing = True
-        self._emit(s.close())
+        try:
+            self._finish()
+        except KeyboardInterrupt:  # a third signal: give up the flush, keep the summary
+            self.aborted = True
         yield from self._drain()
+
+    def _finish(self) -> None:
+        """Score and write the last windows (bounded), then wait for the reader."""
+        try:
+            self._emit(self.session.close())
+        except SessionError as e:
+            self.failure = self.failure or e
+        if self.output is not None:
+            self.drained = self.output.drain(self.drain_s, abort=lambda: self.aborted)
 
     def _count_source_drops(self, drops) -> None:
         s = self.session
@@ -190,6 +220,9 @@ class Runner:
     def final_stats(self) -> dict:
         """The session's stats, the source's, and the scores against the truth (if known)."""
         st = self.session.stats()
+        lost = self.output.give_up() if self.output is not None else 0
+        if lost:  # scored, never written
+            st["segments_dropped"]["output_error"] = lost
         src_stats = getattr(self.source, "stats", None)
         if callable(src_stats):
             st["source"] = src_stats()

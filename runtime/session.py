@@ -18,16 +18,21 @@ delivered as results with ``status="no_data"`` and their reasons. Work is bounde
 frames pushed, never by the time span they cover.
 
 Contracts: ``push`` counts a frame exactly once (received, then used or dropped with a
-reason) or raises before counting (a non-string modality, a closed session); ``close()``
-always returns; an exception in ``on_result`` is counted (``callback_errors``) and, with
-``on_callback_error="stop"``, stops the session (the next call raises ``SessionError``).
+reason) or raises before counting (a non-string modality, a closed session). Every result
+is handed out exactly once, through one channel (delivery.py): the callback, ``results()``
+or the return value. An exception in ``on_result`` is counted (``callback_errors``) and,
+with ``on_callback_error="stop"``, stops the session (the next call raises
+``SessionError``). A failed backend call drops its windows, counted as
+``segments_dropped.backend_error`` (``on_backend_error="stop"`` stops instead).
+``close(timeout_s)`` is idempotent and bounded: it returns a :class:`Closed` (the results
+it handed out, ``stats``, ``timed_out``).
 
 Embedding::
 
-    session = Session.load("models/mine", on_result=print)  # or "demo"; or iterate results()
-    session.start()                                        # background worker (optional)
-    session.push("audio", t, x)                            # thread-safe, from any thread
-    session.close()                                        # flushes the last windows
+    with Session.load("models/mine", on_result=print) as session:  # or "demo"; or results()
+        session.start()                                  # background worker (optional)
+        session.push("audio", t, x)                      # thread-safe, from any thread
+    # leaving the block closes it: the last windows are scored and delivered
 """
 from __future__ import annotations
 
@@ -39,13 +44,16 @@ import time
 from collections import deque
 from typing import Callable, Iterable
 
+from hrlf.runtime.backend_guard import BackendFailed, BackendGuard
 from hrlf.runtime.backends.base import Backend, open_backend
 from hrlf.runtime.buffers import Accounting, ModalityBuffer
 from hrlf.runtime.delivery import Delivery
 from hrlf.runtime.errors import InputError
 from hrlf.runtime.frames import check_time, to_frame
+from hrlf.runtime.limits import check_window
 from hrlf.runtime.protocol import condition_modalities, parse_condition
 from hrlf.runtime.refusals import ACCEPTED, Pushed, refuse
+from hrlf.runtime.session_close import Closed, Closing  # noqa: F401 (re-exported)
 from hrlf.runtime.session_config import (  # noqa: F401 (re-exported)
     CALLBACK_POLICIES,
     SessionClosed,
@@ -62,13 +70,14 @@ log = logging.getLogger(__name__)
 EPS = 1e-9
 
 
-class Session(Delivery):
+class Session(Delivery, Closing):
     """One stream through one model. Thread-safe; see the module docstring."""
 
     def __init__(self, backend: Backend, spec: ModelSpec, config: SessionConfig | None = None,
                  on_result: Callable[[Result], None] | None = None,
                  monotonic: Callable[[], float] = time.monotonic):
         self.backend, self.spec = backend, spec
+        self._guard = BackendGuard(backend, monotonic=monotonic)
         self._monotonic = monotonic  # injectable for tests of live deadlines
         self.cfg = c = config or SessionConfig()
         c.check()
@@ -80,6 +89,7 @@ class Session(Delivery):
         if self.window_s / self.hop_s > 1000:  # work per frame grows with windows per frame
             raise InputError(f"window/hop: {self.window_s:g} s / {self.hop_s:g} s puts each "
                              "frame in over 1000 windows; use a longer --hop")
+        check_window(spec, self.window_s, c.buffer_s)  # before any buffer is allocated
         self.kept = (set(condition_modalities(parse_condition(c.condition))) if c.condition
                      else set(MODALITIES)) - set(spec.modalities_off)  # not_trained
         for m, _, _ in c.drops:
@@ -168,7 +178,7 @@ class Session(Delivery):
 
     def _check_open(self, what: str) -> None:
         if self._failure is not None:
-            raise self._failure
+            self._raise_failure()
         if self._closing or self.closed:
             raise SessionClosed(f"session: {what} after close(); create a new Session")
 
@@ -267,7 +277,7 @@ class Session(Delivery):
         """Score every window that is due now; returns their results (also delivered)."""
         with self._lock:
             if self._failure is not None:
-                raise self._failure
+                self._raise_failure()
         return self._emit(final=False)
 
     def finish(self) -> list[Result]:
@@ -350,7 +360,7 @@ class Session(Delivery):
                 out.extend(self._infer(what, *extra))
             else:
                 out.append(self._no_data_result(what, extra))
-        return out
+        return self._hand_out(out)
 
     def _due_now(self, final: bool) -> list:
         """The due windows (under the lock), a live backlog past max_inflight dropped."""
@@ -382,8 +392,12 @@ class Session(Delivery):
 
     def _infer(self, due, feeds, t_pack: float, t_start: float) -> list[Result]:
         t0 = time.perf_counter()
-        with self._infer_lock:
-            scores = self.backend.run(feeds)
+        try:
+            with self._infer_lock:
+                scores = self._guard.run(feeds)
+        except BackendFailed as e:
+            self._backend_failed(len(due), e)
+            return []
         t_infer = time.perf_counter() - t0
         lo, hi = self.spec.output.score_range
         results = []
@@ -402,36 +416,7 @@ class Session(Delivery):
             results.append(r)
         with self.acct.lock:
             self.acct.segments += len(results)
-        for r in results:
-            self._deliver(r)
         return results
-
-    def close(self) -> list[Result]:
-        """Stop the worker, score the remaining windows, and end results().
-
-        Always returns (never waits on a reader); idempotent. Raises the SessionError that
-        stopped the session, if one did, after cleaning up.
-        """
-        with self._lock:
-            if self._closing or self.closed:
-                return []
-            self._closing = self._stop = True
-            self._wake.notify_all()
-        th = self._thread
-        if th is not None and th is not threading.current_thread():
-            th.join()
-        out: list[Result] = []
-        try:
-            if self._failure is None:
-                out = self.finish()
-        finally:
-            self.closed = True
-            if th is not None:
-                self._put(None)
-            self.backend.close()
-        if self._failure is not None:
-            raise self._failure
-        return out
 
     def stats(self) -> dict:
         s = self.acct.snapshot()

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from hrlf.runtime.errors import HrlfError, InputError
 
 CALLBACK_POLICIES = ("continue", "stop")
+BACKEND_POLICIES = ("continue", "stop")
+#: How long close() waits, in total, for the worker, the last windows and the callbacks.
+CLOSE_TIMEOUT_S = 10.0
 
 
 class SessionError(HrlfError):
@@ -40,6 +43,11 @@ class SessionConfig:
             timestamp) instead of returning the refusal; the frame is still counted as
             dropped. Timing and policy refusals (late, duplicate, condition, ...) are
             returned either way.
+            A callback that raises ``SystemExit`` or ``KeyboardInterrupt`` always stops the
+            session, and the owner's next call re-raises it.
+        on_backend_error: ``continue`` (windows of a failed backend call are dropped and
+            counted as ``segments_dropped.backend_error``; the stream goes on) or ``stop``
+            (the session stops; the next call raises ``SessionError``).
     """
 
     window_s: float | None = None
@@ -56,6 +64,7 @@ class SessionConfig:
     max_jump_s: float = 3600.0
     on_callback_error: str = "continue"
     strict: bool = False
+    on_backend_error: str = "continue"
 
     def check(self) -> None:
         """Raise InputError for a setting out of range (one line naming it)."""
@@ -71,4 +80,7 @@ class SessionConfig:
                 raise InputError(f"session config: {name}={v!r} must be a whole number >= 1")
         if self.on_callback_error not in CALLBACK_POLICIES:
             raise InputError(f"session config: on_callback_error={self.on_callback_error!r}; "
+                             "use 'continue' or 'stop'")
+        if self.on_backend_error not in BACKEND_POLICIES:
+            raise InputError(f"session config: on_backend_error={self.on_backend_error!r}; "
                              "use 'continue' or 'stop'")

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from hrlf import __version__
 from hrlf.runtime.errors import ArtifactError, SpecError, suggest
+from hrlf.runtime.limits import load_json
 
 SPEC_VERSION = 1
 SPEC_FILE = "spec.json"
@@ -197,7 +198,7 @@ class ModelSpec:
             path = os.path.join(path, SPEC_FILE)
         try:
             with open(path) as f:
-                raw = json.load(f)
+                raw = load_json(f, path, SpecError)
         except FileNotFoundError:
             raise SpecError(f"{path}: no such file; point to a RUN_DIR or MODEL_DIR made by "
                             "hrlf-train or hrlf-export") from None
@@ -265,10 +266,24 @@ def _modality(name: str, v: Any, source: str) -> ModalitySpec:
                                                                    source)))
 
 
+#: Upper bounds of spec fields: a tampered or broken spec must not size buffers and model
+#: inputs of gigabytes (hrlf.runtime.limits checks what options derive from them).
+SPEC_LIMITS = {"window_s": 3600.0, "hop_s": 3600.0, "frame_rate_hz": 1000.0, "dim": 65536,
+               "frames": 4096}
+
+
 def _positive(x: Any, name: str) -> None:
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0:
         raise SpecError(f"spec.json: {name} must be a positive number, got {x!r}; fix the spec "
                         "or re-export the model")
+    _at_most(x, name)
+
+
+def _at_most(x: Any, name: str) -> None:
+    hi = SPEC_LIMITS[name.rsplit(".", 1)[-1]]
+    if x > hi:
+        raise SpecError(f"spec.json: {name} {x!r} is over the limit of {hi:g}; fix the spec or "
+                        "re-export the model")
 
 
 def _validate(s: ModelSpec) -> None:
@@ -302,6 +317,8 @@ def _validate(s: ModelSpec) -> None:
         if isinstance(f.frames, bool) or not isinstance(f.frames, int) or f.frames <= 0:
             raise SpecError(f"spec.json: features.{m}.frames must be a positive integer, got "
                             f"{f.frames!r}; re-export the model")
+        _at_most(f.dim, f"features.{m}.dim")
+        _at_most(f.frames, f"features.{m}.frames")
         _positive(f.frame_rate_hz, f"features.{m}.frame_rate_hz")
         expect = max(1, round(s.window_s * f.frame_rate_hz))
         if f.frames != expect:

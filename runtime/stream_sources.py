@@ -32,6 +32,7 @@ import numpy as np
 
 from hrlf.runtime.datasets import MOSI_FEATURIZERS, Recording, mosi_recording
 from hrlf.runtime.errors import InputError
+from hrlf.runtime.limits import check_npz
 from hrlf.runtime.sources import Drop, Event, ReadResult, Status
 from hrlf.runtime.spec import MODALITIES, ModelSpec
 
@@ -130,6 +131,7 @@ def save_replay(path: str, rec: Recording, featurizers: dict | None = None) -> N
 def _load_npz(path: str, split: str | None) -> tuple[Recording, dict]:
     try:
         with np.load(path, allow_pickle=False) as z:
+            check_npz(z, path)  # before any array is inflated
             files = set(z.files)
             if "test_text" in files:  # the CMU-MOSI utterance file
                 return mosi_recording(path, split or "test"), dict(MOSI_FEATURIZERS)

@@ -180,3 +180,36 @@ def zero_feeds(spec, n: int) -> dict:
         feeds[f"{m}_mask"] = np.ones((n, t), np.float32)
     feeds["modality_mask"] = np.ones((n, 3), np.float32)
     return feeds
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """Factory: a tmpfs of ``size_kb`` KiB mounted in tmp_path (a full disk on demand);
+    unmounted at teardown. Skips where mounting is not allowed (not root, no
+    CAP_SYS_ADMIN in a container)."""
+    import subprocess
+
+    mounted = []
+
+    def make(size_kb: int = 64):
+        where = tmp_path / f"tiny{len(mounted)}"
+        where.mkdir()
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0777", "tmpfs",
+                            str(where)], capture_output=True, text=True)
+        if p.returncode != 0:
+            why = p.stderr.strip() or "not root"
+            pytest.skip(f"cannot mount a tmpfs for a full-disk test ({why}); run the tests as "
+                        "root to include it")
+        mounted.append(where)
+        return where
+
+    yield make
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def fill(folder, leave_bytes: int = 0) -> None:
+    """Fill the file system of ``folder`` until about ``leave_bytes`` are free."""
+    free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+    with open(os.path.join(folder, "filler"), "wb") as f:
+        f.write(b"\0" * max(0, free - leave_bytes))

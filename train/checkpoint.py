@@ -6,6 +6,7 @@ A checkpoint is a plain dict saved with ``torch.save`` and read with
 """
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import zipfile
@@ -29,9 +30,25 @@ def save_network(path: str | os.PathLike, net: HRLFNet, role: str, **extra) -> N
     blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "hrlf_version": __version__,
             "role": role, "model_config": config_dict(net.config),
             "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}, **extra}
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    save_atomic(blob, f"{path}.tmp{os.getpid()}", path)
+
+
+def save_atomic(blob: dict, tmp: str, path: str) -> None:
+    """``torch.save`` to ``tmp``, then rename it to ``path``; a failed write (a full disk)
+    leaves no ``tmp`` behind. The bytes are written by Python, so that a full disk is an
+    ``OSError`` (ENOSPC), not one of torch's C++ stream errors that do not say why."""
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buf.getbuffer())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def load_network(path: str | os.PathLike, role: str | None = None) -> tuple[HRLFNet, dict]:

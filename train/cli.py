@@ -8,7 +8,7 @@ import sys
 import click
 
 from hrlf.runtime import logs
-from hrlf.runtime.cli_base import OneLineCommand
+from hrlf.runtime.cli_base import OneLineCommand, require_extras, write_failure
 from hrlf.train.regime import MIN_STEPS  # the standard library only: --help stays instant
 
 TRAIN_EPILOG = """\b
@@ -56,6 +56,10 @@ Progress: a line as each stage starts (data, each model, plots) on stderr.
 """
 
 
+#: extra -> modules the training commands import
+TRAIN_NEEDS = {"train": ("torch", "sklearn", "matplotlib")}
+
+
 def _fail(e: Exception) -> click.ClickException:
     return click.ClickException(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
@@ -71,6 +75,9 @@ def _read_config(path: str | None) -> dict:
                                    "existing JSON file to --config")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise click.ClickException(f"{path}: not valid JSON ({e}); fix the config file")
+    except RecursionError:
+        raise click.ClickException(f"{path}: JSON nested too deeply to parse; pass a flat "
+                                   "object of TrainConfig fields") from None
     if not isinstance(cfg, dict):
         raise click.ClickException(f"{path}: must hold a JSON object of TrainConfig fields")
     cfg.pop("data", None)  # config.json of a run records its data source
@@ -128,6 +135,7 @@ _OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline",
 def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, baseline, device,
                config_file, resume, quiet, threads):
     """Train the HRLF teacher and student (or a baseline / ablation) into RUN_DIR."""
+    require_extras("hrlf-train", TRAIN_NEEDS)
     from hrlf.runtime.errors import HrlfError
     from hrlf.train import interrupt
 
@@ -140,6 +148,14 @@ def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, base
             from hrlf.train import run
 
             interrupt.stop(e, run.interrupted_state(out))
+        except (OSError, RuntimeError) as e:  # a full disk: one line, no temp file left
+            why = write_failure(e)
+            if why is None:
+                raise
+            from hrlf.train import run
+
+            raise click.ClickException(f"cannot write the run ({why}); "
+                                       f"{run.interrupted_state(out)}") from None
     v = log["valid"]
     click.echo(json.dumps({"run_dir": os.path.abspath(out), "model": log["model"],
                            "seconds": log["seconds"], "valid_f1_lav": v["lav"]["f1"],
@@ -187,6 +203,7 @@ def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
               help="CPU threads for torch [auto: the CPUs other processes leave free].")
 def eval_main(run_dirs, data, out, split, seed, no_plots, threads):
     """Evaluate RUN_DIR's student (and teacher) under every missing-modality condition."""
+    require_extras("hrlf-eval", TRAIN_NEEDS)
     from hrlf.runtime.errors import HrlfError
     from hrlf.train import interrupt
 

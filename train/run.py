@@ -25,7 +25,8 @@ from hrlf.train import data as D
 from hrlf.train import ddp, interrupt
 from hrlf.train import loop as L
 from hrlf.train import probe, regime
-from hrlf.train.checkpoint import STUDENT_FILE, TEACHER_FILE, load_network, save_network
+from hrlf.train.checkpoint import (STUDENT_FILE, TEACHER_FILE, load_network, save_atomic,
+                                   save_network)
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -66,7 +67,8 @@ def saved_config(out: str) -> dict:
     try:
         with open(path) as f:
             cfg = json.load(f)
-    except (OSError, ValueError) as e:  # ValueError: bad JSON or bytes that are not UTF-8
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bytes that
+        # are not UTF-8; RecursionError: nesting too deep to parse
         raise ArtifactError(f"{path}: unreadable ({type(e).__name__}); the interrupted run "
                             "cannot be resumed, start without --resume") from None
     if not isinstance(cfg, dict):
@@ -148,8 +150,7 @@ def _saver(work: str, cfg: L.TrainConfig, then=None):
                     "stage": stage.state_dict()}
             tmp = os.path.join(work, STATE_FILE + ".tmp")
             with interrupt.deferred():  # a signal mid-write must not leave a half .tmp
-                torch.save(blob, tmp)
-                os.replace(tmp, os.path.join(work, STATE_FILE))
+                save_atomic(blob, tmp, os.path.join(work, STATE_FILE))
         if then is not None:
             then(stage)
     return save

@@ -3,28 +3,47 @@
 Many client processes (each with its own sessions, buffers and accounting) share one
 server; the server's dynamic batcher merges their requests. The model is a folder of the
 repository that ``hrlf-export --triton REPO`` wrote (``hrlf_python`` serves on a CPU box,
-``hrlf_onnx``/``hrlf_trt`` on servers with those backends); its config carries the ONNX
-sha256 (``parameters.onnx_sha256``) and the client refuses a model that is not the one its
-``spec.json`` describes.
+``hrlf_onnx``/``hrlf_trt`` on servers with those backends).
 
-Failure policy: at start-up an absent server or model is one line (``BackendUnavailable``).
-While streaming, a call that fails because the connection broke is retried on a fresh
-channel with backoff until ``timeout_s`` is spent; then the call raises
-``BackendUnavailable`` (the caller decides what that window becomes).
+Identity: ``hrlf_python`` hashes the ``model.onnx`` it loaded and returns that sha256 as
+the output ``onnx_sha256``; this client asks for it with every call and refuses answers
+from any other model than the one its ``spec.json`` describes (``ArtifactError``), at
+start-up and after every reconnect (a server restarted on a swapped repository). Models
+without that output (Triton's own ONNX Runtime / TensorRT backends) are checked against
+the ``onnx_sha256`` parameter of their config, and the client says it trusts the config.
+
+Failure policy: at start-up an absent server or model is one line (``BackendUnavailable``,
+with the server's reason for a model that failed to load). While streaming, a call that
+fails because the connection broke (``UNAVAILABLE``) or timed out (``DEADLINE_EXCEEDED``,
+e.g. a frozen server) is retried on a fresh channel with backoff until ``timeout_s`` is
+spent; then it raises ``BackendUnavailable`` and the session counts the windows as
+``backend_error`` and goes on (backend_guard.py).
+
+Exposure: Triton has no authentication. Serve on loopback (``python -m
+hrlf.export.triton_server REPO`` does; a plain ``tritonserver`` needs ``--grpc-address
+127.0.0.1 --http-address 127.0.0.1 --metrics-address 127.0.0.1``) unless a firewall or a
+TLS proxy guards it.
 """
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
 
 from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError, import_optional
-from hrlf.runtime.spec import SCORE, ModelSpec, input_names
+from hrlf.runtime.spec import MODALITIES, SCORE, ModelSpec, input_names
+
+log = logging.getLogger("hrlf.runtime")
 
 DEFAULT_URL = "127.0.0.1:8001"
 DEFAULT_MODEL = "hrlf_python"
-SHA_PARAM = "onnx_sha256"
+SHA_PARAM = SHA_OUTPUT = "onnx_sha256"
 INSTALL = "pip install 'hrlf[triton]'"
+SERVE_HINT = ("python -m hrlf.export.triton_server REPO (or tritonserver --model-repository "
+              "REPO --grpc-address 127.0.0.1 --http-address 127.0.0.1 --metrics-address "
+              "127.0.0.1)")
+RETRIED = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 
 
 def parse_model(text: str) -> tuple[str, str]:
@@ -44,7 +63,7 @@ class TritonBackend:
         spec: its spec.
         url: ``host:port`` of the server's gRPC endpoint.
         model: ``NAME`` or ``NAME:VERSION`` in the server's repository.
-        timeout_s: per call, and the budget for reconnecting.
+        timeout_s: the deadline of one call, retries and reconnects included.
         max_batch: the largest batch sent in one request (capped by the model's
             ``max_batch_size``).
     """
@@ -60,19 +79,36 @@ class TritonBackend:
         self.url, self.timeout_s = url, float(timeout_s)
         self.model, self.version = parse_model(model)
         self.spec, self.model_dir = spec, model_dir
+        self.want_sha = spec.artifacts.get("model.onnx", "")
+        self.client = None
         self.client = self._connect()
         cfg = self._config()
-        want = spec.artifacts.get("model.onnx")
-        got = cfg.get("parameters", {}).get(SHA_PARAM, {}).get("string_value")
-        if want and got != want:
-            raise ArtifactError(f"triton model '{self.model}' at {url}: serves ONNX "
-                                f"{(got or 'unknown')[:12]}… but {model_dir}/spec.json is for "
-                                f"{want[:12]}…; load the repository exported with this model "
-                                "(hrlf-export --triton REPO)")
+        self.reports_sha = SHA_OUTPUT in [o.get("name") for o in cfg.get("output", [])]
         self.max_batch = max(1, min(int(max_batch), int(cfg.get("max_batch_size", 0) or 1)))
         self.input_names = input_names()
         self.name = f"triton-{self.model}"
         self.reconnects = 0
+        try:
+            if self.reports_sha:  # what the server really loaded, not what a config says
+                self.run(_probe_feeds(spec))
+            else:
+                self._check_config_sha(cfg)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_config_sha(self, cfg: dict) -> None:
+        got = cfg.get("parameters", {}).get(SHA_PARAM, {}).get("string_value")
+        if self.want_sha and got != self.want_sha:
+            raise self._mismatch(got)
+        log.info("triton model '%s' does not report the sha256 it loaded (no %s output); "
+                 "trusting its config.pbtxt", self.model, SHA_OUTPUT)
+
+    def _mismatch(self, got) -> ArtifactError:
+        return ArtifactError(f"triton model '{self.model}' at {self.url}: serves ONNX "
+                             f"{(got or 'unknown')[:12]}… but {self.model_dir}/spec.json is "
+                             f"for {self.want_sha[:12]}…; serve the repository exported with "
+                             "this model (hrlf-export --triton REPO)")
 
     def _connect(self):
         """A client for ``url`` whose server and model are ready, else one clear line."""
@@ -81,8 +117,7 @@ class TritonBackend:
             live = client.is_server_live(client_timeout=self.timeout_s)
         except (self._error, ValueError) as e:
             raise BackendUnavailable(f"triton: no server at {self.url} ({_first(e)}); start "
-                                     "tritonserver --model-repository REPO (python -m "
-                                     "hrlf.export.triton_server REPO) or pass --triton-url") from None
+                                     f"one: {SERVE_HINT}; or pass --triton-url") from None
         if not live:
             raise BackendUnavailable(f"triton: the server at {self.url} is not live; check "
                                      "its log")
@@ -91,13 +126,26 @@ class TritonBackend:
         except self._error as e:
             ready, why = False, _first(e)
         else:
-            why = "not loaded"
+            why = self._load_failure(client) or "not loaded"
         if not ready:
             raise BackendUnavailable(f"triton: model '{self.model}' (version "
                                      f"{self.version or 'latest'}) is not ready at {self.url} "
                                      f"({why}); load it (--load-model {self.model}) or pass "
                                      "--triton-model NAME[:VERSION]")
         return client
+
+    def _load_failure(self, client) -> str:
+        """The server's reason why the model is not loaded ('' when it has none)."""
+        try:
+            index = client.get_model_repository_index(as_json=True,
+                                                      client_timeout=self.timeout_s)
+        except self._error:
+            return ""
+        for m in index.get("models", []):
+            if m.get("name") == self.model and m.get("reason"):
+                reason = str(m["reason"]).split("\n\nAt:")[0]  # not the stub's traceback
+                return " ".join(reason.split())[:300]
+        return ""
 
     def _config(self) -> dict:
         try:
@@ -119,19 +167,31 @@ class TritonBackend:
             inp = self._grpc.InferInput(name, list(arr.shape), "FP32")
             inp.set_data_from_numpy(arr)
             inputs.append(inp)
-        outputs = [self._grpc.InferRequestedOutput(SCORE)]
+        wanted = [SCORE] + ([SHA_OUTPUT] if self.reports_sha else [])
+        res = self._infer(inputs, [self._grpc.InferRequestedOutput(o) for o in wanted])
+        if self.reports_sha:
+            shas = {bytes(x).decode(errors="replace") for x in res.as_numpy(SHA_OUTPUT).reshape(-1)}
+            if shas != {self.want_sha} and self.want_sha:
+                raise self._mismatch(",".join(sorted(shas)))
+        return np.asarray(res.as_numpy(SCORE), np.float32).reshape(-1)
+
+    def _infer(self, inputs, outputs):
+        """One inference, retried on a fresh channel (broken or timed out) until the
+        deadline; then BackendUnavailable."""
         deadline, delay = time.monotonic() + self.timeout_s, 0.05
         while True:
+            left = deadline - time.monotonic()
             try:
-                res = self.client.infer(self.model, inputs, model_version=self.version,
-                                        outputs=outputs, client_timeout=self.timeout_s)
-                return np.asarray(res.as_numpy(SCORE), np.float32).reshape(-1)
+                return self.client.infer(self.model, inputs, model_version=self.version,
+                                         outputs=outputs, client_timeout=max(left, 0.05))
             except self._error as e:
                 status = str(e.status() or "")
-                if "UNAVAILABLE" not in status or time.monotonic() + delay > deadline:
-                    raise BackendUnavailable(f"triton: inference on '{self.model}' at {self.url} "
-                                             f"failed ({_first(e)}); check the server") from None
-            time.sleep(delay)  # the connection broke: a fresh channel, with backoff
+                if not any(s in status for s in RETRIED) \
+                        or time.monotonic() + delay >= deadline:
+                    raise BackendUnavailable(f"triton: inference on '{self.model}' at "
+                                             f"{self.url} failed ({_first(e)}); check the "
+                                             "server") from None
+            time.sleep(delay)
             delay = min(2 * delay, 1.0)
             self._reopen()
 
@@ -149,6 +209,17 @@ class TritonBackend:
             self.client = None
 
 
+def _probe_feeds(spec: ModelSpec) -> dict[str, np.ndarray]:
+    """One all-absent window (every mask 0): the model's cheapest valid input."""
+    feeds = {}
+    for m in MODALITIES:
+        t = spec.frames(m)
+        feeds[m] = np.zeros((1, t, spec.dim(m)), np.float32)
+        feeds[f"{m}_mask"] = np.zeros((1, t), np.float32)
+    feeds["modality_mask"] = np.zeros((1, len(MODALITIES)), np.float32)
+    return feeds
+
+
 def _first(e: BaseException) -> str:
     msg = e.message() if hasattr(e, "message") and callable(e.message) else str(e)
     return (str(msg).strip().splitlines() or [type(e).__name__])[0][:160]
@@ -161,4 +232,6 @@ def open_backend(model_dir: str, spec: ModelSpec, **opts) -> TritonBackend:
         kw["url"] = opts["triton_url"]
     if opts.get("triton_model"):
         kw["model"] = opts["triton_model"]
+    if opts.get("triton_timeout"):
+        kw["timeout_s"] = opts["triton_timeout"]
     return TritonBackend(model_dir, spec, **kw)

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -85,11 +86,27 @@ def virtual_mic(tmp_path):
 def test_mic_speech_gives_text_and_audio_silence_gives_reasons(virtual_mic, capture_model,
                                                                tmp_path):
     wav = _speech_wav(str(tmp_path / "speech.wav"))
-    proc = _run(capture_model, "mic", 16, env=virtual_mic)
-    time.sleep(4.0)  # start-up, then ~2 s of silence before the speech
+    proc = _run(capture_model, "mic", 18, env=virtual_mic)
+    out, err_parts = [], []
+    threading.Thread(target=lambda: [out.append(ln) for ln in proc.stdout], daemon=True).start()
+    threading.Thread(target=lambda: err_parts.append(proc.stderr.read()), daemon=True).start()
+    # speak only once the run is in steady state: a window of silence reported as such
+    # (a fixed sleep let a loaded box start capturing after the speech had begun)
+    end = time.monotonic() + 60
+    while not any('"audio:silence"' in ln for ln in list(out)) and proc.poll() is None \
+            and time.monotonic() < end:
+        time.sleep(0.05)
+    assert any('"audio:silence"' in ln for ln in out), ("no silence reported before the "
+                                                        "speech", out, err_parts)
     subprocess.run(["paplay", "-d", "hrlfmic", wav], env={**os.environ, **virtual_mic},
                    check=True, timeout=60)
-    code, lines, summary, err = _finish(proc, 60)
+    proc.wait(120)
+    end = time.monotonic() + 30
+    while not err_parts and time.monotonic() < end:
+        time.sleep(0.05)
+    code, err = proc.returncode, err_parts[0]
+    lines = [json.loads(ln) for ln in out if ln.startswith("{")]
+    summary = json.loads(err.strip().splitlines()[-1])["summary"]
     assert code == 0, err
     both = [r for r in lines if {"text", "audio"} <= set(r["modalities"])]
     assert len(both) >= 3, lines
