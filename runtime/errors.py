@@ -5,7 +5,6 @@ else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 from types import ModuleType
 from typing import Callable, Iterable
@@ -49,6 +48,8 @@ class AtolError(ParityError):
 
 def suggest(name: str, valid: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest valid name, or ``""``."""
+    import difflib  # only on a user's mistake: off the start-up path
+
     close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -21,8 +21,6 @@ import os
 import queue
 import sys
 import threading
-import zipfile
-import zlib
 
 import numpy as np
 
@@ -113,6 +111,9 @@ def save_replay(path: str, rec: Recording, featurizers: dict | None = None) -> N
 
 
 def _load_npz(path: str, split: str | None) -> tuple[Recording, dict]:
+    import zipfile  # here, not at the top: the demo's first result does not wait for them
+    import zlib
+
     try:
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)

@@ -11,6 +11,7 @@ each one it did not pick; naming a backend never falls back silently. ``openvino
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from typing import Callable, Protocol
 
@@ -49,6 +50,9 @@ REGISTRY: dict[str, str] = {
     "triton": "hrlf.runtime.backends.triton:open_backend",
 }
 AUTO_ORDER = ("trt", "ort", "torch")
+#: the library each auto candidate needs: auto skips a candidate whose library is not
+#: installed without importing its backend module (trt's pulls in the engine cache)
+AUTO_NEEDS = {"trt": "tensorrt", "ort": "onnxruntime", "torch": "torch"}
 #: Used only when named: a remote server is a deployment choice, not a fallback; OpenVINO
 #: compiles one model per batch bucket (about a second each), a cost a short run should
 #: not pay unasked, and many open/close cycles of it in one process crashed the test
@@ -76,6 +80,11 @@ def open_backend(name: str, model_dir: str, spec: ModelSpec, **opts) -> Backend:
         return _factory(name)(model_dir, spec, **opts)
     reasons = []
     for candidate in AUTO_ORDER:
+        if importlib.util.find_spec(AUTO_NEEDS[candidate]) is None:
+            why = f"{AUTO_NEEDS[candidate]} is not installed"
+            log.info("backend auto: skipped %s: %s", candidate, why)
+            reasons.append(f"{candidate}: {why}")
+            continue
         try:
             backend = _factory(candidate)(model_dir, spec, **opts)
         except (BackendUnavailable, ImportError) as e:
