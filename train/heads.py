@@ -102,7 +102,8 @@ def run(args, log=print) -> dict:
             done[part].append(hit)
         elif not args.summarize:
             todo.append((part, job))
-    log(f"{len(queue)} jobs, {len(queue) - len(todo)} cached, {len(todo)} to train", flush=True)
+    cached = len(done["mosi"]) + len(done["synthetic"])
+    log(f"{len(queue)} jobs, {cached} cached, {len(todo)} to train", flush=True)
     t0 = time.time()
     if todo:
         ctx = mp.get_context("spawn")

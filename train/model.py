@@ -27,6 +27,13 @@ MASK_BIAS = -1e4  # finite in FP16 (max 65504); exp(-1e4) underflows to exactly 
 #: Attention logits more than this far below their row's maximum are raised to it
 #: before the softmax (see :func:`masked_softmax`).
 LOGIT_FLOOR = 60.0
+#: Attention heads of the paper's encoders (d = 40: heads of width 4); the default, and
+#: what the MOSI reproduction uses.
+PAPER_HEADS = 10
+#: The edge configuration: one head of width d. Same parameters and FLOPs, fewer and larger
+#: attention tensors (faster on CPUs); decided by the paired comparison in results/heads.md.
+#: The default for models trained on clip lists (:func:`hrlf.train.regime.edge_heads`).
+EDGE_HEADS = 1
 
 
 @dataclass
@@ -35,7 +42,7 @@ class ModelConfig:
 
     dims: dict = field(default_factory=lambda: {"text": 100, "audio": 73, "vision": 100})
     d: int = 40
-    heads: int = 10
+    heads: int = PAPER_HEADS
     layers: int = 4
     ffn_mult: int = 4
     embed_dropout: float = 0.2
@@ -91,11 +98,14 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
+        # Rows flattened to (B*T, d): every Linear exports as a Gemm with its bias fused
+        # (as MatMul + Add on 3-D input), and PyTorch computes the same addmm either way.
+        x = x.reshape(b * t, d)
         q, k, v = self.qkv(self.ln1(x)).reshape(b, t, 3, self.h, self.hd).permute(2, 0, 3, 1, 4)
         att = masked_softmax((q @ k.transpose(-1, -2)) / math.sqrt(self.hd), key_bias)
         att = self.attn_drop(att)  # (B, h, T, T)
-        x = x + self.res_drop(self.proj((att @ v).transpose(1, 2).reshape(b, t, d)))
-        return x + self.res_drop(self.ff(self.ln2(x)))
+        x = x + self.res_drop(self.proj((att @ v).transpose(1, 2).reshape(b * t, d)))
+        return (x + self.res_drop(self.ff(self.ln2(x)))).reshape(b, t, d)
 
 
 class ModalityEncoder(nn.Module):
