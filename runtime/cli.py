@@ -199,7 +199,7 @@ def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, dur
             backend = "ort"
         be = open_backend(backend, model_dir, spec, precision=precision, provider=provider,
                           threads=threads,
-                          max_batch=max(1, max_batch), **remote)
+                          max_batch=cfg.max_batch, **remote)
         session = Session(be, spec, cfg)
     except BaseException:
         source.close()

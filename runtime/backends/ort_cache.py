@@ -17,7 +17,8 @@ Safety:
 * **atomic**: written under a temporary name in the same folder and renamed;
 * **optional**: when the folder cannot be written (a read-only install or volume) or the
   file cannot be used, the session opens from the ONNX file as before and one INFO line on
-  the ``hrlf.runtime`` logger says why. ``HRLF_ORT_CACHE=0`` turns the cache off.
+  the ``hrlf.runtime`` logger says why. ``HRLF_MODEL_CACHE=0`` turns it off (and the
+  cached backend measurement of ``auto``, :mod:`hrlf.runtime.backends.choice`).
 
 Only CPU-only sessions use it (a GPU provider's graph is partitioned at load).
 """
@@ -32,8 +33,8 @@ import platform
 from hrlf.runtime.spec import sha256_file
 
 log = logging.getLogger("hrlf.runtime")
-CACHE_DIR = ".ort-cache"
-ENV = "HRLF_ORT_CACHE"
+CACHE_DIR = ".hrlf-cache"
+ENV = "HRLF_MODEL_CACHE"
 
 
 def enabled() -> bool:
