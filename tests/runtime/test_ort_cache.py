@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hrlf.runtime.backends import ort_cache
+from hrlf.runtime.backends.choice import feeds
 from hrlf.runtime.backends.base import open_backend
 from hrlf.runtime.spec import ModelSpec
 
@@ -19,17 +20,6 @@ def model_dir(tmp_path):
     d = tmp_path / "model"
     shutil.copytree(demo_model_dir(), d, ignore=shutil.ignore_patterns(ort_cache.CACHE_DIR))
     return str(d)
-
-
-def feeds(spec, b, seed):
-    rng = np.random.default_rng(seed)
-    out = {}
-    for m in spec.modalities:
-        t = spec.frames(m)
-        out[m] = rng.normal(size=(b, t, spec.dim(m))).astype(np.float32)
-        out[m + "_mask"] = (rng.random((b, t)) > 0.3).astype(np.float32)
-    out["modality_mask"] = (rng.random((b, 3)) > 0.3).astype(np.float32)
-    return out
 
 
 def cached_files(model_dir):
