@@ -11,8 +11,11 @@
   and numpy's BLAS on square matrices (512 to 2048), one thread each.
 * **Time**: the model as the runtime runs it (ONNX Runtime, 1 intra-op thread,
   ORT_ENABLE_ALL), interleaved rounds over the batch sizes (one warm call, then 5 timed;
-  the median over rounds), on inputs with 20 % of frames masked (the masked softmax path).
-* **Distance** = time / (FLOPs / peak): 1.0 would be every cycle doing useful FMAs.
+  the median over rounds; the fastest call is kept too, a figure a loaded machine
+  disturbs less), on inputs with 20 % of frames masked (the masked softmax path).
+* **Distance** = time / (FLOPs / peak): 1.0 would be every cycle doing useful FMAs
+  (``distance_from_bound`` with MatMul/Gemm FLOPs, ``distance_incl_conv`` with Conv's too).
+* OpenVINO's time at the same batches is recorded beside it where it is installed.
 
 The JSON records the 1-min load average before and after; on a shared machine the times
 are upper bounds.
@@ -117,15 +120,31 @@ def _timed(fn) -> float:
 
 
 def model_ms(path: str, spec: ModelSpec, batches, rounds: int) -> dict:
+    """backend -> batch -> median ms per call: ONNX Runtime as the runtime configures it,
+    and OpenVINO (static shapes, every bucket compiled first) where it is installed."""
     s = ort_session(path)
+    calls = {"onnxruntime": lambda f: s.run(None, f)}
+    try:
+        from hrlf.runtime.backends.openvino import OpenVinoBackend
+
+        ov = OpenVinoBackend(os.path.dirname(path), spec, max_batch=max(batches))
+        for b in batches:
+            ov._get(b, tuple(spec.frames(m) for m in spec.modalities))
+        calls["openvino"] = ov.run
+    except ImportError:
+        ov = None
     feeds = {b: feeds_for(spec, b) for b in batches}
-    times = {b: [] for b in batches}
+    times = {k: {b: [] for b in batches} for k in calls}
     for _ in range(rounds):
         for b in batches:
-            s.run(None, feeds[b])
-            for _ in range(REPEAT):
-                times[b].append(_timed(lambda: s.run(None, feeds[b])) * 1e3)
-    return {b: float(np.median(v)) for b, v in times.items()}
+            for k, fn in calls.items():
+                fn(feeds[b])
+                for _ in range(REPEAT):
+                    times[k][b].append(_timed(lambda: fn(feeds[b])) * 1e3)
+    if ov is not None:
+        ov.close()
+    return {k: {b: float(np.median(v)) for b, v in per.items()} for k, per in times.items()} | {
+        k + "_min": {b: float(np.min(v)) for b, v in per.items()} for k, per in times.items()}
 
 
 def main() -> None:
@@ -145,11 +164,18 @@ def main() -> None:
     for b in args.batches:
         fl = graph_flops(path, feeds_for(spec, b))
         bound_ms = fl["matmul_gemm"] / (peak["gflops"] * 1e9) * 1e3
+        conv_ms = (fl["matmul_gemm"] + fl["Conv"]) / (peak["gflops"] * 1e9) * 1e3
+        t = ms["onnxruntime"][b]
         res[str(b)] = {"flops": fl, "mflops_per_segment": round(fl["matmul_gemm"] / b / 1e6, 3),
-                       "ms_per_batch": round(ms[b], 4), "bound_ms_per_batch": round(bound_ms, 4),
-                       "distance_from_bound": round(ms[b] / bound_ms, 2),
-                       "distance_incl_conv": round(
-                           ms[b] / ((fl["matmul_gemm"] + fl["Conv"]) / peak["gflops"] / 1e6), 2)}
+                       "mflops_per_segment_incl_conv": round(
+                           (fl["matmul_gemm"] + fl["Conv"]) / b / 1e6, 3),
+                       "ms_per_batch": round(t, 4), "bound_ms_per_batch": round(bound_ms, 4),
+                       "distance_from_bound": round(t / bound_ms, 2),
+                       "distance_incl_conv": round(t / conv_ms, 2),
+                       "ms_per_batch_fastest": round(ms["onnxruntime_min"][b], 4),
+                       "distance_fastest_run": round(ms["onnxruntime_min"][b] / bound_ms, 2),
+                       "openvino_ms_per_batch": round(ms["openvino"][b], 4)
+                       if "openvino" in ms else None}
     out = {"command": "python bench/compute_bound.py" + (f" --model {args.model}" if args.model
                                                          else ""),
            "model": os.path.abspath(d), "heads": _heads(d), "frames": {
