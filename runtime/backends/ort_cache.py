@@ -24,6 +24,7 @@ Only CPU-only sessions use it (a GPU provider's graph is partitioned at load).
 """
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import logging
@@ -45,6 +46,7 @@ def cache_dir(model_dir: str) -> str:
     return os.path.join(model_dir, CACHE_DIR)
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_key() -> str:
     """Short hash of what decides the optimized layout: machine, CPU model and flags."""
     parts = [platform.machine()]
