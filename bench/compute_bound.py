@@ -8,7 +8,9 @@
   has at that batch and the spec's window (read back from an ONNX Runtime run that exposes
   the inputs of those nodes as outputs). Conv FLOPs are counted too and reported apart.
 * **Peak**: one core's float32 GEMM throughput, the best of ONNX Runtime's MatMul (MLAS)
-  and numpy's BLAS on square matrices (512 to 2048), one thread each.
+  and numpy's BLAS on square matrices (512 to 2048), one thread each (the BLAS thread
+  variables are set before numpy loads; ``cpu_time_over_wall`` ~1.0 shows one core: a
+  multi-threaded BLAS had reported twice the peak).
 * **Time**: the model as the runtime runs it (ONNX Runtime, 1 intra-op thread,
   ORT_ENABLE_ALL), interleaved rounds over the batch sizes (one warm call, then 5 timed;
   the median over rounds; the fastest call is kept too, a figure a loaded machine
@@ -29,9 +31,11 @@ import platform
 import sys
 import time
 
-import numpy as np
-import onnx
-import onnxruntime as ort
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy loads its BLAS: one core means one thread
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ort_profile import feeds_for, ort_session  # noqa: E402
@@ -94,7 +98,7 @@ def peak_gflops(rounds: int = 5) -> dict:
     """One core's best float32 GEMM rate: ONNX Runtime's MatMul and numpy's BLAS."""
     from onnx import TensorProto, helper
 
-    out = {}
+    out, cores = {}, {}
     for n in (512, 1024, 2048):
         g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
                               [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
@@ -108,9 +112,12 @@ def peak_gflops(rounds: int = 5) -> dict:
         feeds = {"a": a, "b": a.T.copy()}
         for name, fn in (("ort_mlas", lambda: s.run(None, feeds)), ("numpy_blas", lambda: a @ a)):
             fn()
+            c0, w0 = time.process_time(), time.perf_counter()
             best = min(_timed(fn) for _ in range(rounds))
+            cores[f"{name}_{n}"] = round((time.process_time() - c0) / (time.perf_counter() - w0), 2)
             out[f"{name}_{n}"] = round(2 * n ** 3 / best / 1e9, 1)
-    return {"gflops": max(out.values()), "per_case": out}
+    return {"gflops": max(out.values()), "per_case": out,
+            "cpu_time_over_wall": cores}  # ~1.0: the GEMM ran on one core
 
 
 def _timed(fn) -> float:
@@ -119,20 +126,32 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def model_ms(path: str, spec: ModelSpec, batches, rounds: int) -> dict:
-    """backend -> batch -> median ms per call: ONNX Runtime as the runtime configures it,
-    and OpenVINO (static shapes, every bucket compiled first) where it is installed."""
-    s = ort_session(path)
-    calls = {"onnxruntime": lambda f: s.run(None, f)}
+def _calls(model_dir: str, spec: ModelSpec, batches, prefix: str) -> tuple[dict, list]:
+    """name -> run(feeds): ONNX Runtime as the runtime configures it, and OpenVINO (static
+    shapes, every bucket compiled first) where it is installed; and what to close."""
+    s = ort_session(os.path.join(model_dir, "model.onnx"))
+    calls, opened = {prefix + "onnxruntime": lambda f: s.run(None, f)}, []
     try:
         from hrlf.runtime.backends.openvino import OpenVinoBackend
 
-        ov = OpenVinoBackend(os.path.dirname(path), spec, max_batch=max(batches))
+        ov = OpenVinoBackend(model_dir, ModelSpec.load(model_dir), max_batch=max(batches))
         for b in batches:
             ov._get(b, tuple(spec.frames(m) for m in spec.modalities))
-        calls["openvino"] = ov.run
+        calls[prefix + "openvino"] = ov.run
+        opened.append(ov)
     except ImportError:
-        ov = None
+        pass
+    return calls, opened
+
+
+def model_ms(dirs: dict, spec: ModelSpec, batches, rounds: int) -> dict:
+    """``prefix + backend`` -> batch -> median ms per call (``..._min``: the fastest call),
+    every model and backend of ``dirs`` (prefix -> MODEL_DIR) in the same interleaved rounds."""
+    calls, opened = {}, []
+    for prefix, d in dirs.items():
+        c, o = _calls(d, spec, batches, prefix)
+        calls.update(c)
+        opened += o
     feeds = {b: feeds_for(spec, b) for b in batches}
     times = {k: {b: [] for b in batches} for k in calls}
     for _ in range(rounds):
@@ -141,56 +160,72 @@ def model_ms(path: str, spec: ModelSpec, batches, rounds: int) -> dict:
                 fn(feeds[b])
                 for _ in range(REPEAT):
                     times[k][b].append(_timed(lambda: fn(feeds[b])) * 1e3)
-    if ov is not None:
+    for ov in opened:
         ov.close()
     return {k: {b: float(np.median(v)) for b, v in per.items()} for k, per in times.items()} | {
         k + "_min": {b: float(np.min(v)) for b, v in per.items()} for k, per in times.items()}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None, help="MODEL_DIR [the built-in demo model]")
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
-    ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--json", default="bench/results/compute_bound.json")
-    args = ap.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # numpy's BLAS on one core too
-    d = args.model or demo_model_dir()
-    spec, path = ModelSpec.load(d), os.path.join(d, "model.onnx")
-    load0 = [round(x, 2) for x in os.getloadavg()]
-    peak = peak_gflops()
-    ms = model_ms(path, spec, args.batches, args.rounds)
+def distances(path: str, spec: ModelSpec, ms: dict, prefix: str, batches, peak: float) -> dict:
+    """Per batch: FLOPs, time, bound and the distance from it, for one measured model."""
     res = {}
-    for b in args.batches:
+    for b in batches:
         fl = graph_flops(path, feeds_for(spec, b))
-        bound_ms = fl["matmul_gemm"] / (peak["gflops"] * 1e9) * 1e3
-        conv_ms = (fl["matmul_gemm"] + fl["Conv"]) / (peak["gflops"] * 1e9) * 1e3
-        t = ms["onnxruntime"][b]
+        bound_ms = fl["matmul_gemm"] / (peak * 1e9) * 1e3
+        conv_ms = (fl["matmul_gemm"] + fl["Conv"]) / (peak * 1e9) * 1e3
+        t, fast = ms[prefix + "onnxruntime"][b], ms[prefix + "onnxruntime_min"][b]
+        ov = ms.get(prefix + "openvino", {}).get(b)
         res[str(b)] = {"flops": fl, "mflops_per_segment": round(fl["matmul_gemm"] / b / 1e6, 3),
                        "mflops_per_segment_incl_conv": round(
                            (fl["matmul_gemm"] + fl["Conv"]) / b / 1e6, 3),
                        "ms_per_batch": round(t, 4), "bound_ms_per_batch": round(bound_ms, 4),
                        "distance_from_bound": round(t / bound_ms, 2),
                        "distance_incl_conv": round(t / conv_ms, 2),
-                       "ms_per_batch_fastest": round(ms["onnxruntime_min"][b], 4),
-                       "distance_fastest_run": round(ms["onnxruntime_min"][b] / bound_ms, 2),
-                       "openvino_ms_per_batch": round(ms["openvino"][b], 4)
-                       if "openvino" in ms else None}
-    out = {"command": "python bench/compute_bound.py" + (f" --model {args.model}" if args.model
-                                                         else ""),
-           "model": os.path.abspath(d), "heads": _heads(d), "frames": {
-               m: spec.frames(m) for m in spec.modalities},
+                       "ms_per_batch_fastest": round(fast, 4),
+                       "distance_fastest_run": round(fast / bound_ms, 2),
+                       "openvino_ms_per_batch": None if ov is None else round(ov, 4)}
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="MODEL_DIR [the built-in demo model]")
+    ap.add_argument("--compare", default=None, metavar="MODEL_DIR",
+                    help="another model of the same spec, timed in the same rounds (e.g. the "
+                         "10-head demo: HEADS=10 bash tools/make_demo_model.sh, elsewhere)")
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--json", default="bench/results/compute_bound.json")
+    args = ap.parse_args()
+    d = args.model or demo_model_dir()
+    spec = ModelSpec.load(d)
+    load0 = [round(x, 2) for x in os.getloadavg()]
+    peak = peak_gflops()
+    dirs = {"": d, **({"compare_": args.compare} if args.compare else {})}
+    ms = model_ms(dirs, spec, args.batches, args.rounds)
+    out = {"command": "python bench/compute_bound.py" + "".join(
+               f" --{k} {v}" for k, v in (("model", args.model), ("compare", args.compare)) if v),
+           "model": os.path.abspath(d), "heads": _heads(d),
+           "frames": {m: spec.frames(m) for m in spec.modalities},
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                       "processor": _cpu_name(), "loadavg_at_start": load0,
-                       "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
-           "onnxruntime": ort.__version__, "peak_one_core": peak, "batches": res}
+                       "processor": _cpu_name(), "loadavg_at_start": load0},
+           "onnxruntime": ort.__version__, "peak_one_core": peak,
+           "batches": distances(os.path.join(d, "model.onnx"), spec, ms, "", args.batches,
+                                peak["gflops"])}
+    if args.compare:
+        out["compare"] = {"model": os.path.abspath(args.compare), "heads": _heads(args.compare),
+                          "batches": distances(os.path.join(args.compare, "model.onnx"), spec,
+                                               ms, "compare_", args.batches, peak["gflops"])}
+    out["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json + ".tmp", "w") as f:
         json.dump(out, f, indent=1)
     os.replace(args.json + ".tmp", args.json)
-    print(json.dumps({"peak_gflops": peak["gflops"], **{
-        b: {k: v for k, v in r.items() if k != "flops"} for b, r in res.items()},
-        "loadavg": out["machine"]["loadavg_at_end"]}, indent=1))
+    short = {k: {b: {x: y for x, y in r.items() if x != "flops"} for b, r in v.items()}
+             for k, v in (("model", out["batches"]), ("compare", out.get("compare", {}).get(
+                 "batches", {})))}
+    print(json.dumps({"peak_gflops": peak["gflops"], **short,
+                      "loadavg": out["machine"]["loadavg_at_end"]}, indent=1))
 
 
 def _heads(model_dir: str):
