@@ -193,7 +193,9 @@ def repeat_check(out: str, stats: dict) -> dict:
             continue
         with open(path) as f:
             ref = json.load(f)
-        seeds = ref["seeds_per_protocol"][proto]
+        seeds = ref.get("seeds_per_protocol", {}).get(proto)
+        if not seeds or "hrlf" not in ref.get("stats", {}).get(proto, {}).get("models", {}):
+            continue  # no reproduction results to compare with
         if not set(seeds) <= set(st["seeds"]):
             res[f"{name}_{proto}"] = {"comparable": False, "seeds": seeds}
             continue
@@ -217,17 +219,31 @@ def summarize(done: dict, args) -> dict:
             stats[f"{name}_{proto}"] = st
     la = np.array(done["loadavg"])
     cfg = (hrlf_config(args.out) if args.data else None)
+    wall = {"wall_s_this_invocation": round(done["wall_s"], 1),
+            "loadavg_1min_this_invocation": {"mean": round(float(la[:, 0].mean()), 2),
+                                             "max": float(la[:, 0].max())}}
+    if args.summarize:  # no training now: keep the figures of the invocation that trained
+        wall = _previous_wall(args.out) or wall
     return {"command": "python -m hrlf.train.heads --data ../shared/data/mosi --out results/",
             "complete": done["complete"], "heads": list(args.heads), "paper": PAPER, "d": 40,
             "hrlf_config_mosi": cfg, "budget_mosi": R.BUDGET, "budget_synthetic": R.SYN_BUDGET,
-            "wall_s_this_invocation": round(done["wall_s"], 1),
+            **wall,
             "cpu_s_all_jobs": round(sum(r["cpu_s"] for r in done["mosi"] + done["synthetic"]), 1),
-            "loadavg_1min_this_invocation": {"mean": round(float(la[:, 0].mean()), 2),
-                                             "max": float(la[:, 0].max())},
             "bootstrap": "video-level (synthetic: recordings), the same replicates for every "
                          "model and seed; 'ci' also resamples the seeds; 95 % percentile "
                          "intervals; verdicts from 'ci'",
             "repeat_check": repeat_check(args.out, stats), "stats": stats}
+
+
+def _previous_wall(out: str) -> dict | None:
+    """Wall time and load of the invocation that trained, from OUT/heads.json."""
+    try:
+        with open(os.path.join(out, "heads.json")) as f:
+            prev = json.load(f)
+    except (OSError, ValueError):
+        return None
+    keys = ("wall_s_this_invocation", "loadavg_1min_this_invocation")
+    return {k: prev[k] for k in keys} if all(k in prev for k in keys) and prev[keys[0]] else None
 
 
 def main(argv=None) -> dict:

@@ -69,7 +69,7 @@ def markdown(res: dict) -> str:
     if not res["complete"]:
         lines += ["**PARTIAL**: not every job has finished; the tables hold the seeds that "
                   "every head count finished.", ""]
-    lines += [f"CPU time of all jobs {res['cpu_s_all_jobs'] / 60:.1f} min; this invocation "
+    lines += [f"CPU time of all jobs {res['cpu_s_all_jobs'] / 60:.1f} min; the invocation that trained: "
               f"{res['wall_s_this_invocation']:.0f} s wall, 1-min load average at its "
               f"finished jobs mean {la['mean']}, max {la['max']}.", "",
               f"Statistics: {res['bootstrap']}. Verdicts of *fewer heads − 10 heads*: "
