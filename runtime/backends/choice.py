@@ -13,8 +13,9 @@ guessing:
   OpenVINO is picked only if it is at least :data:`MARGIN` faster per segment at *every*
   one of them;
 * the verdict is measured once per model, ONNX Runtime and OpenVINO version, CPU and batch
-  sizes, and kept in ``MODEL_DIR/.hrlf-cache/`` (written atomically), so later starts read
-  it without importing OpenVINO. Where it cannot be kept (a read-only folder,
+  sizes, in a child process (OpenVINO is loaded into the caller only if it wins), and kept
+  in ``MODEL_DIR/.hrlf-cache/`` (written atomically), so later starts read it without
+  importing OpenVINO. Where it cannot be kept (a read-only folder,
   ``HRLF_MODEL_CACHE=0``) OpenVINO is not measured, since every start would pay ~1 s.
 
 Every outcome is one INFO line on ``hrlf.runtime`` (``hrlf-run -v``) with the figures.
@@ -35,6 +36,8 @@ from hrlf.runtime.spec import MODALITIES, ModelSpec, frame_mask_name
 log = logging.getLogger("hrlf.runtime")
 MARGIN = 0.10
 ROUNDS = 5
+#: the measuring child's limit (it takes ~2 s; a loaded machine may take far longer)
+CHILD_TIMEOUT_S = 120
 X86 = ("x86_64", "amd64", "i386", "i686")
 
 
@@ -166,6 +169,9 @@ def _prefer(ort_be, model_dir: str, spec: ModelSpec, **opts):
         rec = _measure_and_keep(ort_be, model_dir, spec, batches, path, opts)
         if rec is None:
             return ort_be
+    elif "error" in rec:
+        log.info("backend auto: ort, not openvino: its measurement failed (%s); kept in %s",
+                 rec["error"], path)
     else:
         log.info("backend auto: %s (measured once, %s): %s", rec["choice"], path, _describe(rec))
     if rec["choice"] == "ort":
@@ -178,28 +184,70 @@ def _prefer(ort_be, model_dir: str, spec: ModelSpec, **opts):
 
 
 def _measure_and_keep(ort_be, model_dir, spec, batches, path, opts) -> dict | None:
-    """Measure both backends, keep the verdict in ``path``; None when it cannot be kept."""
+    """Measure both backends in a child process and keep the verdict in ``path``; None when
+    it cannot be kept. The child keeps OpenVINO out of this process unless it wins: loaded
+    beside the capture libraries (PortAudio, PocketSphinx) it crashed a live-microphone
+    run. A child that fails or crashes is a kept verdict too (ort, with the reason), so no
+    start pays for it twice."""
+    import subprocess
+    import sys
+
     probe = path + ".probe"
     if not _write(probe, {}):  # unwritable: do not pay for a measurement we cannot keep
         _skip("not measured: the model folder cannot keep the result, and every start "
               "would pay ~1 s", ort_be)
         return None
     ort_cache.discard(probe)
-    from hrlf.runtime.backends.openvino import open_backend as open_openvino
-
     t0 = time.perf_counter()
-    ov = open_openvino(model_dir, spec, **{**opts, "max_batch": max(batches)})
+    cmd = [sys.executable, "-m", "hrlf.runtime.backends.choice", model_dir, path,
+           str(int(opts.get("threads") or 1))] + [str(b) for b in batches]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+        why = None if p.returncode == 0 else (
+            f"exit status {p.returncode}: " + ((p.stderr or "").strip().splitlines() or [""])[-1][:160])
+    except subprocess.TimeoutExpired:
+        why = f"timed out after {CHILD_TIMEOUT_S:g} s"
+    except OSError as e:
+        why = f"{type(e).__name__}: {e}"[:200]
+    rec = _read(path) if why is None else None
+    if rec is None:
+        rec = {"choice": "ort", "batches": list(batches), "error": why or "no result written"}
+        _write(path, rec)
+        log.info("backend auto: ort, not openvino: its measurement failed (%s); kept in %s",
+                 rec["error"], path)
+        return rec
+    log.info("backend auto: %s (measured in %.1f s, kept in %s): %s", rec["choice"],
+             time.perf_counter() - t0, path, _describe(rec))
+    return rec
+
+
+def measure_to(model_dir: str, path: str, threads: int, batches) -> dict:
+    """The child's work: both backends on this model at ``batches``; the verdict to ``path``."""
+    from hrlf.runtime.backends.openvino import OpenVinoBackend
+    from hrlf.runtime.backends.ort import OrtBackend
+
+    spec = ModelSpec.load(model_dir)
+    t0 = time.perf_counter()
+    ort_be = OrtBackend(model_dir, spec, precision="fp32", provider="cpu", threads=threads,
+                        max_batch=max(batches))
+    ov = OpenVinoBackend(model_dir, spec, threads=threads, max_batch=max(batches))
     try:
         for b in batches:
             ov._get(b, tuple(spec.frames(m) for m in MODALITIES))
         ms = measure({"ort": ort_be, "openvino": ov}, spec, batches)
     finally:
         ov.close()
+        ort_be.close()
     rec = {"choice": verdict(ms), "batches": list(batches), "margin": MARGIN,
            "ms_per_segment": {n: {str(b): v for b, v in per.items()} for n, per in ms.items()},
            "measured_s": round(time.perf_counter() - t0, 2),
            "loadavg_1min": round(os.getloadavg()[0], 2)}
-    _write(path, rec)
-    log.info("backend auto: %s (measured in %.1f s, kept in %s): %s", rec["choice"],
-             rec["measured_s"], path, _describe(rec))
+    if not _write(path, rec):
+        raise SystemExit(f"{path}: cannot write the measurement")
     return rec
+
+
+if __name__ == "__main__":  # the child of _measure_and_keep: MODEL_DIR PATH THREADS BATCH...
+    import sys
+
+    measure_to(sys.argv[1], sys.argv[2], int(sys.argv[3]), tuple(int(b) for b in sys.argv[4:]))

@@ -1,5 +1,6 @@
 """``--backend auto``: OpenVINO instead of ONNX Runtime only where it measures faster."""
 import glob
+import json
 import logging
 import os
 import shutil
@@ -40,18 +41,19 @@ def _auto(model_dir, caplog, max_batch=4):
 
 def test_measured_once_then_read_and_openvino_where_faster(model_dir, caplog, monkeypatch):
     pytest.importorskip("openvino", reason="openvino is not installed (pip install 'hrlf[openvino]')")
-    be, lines = _auto(model_dir, caplog)
+    be, lines = _auto(model_dir, caplog)  # measured in a child process
     assert be.name.startswith(("ort-", "openvino-")) and any("measured in" in x for x in lines)
     (kept,) = glob.glob(os.path.join(ort_cache.cache_dir(model_dir), "auto.*-b1_4.json"))
     assert "batch 1: ort" in lines[0] and "batch 4: ort" in lines[0]
     be.close()
-    monkeypatch.setattr(choice, "measure", lambda *a, **k: pytest.fail("measured again"))
+    monkeypatch.setattr(choice, "_measure_and_keep", lambda *a: pytest.fail("measured again"))
     be, lines = _auto(model_dir, caplog)
     assert any("measured once" in x for x in lines)
     be.close()
-    os.remove(kept)  # where OpenVINO is faster at every batch size in use, auto takes it
-    monkeypatch.setattr(choice, "measure", lambda backends, spec, batches, rounds=5: {
-        "ort": {b: 1.0 for b in batches}, "openvino": {b: 0.5 for b in batches}})
+    # a kept verdict for OpenVINO (faster at every batch size in use): auto opens it
+    with open(kept, "w") as f:
+        json.dump({"choice": "openvino", "batches": [1, 4], "ms_per_segment": {
+            "ort": {"1": 1.0, "4": 1.0}, "openvino": {"1": 0.5, "4": 0.5}}}, f)
     be, lines = _auto(model_dir, caplog)
     try:
         assert be.name == "openvino-cpu-fp32"
@@ -60,9 +62,21 @@ def test_measured_once_then_read_and_openvino_where_faster(model_dir, caplog, mo
         be.close()
 
 
+def test_a_failed_measurement_is_kept_as_ort(model_dir, caplog, monkeypatch):
+    monkeypatch.setattr(choice, "openvino_version", lambda: "2099.0")  # as if installed
+    monkeypatch.setattr(choice, "CHILD_TIMEOUT_S", 0.001)  # the child cannot finish
+    be, lines = _auto(model_dir, caplog)
+    assert be.name == "ort-cpu-fp32" and "its measurement failed (timed out" in lines[0]
+    monkeypatch.setattr(choice, "_measure_and_keep", lambda *a: pytest.fail("measured again"))
+    be, lines = _auto(model_dir, caplog)
+    assert be.name == "ort-cpu-fp32" and "its measurement failed (timed out" in lines[0]
+
+
 def test_no_measurement_it_cannot_keep(model_dir, caplog, monkeypatch):
     monkeypatch.setattr(choice, "openvino_version", lambda: "2099.0")  # as if installed
-    monkeypatch.setattr(choice, "measure", lambda *a, **k: pytest.fail("should not measure"))
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("should not measure"))
     monkeypatch.setenv(ort_cache.ENV, "0")
     be, lines = _auto(model_dir, caplog)
     assert be.name == "ort-cpu-fp32" and "HRLF_MODEL_CACHE=0" in lines[0]
