@@ -17,7 +17,9 @@
   disturbs less), on inputs with 20 % of frames masked (the masked softmax path).
 * **Distance** = time / (FLOPs / peak): 1.0 would be every cycle doing useful FMAs
   (``distance_from_bound`` with MatMul/Gemm FLOPs, ``distance_incl_conv`` with Conv's too).
-* OpenVINO's time at the same batches is recorded beside it where it is installed.
+* OpenVINO's time at the same batches is recorded beside it where it is installed,
+  measured in a second phase (its threads slow ONNX Runtime's batch-1 calls when both run
+  in one process).
 
 The JSON records the 1-min load average before and after; on a shared machine the times
 are upper bounds.
@@ -126,30 +128,30 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def _calls(model_dir: str, spec: ModelSpec, batches, prefix: str) -> tuple[dict, list]:
-    """name -> run(feeds): ONNX Runtime as the runtime configures it, and OpenVINO (static
-    shapes, every bucket compiled first) where it is installed; and what to close."""
-    s = ort_session(os.path.join(model_dir, "model.onnx"))
-    calls, opened = {prefix + "onnxruntime": lambda f: s.run(None, f)}, []
+def _calls(model_dir: str, spec: ModelSpec, batches, prefix: str, backend: str):
+    """(name -> run(feeds), what to close) for ONNX Runtime as the runtime configures it, or
+    OpenVINO (static shapes, every bucket compiled first; None where it is not installed)."""
+    if backend == "onnxruntime":
+        s = ort_session(os.path.join(model_dir, "model.onnx"))
+        return {prefix + backend: lambda f: s.run(None, f)}, []
     try:
         from hrlf.runtime.backends.openvino import OpenVinoBackend
-
-        ov = OpenVinoBackend(model_dir, ModelSpec.load(model_dir), max_batch=max(batches))
-        for b in batches:
-            ov._get(b, tuple(spec.frames(m) for m in spec.modalities))
-        calls[prefix + "openvino"] = ov.run
-        opened.append(ov)
     except ImportError:
-        pass
-    return calls, opened
+        return {}, []
+    ov = OpenVinoBackend(model_dir, ModelSpec.load(model_dir), max_batch=max(batches))
+    for b in batches:
+        ov._get(b, tuple(spec.frames(m) for m in spec.modalities))
+    return {prefix + backend: ov.run}, [ov]
 
 
-def model_ms(dirs: dict, spec: ModelSpec, batches, rounds: int) -> dict:
+def model_ms(dirs: dict, spec: ModelSpec, batches, rounds: int, backend: str) -> dict:
     """``prefix + backend`` -> batch -> median ms per call (``..._min``: the fastest call),
-    every model and backend of ``dirs`` (prefix -> MODEL_DIR) in the same interleaved rounds."""
+    every model of ``dirs`` (prefix -> MODEL_DIR) in the same interleaved rounds. One
+    backend per phase: OpenVINO's threads, once started, slow ONNX Runtime's batch-1 calls
+    in the same process (median 0.87 against 0.47 ms on the demo)."""
     calls, opened = {}, []
     for prefix, d in dirs.items():
-        c, o = _calls(d, spec, batches, prefix)
+        c, o = _calls(d, spec, batches, prefix, backend)
         calls.update(c)
         opened += o
     feeds = {b: feeds_for(spec, b) for b in batches}
@@ -194,6 +196,8 @@ def main() -> None:
                     help="another model of the same spec, timed in the same rounds (e.g. the "
                          "10-head demo: HEADS=10 bash tools/make_demo_model.sh, elsewhere)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    ap.add_argument("--no-openvino", dest="openvino", action="store_false",
+                    help="skip the OpenVINO phase (it runs after ONNX Runtime's)")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--json", default="bench/results/compute_bound.json")
     args = ap.parse_args()
@@ -202,9 +206,12 @@ def main() -> None:
     load0 = [round(x, 2) for x in os.getloadavg()]
     peak = peak_gflops()
     dirs = {"": d, **({"compare_": args.compare} if args.compare else {})}
-    ms = model_ms(dirs, spec, args.batches, args.rounds)
+    ms = model_ms(dirs, spec, args.batches, args.rounds, "onnxruntime")
+    if args.openvino:  # after ONNX Runtime's rounds: its threads would slow those
+        ms.update(model_ms(dirs, spec, args.batches, args.rounds, "openvino"))
     out = {"command": "python bench/compute_bound.py" + "".join(
-               f" --{k} {v}" for k, v in (("model", args.model), ("compare", args.compare)) if v),
+               f" --{k} {v}" for k, v in (("model", args.model), ("compare", args.compare)) if v)
+           + ("" if args.openvino else " --no-openvino"),
            "model": os.path.abspath(d), "heads": _heads(d),
            "frames": {m: spec.frames(m) for m in spec.modalities},
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
