@@ -15,7 +15,9 @@ time (user + system) of that whole process and of the bare one: ``cpu_*_ms`` are
 sensitive to other load than wall times. The 1-min load average is recorded before and after.
 The ORT model cache (``hrlf.runtime.backends.ort_cache``) is measured in both states:
 ``warm`` (the optimized model file exists, as on every start after the first) and ``cold``
-(its ``.ort`` file is removed before each hrlf-run, so that start writes it). The very first
+(its ``.ort`` file is removed before each hrlf-run, so that start writes it).
+``stages_ms_fastest``: where an in-process start spends its time up to the first
+inference (imports, the demo stream, the backend), fastest of ``--runs``. The very first
 start on a machine with OpenVINO installed also measures OpenVINO once for ``auto`` (about
 2 s, kept in the model's cache folder); the warm-up run before the rounds pays that.
 """
@@ -132,6 +134,41 @@ def measure(runs: int, cold_cache: bool, baseline: str | None = None) -> dict:
     return out
 
 
+STAGES = r"""
+import sys, time
+t = [("start", time.perf_counter())]
+def mark(name):
+    t.append((name, time.perf_counter()))
+import numpy, onnxruntime; mark("numpy + onnxruntime")
+import click; mark("click")
+import hrlf.runtime.cli; mark("hrlf.runtime.cli")
+from hrlf.runtime.backends.base import open_backend
+from hrlf.runtime.runner import Runner
+from hrlf.runtime.session import Session, SessionConfig
+from hrlf.runtime.sources import open_source; mark("runner, session, sources")
+from hrlf.runtime.assets import demo_model_dir
+from hrlf.runtime.spec import ModelSpec
+d = demo_model_dir(); spec = ModelSpec.load(d); mark("spec")
+src = open_source("demo", spec, duration_s=30.0); mark("demo stream")
+be = open_backend("auto", d, spec, max_batch=32); mark("backend (auto)")
+from hrlf.runtime.backends.choice import feeds
+be.run(feeds(spec, 1)); mark("first inference")
+import json
+print(json.dumps({n: (b - a) * 1e3 for (_, a), (n, b) in zip(t, t[1:])}))
+"""
+
+
+def stages(runs: int) -> dict:
+    """In-process ms of each step to the first inference (the fastest of ``runs``)."""
+    best: dict = {}
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", STAGES], capture_output=True, text=True,
+                             check=True).stdout.strip().splitlines()[-1]
+        for name, ms in json.loads(out).items():
+            best[name] = min(best.get(name, float("inf")), ms)
+    return {k: round(v, 1) for k, v in best.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
@@ -153,6 +190,7 @@ def main() -> None:
     out["warm_cache"] = measure(args.runs, False, args.baseline)
     if out["ort_cache"]:
         out["cold_cache"] = measure(args.runs, True)
+    out["stages_ms_fastest"] = stages(args.runs)
     out["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json + ".tmp", "w") as f:
@@ -162,6 +200,7 @@ def main() -> None:
         if k in out:
             print(k, json.dumps(out[k]["median"]),
                   {r: v for r, v in out[k].items() if "ratio" in r})
+    print("stages (ms, fastest run)", json.dumps(out["stages_ms_fastest"]))
     print("loadavg", out["machine"]["loadavg_at_start"], out["machine"]["loadavg_at_end"])
 
 
