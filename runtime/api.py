@@ -141,7 +141,8 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
         if provider != "auto" and backend == "auto":  # a named provider means ONNX Runtime
             backend = "ort"
         be = open_backend(backend, model_dir, spec, precision=precision, provider=provider,
-                          threads=threads, max_batch=max(1, max_batch), **(backend_options or {}))
+                          threads=threads, max_batch=cfg.max_batch,  # the batches in use (auto measures them)
+                          **(backend_options or {}))
         session = Session(be, spec, cfg)
     except BaseException:
         src.close()

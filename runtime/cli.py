@@ -60,7 +60,8 @@ _VERBOSE = {name: logging.INFO for name in _QUIET}
               help="--backend triton: the server's gRPC endpoint.")
 @click.option("--triton-model", default="hrlf_python", show_default=True, metavar="NAME[:VERSION]",
               help="--backend triton: model in the server's repository (hrlf-export --triton).")
-@click.option("--triton-timeout", type=_range(0.0, 3600.0, min_open=True), default=5.0, show_default=True, metavar="S",
+@click.option("--triton-timeout", type=_range(0.0, 3600.0, min_open=True), default=5.0,
+              show_default=True, metavar="S",
               help="--backend triton: deadline of one call, retries and reconnects included.")
 @click.option("--on-backend-error", type=click.Choice(["continue", "stop"]), default="continue",
               show_default=True,

@@ -5,7 +5,6 @@ else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 from types import ModuleType
 from typing import Callable, Iterable
@@ -52,6 +51,8 @@ def suggest(name: str, valid: Iterable[str], aliases: dict | None = None) -> str
 
     ``aliases`` maps names people try to the valid one they mean (``onnx`` -> ``ort``); a
     match there wins over spelling closeness."""
+    import difflib  # only on a user's mistake: off the start-up path
+
     alias = (aliases or {}).get(str(name).lower())
     close = [alias] if alias else difflib.get_close_matches(str(name), list(valid), n=1,
                                                             cutoff=0.5)

@@ -25,8 +25,6 @@ import queue
 import stat
 import sys
 import threading
-import zipfile
-import zlib
 
 import numpy as np
 
@@ -129,6 +127,9 @@ def save_replay(path: str, rec: Recording, featurizers: dict | None = None) -> N
 
 
 def _load_npz(path: str, split: str | None) -> tuple[Recording, dict]:
+    import zipfile  # here, not at the top: the demo's first result does not wait for them
+    import zlib
+
     try:
         with np.load(path, allow_pickle=False) as z:
             check_npz(z, path)  # before any array is inflated

@@ -9,8 +9,9 @@ the runtime see :class:`InferenceGraph` alone.
 Masks. Every encoder prepends a learned, always-valid "null" token, so attention never
 sees a fully masked row (no NaN in FP32 or FP16) and an absent modality (no valid frame)
 yields a defined, learned code. Masked keys get a finite -1e4 bias, which stays finite in
-FP16. Features are multiplied by the effective frame mask inside the graph, so the
-output never depends on what a caller left in masked slots.
+FP16, and every logit is floored 60 below its row's maximum (:func:`masked_softmax`).
+Features are multiplied by the effective frame mask inside the graph, so the output never
+depends on what a caller left in masked slots.
 """
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ from torch import nn
 from hrlf.runtime.spec import MODALITIES, MODALITY_MASK, frame_mask_name
 
 MASK_BIAS = -1e4  # finite in FP16 (max 65504); exp(-1e4) underflows to exactly 0
+#: Attention logits more than this far below their row's maximum are raised to it
+#: before the softmax (see :func:`masked_softmax`).
+LOGIT_FLOOR = 60.0
+#: Attention heads of the paper's encoders (d = 40: heads of width 4); the default, and
+#: what the MOSI reproduction uses.
+PAPER_HEADS = 10
+#: The edge configuration: one head of width d. Same parameters and FLOPs, fewer and larger
+#: attention tensors (faster on CPUs); decided by the paired comparison in results/heads.md.
+#: The default for models trained on clip lists (:func:`hrlf.train.regime.edge_heads`).
+EDGE_HEADS = 1
 
 
 @dataclass
@@ -31,7 +42,7 @@ class ModelConfig:
 
     dims: dict = field(default_factory=lambda: {"text": 100, "audio": 73, "vision": 100})
     d: int = 40
-    heads: int = 10
+    heads: int = PAPER_HEADS
     layers: int = 4
     ffn_mult: int = 4
     embed_dropout: float = 0.2
@@ -55,6 +66,24 @@ def sinusoidal_pe(t: int | torch.Tensor, d: int, device=None) -> torch.Tensor:
     return torch.stack([torch.sin(ang), torch.cos(ang)], -1).reshape(-1, d)
 
 
+def masked_softmax(scores: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+    """softmax(scores + key_bias) over the last axis, with every logit floored at its row's
+    maximum minus :data:`LOGIT_FLOOR`.
+
+    Why the floor: exp(x - max) below about -87 is a subnormal float, and ONNX Runtime's
+    Softmax (MLAS) can be several times slower on rows that produce them (7.3x on a masked
+    (32, 10, 41, 41) input in shared/design/toolchain-notes.md); a masked key (bias -1e4)
+    always does. With the floor every exponent is >= -60: a floored key keeps a weight
+    <= e^-60 (9e-27) of the largest one, so even 10^4 such keys move a row's sum or its
+    weighted values by < 1e-22 relative, 10^-15 of float32's resolution (2^-24): the
+    result is the same float32 number, in training and in the exported graph (tests check
+    both bit for bit). e^-60 rather than e^-80 keeps those weights times the values clear
+    of subnormal products in the next MatMul.
+    """
+    s = scores + key_bias
+    return torch.maximum(s, s.amax(-1, keepdim=True) - LOGIT_FLOOR).softmax(-1)
+
+
 class EncoderLayer(nn.Module):
     """Pre-LN Transformer layer with an additive key bias (MulT style)."""
 
@@ -69,11 +98,14 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
+        # Rows flattened to (B*T, d): every Linear exports as a Gemm with its bias fused
+        # (as MatMul + Add on 3-D input), and PyTorch computes the same addmm either way.
+        x = x.reshape(b * t, d)
         q, k, v = self.qkv(self.ln1(x)).reshape(b, t, 3, self.h, self.hd).permute(2, 0, 3, 1, 4)
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd) + key_bias  # (B, h, T, T)
-        att = self.attn_drop(att.softmax(-1))
-        x = x + self.res_drop(self.proj((att @ v).transpose(1, 2).reshape(b, t, d)))
-        return x + self.res_drop(self.ff(self.ln2(x)))
+        att = masked_softmax((q @ k.transpose(-1, -2)) / math.sqrt(self.hd), key_bias)
+        att = self.attn_drop(att)  # (B, h, T, T)
+        x = x + self.res_drop(self.proj((att @ v).transpose(1, 2).reshape(b * t, d)))
+        return (x + self.res_drop(self.ff(self.ln2(x)))).reshape(b, t, d)
 
 
 class ModalityEncoder(nn.Module):

@@ -48,7 +48,7 @@ def small_batch(n_train: int) -> int:
     return int(min(64, max(8, 2 ** math.floor(math.log2(max(1, n_train) / 6)))))
 
 
-def choose(cfg, n_train: int, skill: dict | None = None) -> dict:
+def choose(cfg, n_train: int, skill: dict | None = None, clips: bool = False) -> dict:
     """Fill the unset (None) fields of ``cfg`` in place; return ``{field: {value, why}}``.
 
     Args:
@@ -56,9 +56,13 @@ def choose(cfg, n_train: int, skill: dict | None = None) -> dict:
         n_train: number of training windows.
         skill: modality -> unexplained label variance of a clip-wise cross-validated probe
             on train (:func:`hrlf.train.probe.cv_skill`); None: no modality is switched off.
+        clips: the data is a clip list (``--data clips.csv``): its models get the edge
+            configuration's attention heads unless the config names them.
     """
     small = n_train < SMALL_WINDOWS
     out: dict[str, dict] = {}
+    if clips:
+        edge_heads(cfg, out)
 
     def put(name, value, why):
         if getattr(cfg, name) is None:
@@ -137,6 +141,23 @@ def threads(n_train: int) -> dict | None:
         return {"value": int(os.environ["OMP_NUM_THREADS"]), "why": "OMP_NUM_THREADS"}
     T.cap_auto(1)
     return {"value": 1, "why": "small batches: one thread is faster than two"}
+
+
+def edge_heads(cfg, out: dict) -> None:
+    """The edge configuration's heads (:data:`hrlf.train.model.EDGE_HEADS`) unless set."""
+    from hrlf.train.model import EDGE_HEADS
+
+    if "heads" in cfg.model:
+        out["model.heads"] = {"value": cfg.model["heads"], "why": "set by the user"}
+        return
+    cfg.model = {**cfg.model, "heads": EDGE_HEADS}
+    out["model.heads"] = {"value": EDGE_HEADS, "why": EDGE_WHY}
+
+
+#: why clip models get the edge configuration's heads (figures: results/heads.md)
+EDGE_WHY = ("clip list: the edge configuration; one attention head of width 40 instead of "
+            "the paper's 10, same parameters and FLOPs, faster on CPUs, accuracy "
+            "indistinguishable in results/heads.md; set model.heads in --config for another")
 
 
 def describe(choices: dict) -> str:

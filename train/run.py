@@ -211,7 +211,8 @@ def _train_run(cfg, data, out, resume, progress, on_epoch, on_start, say) -> dic
     if len(tr) < regime.SMALL_WINDOWS:
         small_norm = regime.normalization(tr.norm(), cfg.norm or "shrunk")
         skill = probe.cv_skill(tr.batch(small_norm), tr.label, tr.group)
-    choices = regime.choose(cfg, len(tr), skill)
+    clips = D.resolve_source(data).lower().endswith(".csv")
+    choices = regime.choose(cfg, len(tr), skill, clips=clips)
     th = regime.threads(len(ds.splits["train"]))
     if th is not None:
         torch.set_num_threads(th["value"])

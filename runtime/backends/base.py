@@ -4,13 +4,15 @@ A backend runs one model on a batch: ``run(feeds) -> scores`` where ``feeds`` is
 numpy arrays keyed by the model's input names and scores is a float32 ``(B,)`` array. I/O is
 numpy only, so the streaming core never sees torch, CUDA or TensorRT objects.
 
-``--backend auto`` tries TensorRT, then ONNX Runtime, then PyTorch, and logs why it skipped
-each one it did not pick; naming a backend never falls back silently. ``openvino`` and
-``triton`` (a Triton server over gRPC) are only used when named.
+``--backend auto`` tries TensorRT, then ONNX Runtime (or OpenVINO where it measures faster,
+:mod:`hrlf.runtime.backends.choice`), then PyTorch, and logs why it skipped each one it did
+not pick; naming a backend never falls back silently. ``triton`` (a Triton server over gRPC)
+is only used when named.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from typing import Callable, Protocol
 
@@ -50,10 +52,12 @@ REGISTRY: dict[str, str] = {
     "triton": "hrlf.runtime.backends.triton:open_backend",
 }
 AUTO_ORDER = ("trt", "ort", "torch")
-#: Used only when named: a remote server is a deployment choice, not a fallback; OpenVINO
-#: compiles one model per batch bucket (about a second each), a cost a short run should
-#: not pay unasked, and many open/close cycles of it in one process crashed the test
-#: suite (a segfault), so it stays opt-in until that is understood.
+#: the library each auto candidate needs: auto skips a candidate whose library is not
+#: installed without importing its backend module (trt's pulls in the engine cache)
+AUTO_NEEDS = {"trt": "tensorrt", "ort": "onnxruntime", "torch": "torch"}
+#: Not auto candidates of their own: a remote server is a deployment choice, not a
+#: fallback; OpenVINO replaces ONNX Runtime in auto only where it measures faster for the
+#: batch sizes in use (:mod:`hrlf.runtime.backends.choice`).
 NAMED_ONLY = ("openvino", "triton")
 BACKENDS = ("auto",) + AUTO_ORDER + NAMED_ONLY
 
@@ -77,12 +81,21 @@ def open_backend(name: str, model_dir: str, spec: ModelSpec, **opts) -> Backend:
         return _factory(name)(model_dir, spec, **opts)
     reasons = []
     for candidate in AUTO_ORDER:
+        if importlib.util.find_spec(AUTO_NEEDS[candidate]) is None:
+            why = f"{AUTO_NEEDS[candidate]} is not installed"
+            log.info("backend auto: skipped %s: %s", candidate, why)
+            reasons.append(f"{candidate}: {why}")
+            continue
         try:
             backend = _factory(candidate)(model_dir, spec, **opts)
         except (BackendUnavailable, ImportError) as e:
             log.info("backend auto: skipped %s: %s", candidate, e)
             reasons.append(f"{candidate}: {e}")
             continue
+        if candidate == "ort":  # OpenVINO where it measures faster (backends.choice)
+            from hrlf.runtime.backends.choice import prefer
+
+            backend = prefer(backend, model_dir, spec, **opts)
         log.info("backend auto: picked %s (%s)", candidate, backend.name)
         return backend
     raise BackendUnavailable("backend auto: no backend can run this model (" + " | ".join(reasons)

@@ -12,7 +12,9 @@ scores match ONNX Runtime within 1e-5.
 """
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 
 import numpy as np
 
@@ -22,6 +24,28 @@ from hrlf.runtime.spec import MODALITIES, ModelSpec, check_artifact, frame_mask_
 
 X86 = ("x86_64", "amd64", "i386", "i686")
 INSTALL = "pip install 'hrlf[openvino]'"
+#: every backend not yet closed; the atexit hook closes them before the interpreter
+#: finalizes (a backend left open aborted the process at exit: its compile thread and
+#: OpenVINO's own threads outlived Python's state, 3 of 3 runs with 3 open backends)
+_OPEN: "weakref.WeakSet[OpenVinoBackend]" = weakref.WeakSet()
+_HOOKED = False
+
+
+def _close_all() -> None:
+    """Close every backend still open (runs at interpreter exit)."""
+    for be in list(_OPEN):
+        be.close()
+
+
+def _track(be: "OpenVinoBackend") -> None:
+    """Remember ``be`` for the exit hook. The hook is registered after ``openvino`` is
+    imported, so it runs before any exit handler of OpenVINO's (atexit is last-in,
+    first-out)."""
+    global _HOOKED
+    _OPEN.add(be)
+    if not _HOOKED:
+        atexit.register(_close_all)
+        _HOOKED = True
 
 
 def buckets(max_batch: int) -> list[int]:
@@ -73,6 +97,7 @@ class OpenVinoBackend:
         self._get(1, frames)  # fail at open, not at the first window
         self._compiling: set = set()
         self._threads: list[threading.Thread] = []
+        _track(self)
 
     def _shapes(self, batch: int, frames: tuple) -> dict:
         shapes = {}
@@ -154,12 +179,15 @@ class OpenVinoBackend:
         return np.concatenate(out) if len(out) > 1 else out[0]
 
     def close(self) -> None:
-        """Wait for background compiles, then release the compiled models."""
+        """Wait for background compiles, then release the compiled models and the core.
+        Idempotent; also called at interpreter exit for a backend left open."""
         self._model = None
-        for th in self._threads:
+        for th in list(self._threads):
             th.join()
         with self._lock:
             self._compiled.clear()
+        self.core = None
+        _OPEN.discard(self)
 
 
 def _first(e: BaseException) -> str:

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from hrlf.runtime.backends import ort_cache
 from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError, import_optional
 from hrlf.runtime.spec import SCORE, ModelSpec, check_artifact
 
@@ -54,7 +55,8 @@ class OrtBackend:
         providers = ([_EP["tensorrt"]] if provider == "tensorrt" else []) + (
             [_EP["cuda"]] if use_cuda and has_cuda else []) + ["CPUExecutionProvider"]
         try:
-            self.session = ort.InferenceSession(path, opts, providers=providers)
+            self.session, self.cache = ort_cache.open_session(
+                ort, path, opts, providers, spec.artifacts.get(os.path.basename(path)))
         except Exception as e:  # onnxruntime raises its own pybind types for bad files
             first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
             raise ArtifactError(f"{path}: onnxruntime cannot load it ({first}); re-export the "

@@ -91,3 +91,34 @@ def test_wrong_weights_fail_parity_with_every_case_named(exported, make_student,
                           {"model.onnx": (exported[1] / "model.onnx", FP32_ATOL)},
                           cases=parity_cases(export_spec, batches=(1,), masks=MASKS[:2]))
     assert "model.onnx: 6/6 parity cases fail" in str(e.value)
+
+
+def test_logit_floor_changes_no_exported_score(student, export_spec, monkeypatch):
+    """The floored softmax (no subnormal exponents in ONNX Runtime's Softmax) against the
+    graph exported before it: the same scores, bit for bit, over every parity case, FP32
+    and FP16; and the floor is in the graph (a Max before every Softmax)."""
+    import onnxruntime as ort
+
+    from hrlf.export.fp16 import to_fp16
+    from hrlf.export.graph import clean_graph
+    from hrlf.export.onnx import export_onnx
+    from hrlf.train import model as M
+
+    new = clean_graph(export_onnx(student, export_spec))[0]
+    with monkeypatch.context() as mp:
+        mp.setattr(M, "masked_softmax", lambda s, bias: (s + bias).softmax(-1))
+        old = clean_graph(export_onnx(student, export_spec))[0]
+    producer = {o: n for n in new.graph.node for o in n.output}
+    softmax = [n for n in new.graph.node if n.op_type == "Softmax"]
+    assert softmax and all(producer[n.input[0]].op_type == "Max" for n in softmax)
+    assert not any(n.op_type == "Max" for n in old.graph.node)
+
+    def session(model):
+        return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+    for name, a, b in (("fp32", new, old), ("fp16", to_fp16(new), to_fp16(old))):
+        sa, sb = session(a), session(b)
+        for case in parity_cases(export_spec, seed=3):
+            feeds = dict(case.feeds)
+            ya, yb = sa.run([SCORE], feeds)[0], sb.run([SCORE], feeds)[0]
+            assert np.array_equal(ya, yb), f"{name} {case.name}: {np.abs(ya - yb).max()}"

@@ -38,6 +38,21 @@ def test_large_data_keeps_the_papers_settings():
     assert regime.filled(L.TrainConfig()).batch_size == 128
 
 
+def test_clip_models_get_the_edge_heads_unless_set():
+    from hrlf.train.model import EDGE_HEADS, PAPER_HEADS, ModelConfig
+
+    for n in (45, 5000):  # small and large clip lists alike
+        cfg = L.TrainConfig()
+        ch = regime.choose(cfg, n, clips=True)
+        assert cfg.model["heads"] == EDGE_HEADS and "results/heads.md" in ch["model.heads"]["why"]
+    cfg = L.TrainConfig(model={"heads": PAPER_HEADS})
+    ch = regime.choose(cfg, 45, clips=True)
+    assert cfg.model["heads"] == PAPER_HEADS and ch["model.heads"]["why"] == "set by the user"
+    cfg = L.TrainConfig()
+    regime.choose(cfg, 45)  # MOSI, synthetic: the paper's heads (ModelConfig's default)
+    assert "heads" not in cfg.model and ModelConfig().heads == PAPER_HEADS
+
+
 def _batch(x: dict, n: int) -> dict:
     out = {}
     for m in MODALITIES:

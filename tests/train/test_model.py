@@ -103,3 +103,57 @@ def test_representations_before_or_after_dropout():
         kept = out[True][k] != 0
         torch.testing.assert_close(out[True][k][kept], 2 * out[False][k][kept])
         assert (out[True][k] == 0).float().mean() > (out[False][k] == 0).float().mean() + 0.2
+
+
+def _layer_before(self, x, key_bias):
+    """EncoderLayer.forward before the logit floor and the flattened rows."""
+    import math
+
+    b, t, d = x.shape
+    q, k, v = self.qkv(self.ln1(x)).reshape(b, t, 3, self.h, self.hd).permute(2, 0, 3, 1, 4)
+    att = self.attn_drop(((q @ k.transpose(-1, -2)) / math.sqrt(self.hd) + key_bias).softmax(-1))
+    x = x + self.res_drop(self.proj((att @ v).transpose(1, 2).reshape(b, t, d)))
+    return x + self.res_drop(self.ff(self.ln2(x)))
+
+
+def _train_steps(monkeypatch, floor: bool, heads: int, steps: int = 25) -> dict:
+    """A few Adam steps of an encoder on inputs with masked frames and absent
+    modalities; the state dict after them."""
+    from hrlf.train import model as M
+
+    if not floor:  # the layer as it was before the logit floor and the flattened rows
+        monkeypatch.setattr(M.EncoderLayer, "forward", _layer_before)
+    torch.manual_seed(0)
+    net = HRLFNet(ModelConfig(dims=DIMS, layers=2, heads=heads))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for i in range(steps):
+        b = _batch(8, frames=(5, 9, 7), seed=i)
+        b["modality_mask"][::3, i % 3] = 0
+        b = {k: v * 4 if k in DIMS else v for k, v in b.items()}  # spread the logits
+        loss = (net(b)["score"] - torch.linspace(-2, 2, 8)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    monkeypatch.undo()
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize("heads", [10, 2, 1])
+def test_logit_floor_leaves_training_bit_identical(monkeypatch, heads):
+    """The floor of masked_softmax (for ONNX Runtime's Softmax) and the flattened rows (for
+    Gemm with fused bias) change no bit of training: forward, backward and Adam give the
+    same weights as the layer before them."""
+    from hrlf.train import model as M
+
+    s = torch.randn(2, 10, 6, 6) * 30  # logits spread wider than the floor
+    bias = torch.tensor([0, 0, -1e4, 0, -1e4, 0.0])[None, None, None, :]
+    floored = torch.maximum(s + bias, (s + bias).amax(-1, keepdim=True) - M.LOGIT_FLOOR)
+    assert bool((floored != s + bias).any())  # the floor is active on this input
+    ref = _train_steps(monkeypatch, floor=False, heads=heads)
+    new = _train_steps(monkeypatch, floor=True, heads=heads)
+    assert ref.keys() == new.keys()
+    for k in ref:
+        assert torch.equal(ref[k], new[k]), k
+    out = M.masked_softmax(s, bias)
+    assert torch.equal(out[..., [2, 4]] < 1e-25, torch.ones_like(out[..., [2, 4]], dtype=bool))
+    torch.testing.assert_close(out, (s + bias).softmax(-1), rtol=0, atol=1e-25)
