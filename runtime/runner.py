@@ -74,6 +74,8 @@ class Runner:
             if r.score is not None and missing and callable(reasons):
                 why = reasons(r.t_start, r.t_end)
                 r.extra["absent"] = {m: why.get(m, "no_frames") for m in missing}
+            if getattr(self.source, "words_enabled", False):  # --words
+                r.extra["words"] = self.source.words(r.t_start, r.t_end)
             if self.truth is not None and r.score is not None:
                 y = self.truth(r.t_start, r.t_end)
                 if y is not None:

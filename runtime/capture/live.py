@@ -107,6 +107,8 @@ class _LiveTrack:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+        if getattr(self, "chain", None) is not None:  # its recognizer's worker thread
+            self.chain.close()
 
 
 class LiveVideoTrack(_LiveTrack):
