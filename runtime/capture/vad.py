@@ -10,9 +10,10 @@ The gate runs WebRTC's VAD on 30 ms frames of 16-bit audio (8/16/32/48 kHz; othe
 resampled linearly to 16 kHz for the decision only). WebRTC's VAD alone calls steady noise
 voice now and then (white noise at -54 dBFS passed 37 of 436 frames), so a VAD frame is
 voiced only when it is also loud enough: at least ``floor_dbfs`` (RMS, dB re full scale) and
-at least ``snr_db`` above the stream's noise floor, the quietest VAD frame of the last
-``NOISE_WINDOW_S`` seconds before it (minimum statistics; no history: the absolute floor
-alone). Spec files written before these two fields get their defaults. An audio feature frame stamped ``t`` is
+at least ``snr_db`` above the stream's noise floor: the median level of the frames WebRTC
+called non-speech in the last ``NOISE_WINDOW_S`` seconds (fewer than 5: the absolute floor
+alone). Steady noise then fails the SNR test on the frames WebRTC mistakes for voice, while
+voice that never pauses (no non-speech frames) is still voice. Spec files written before these two fields get their defaults. An audio feature frame stamped ``t`` is
 voiced when a VAD frame starting in ``[t - hangover_s, t + preroll_s]`` is voiced: the
 hangover keeps word endings and short pauses, the pre-roll keeps onsets. A frame is decided
 only once the VAD has seen audio up to ``t + preroll_s``, so chunked and offline audio give
@@ -31,7 +32,7 @@ from hrlf.runtime.errors import SpecError, import_optional, unavailable_reason_o
 
 VAD_NAME = "webrtcvad-v1"
 _VAD_RATES = (8000, 16000, 32000, 48000)
-#: the noise floor is the quietest VAD frame of this many seconds before a frame
+#: the noise floor is the median level of the non-speech VAD frames of this many seconds
 NOISE_WINDOW_S = 10.0
 
 
@@ -165,10 +166,11 @@ class VoiceGate:
         for i in range(n):
             frame = buf[i * step:(i + 1) * step]
             db = _dbfs(frame)
-            noise = min(self._levels) if self._levels else -np.inf
-            self._levels.append(db)
-            if db >= s.floor_dbfs and db >= noise + s.snr_db and \
-                    self._vad.is_speech(frame.tobytes(), rate):
+            if not self._vad.is_speech(frame.tobytes(), rate):
+                self._levels.append(db)
+                continue
+            noise = float(np.median(self._levels)) if len(self._levels) >= 5 else -np.inf
+            if db >= s.floor_dbfs and db >= noise + s.snr_db:
                 self._voiced.append(self.t0_s + (self._n_frames + i) * frame_s)
         self._n_frames += n
         self._rest = buf[n * step:]
