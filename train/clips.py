@@ -34,7 +34,7 @@ WINDOW_S = 2.0
 HOP_S = 1.0
 SPLITS = ("train", "valid", "test")
 COLUMNS = ("media", "transcript", "label", "split")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the voice gate's energy floor; the recognizer in the key
 #: Model slots per second where a featurizer emits faster: 100 Hz audio frames are averaged
 #: into 50 ms slots (the runtime packs by the spec's rate, so it does the same). 200 audio
 #: tokens per 2 s window made every training step ~5x slower for no accuracy.
@@ -43,7 +43,7 @@ SLOT_RATE_HZ = {"audio": 20.0}
 
 def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW_S,
                hop_s: float = HOP_S, featurizers: dict | None = None,
-               progress: bool = False) -> Dataset:
+               progress: bool = False, asr="auto", asr_model: str | None = None) -> Dataset:
     """Load a clip list into train/valid/test windows.
 
     Args:
@@ -52,6 +52,9 @@ def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW
         window_s, hop_s: windowing of each clip.
         featurizers: modality -> featurizer name (None: the runtime defaults).
         progress: a tqdm bar (with ETA) while clips are featurized.
+        asr, asr_model: the recognizer for clips without a transcript (``--asr``, see
+            :mod:`hrlf.runtime.capture.asr_engines`); recorded in the text modality's spec
+            (``features.text.asr``) when a clip was recognized.
 
     Returns:
         A :class:`~hrlf.runtime.datasets.Dataset` named ``clips``.
@@ -67,11 +70,19 @@ def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW
     cache_dir = cache_dir or os.path.join(os.path.dirname(os.path.abspath(path)), ".hrlf-cache")
     from hrlf.train.featurize import featurize_rows
 
-    keys = [clip_key(row, names) for row in rows]
-    datas = featurize_rows(rows, keys, names, cache_dir, progress)
+    heard = [needs_asr(row) for row in rows]
+    choice, tag = _asr_choice(path, asr, asr_model, any(heard))
+    keys = [clip_key(row, names, tag if h else "") for row, h in zip(rows, heard)]
+    datas = featurize_rows(rows, keys, names, cache_dir, progress, asr=choice)
     recs = [_recording(row, data, window_s) for row, data in zip(rows, datas)]
     split_of = assign_splits(rows, keys)
     features = {m: slot_spec(names[m], window_s) for m in MODALITIES}
+    if choice.engine is not None and any(heard):
+        import dataclasses
+        import json
+
+        features["text"] = dataclasses.replace(
+            features["text"], asr={**json.loads(tag), "clips": int(sum(heard))})
     splits = {}
     for s in SPLITS:
         chosen = [r for r, sp in zip(recs, split_of) if sp == s]
@@ -90,6 +101,28 @@ def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW
                    "sizes": {s: len(v) for s, v in splits.items()}}
     return Dataset("clips", splits, features, window_s=window_s, hop_s=hop_s,
                    fingerprint=fingerprint)
+
+
+def needs_asr(row: dict) -> bool:
+    """True when a clip's text must be recognized: no transcript column, no sidecar."""
+    from hrlf.runtime.capture.transcripts import sidecar_transcript
+
+    return row["transcript"] is None and sidecar_transcript(row["media"]) is None
+
+
+def _asr_choice(path: str, asr, asr_model, needed: bool):
+    """The recognizer for this clip list and its tag (``{"engine", "model"}`` as JSON)."""
+    import json
+
+    from hrlf.runtime.capture import asr_engines
+
+    if not needed:
+        return asr_engines.AsrChoice(None, why="every clip has a transcript"), ""
+    try:
+        choice = asr_engines.choose(asr, asr_model)
+        return choice, json.dumps(asr_engines.describe(choice), sort_keys=True)
+    except HrlfError as e:
+        raise DataError(f"{path}: {e}") from None
 
 
 def slot_spec(name: str, window_s: float):
@@ -195,12 +228,13 @@ def _check_featurizers(path: str, names: dict) -> None:
         raise DataError(f"{path}: cannot extract features here: {e}") from None
 
 
-def clip_key(row: dict, names: dict) -> str:
-    """sha256 over the clip's media, sidecar audio/transcript, transcript and featurizers."""
+def clip_key(row: dict, names: dict, asr: str = "") -> str:
+    """sha256 over the clip's media, sidecar audio/transcript, transcript, featurizers and
+    (for a clip whose text is recognized) the recognizer ``asr``."""
     from hrlf.runtime.capture.media import AUDIO_EXTS
     from hrlf.runtime.capture.transcripts import TRANSCRIPT_EXTS
 
-    h = hashlib.sha256(f"clips-cache-v{CACHE_VERSION}|{sorted(names.items())}".encode())
+    h = hashlib.sha256(f"clips-cache-v{CACHE_VERSION}|{sorted(names.items())}|{asr}".encode())
     h.update(sha256_file(row["media"]).encode())
     stem = os.path.splitext(row["media"])[0]
     for ext in AUDIO_EXTS + TRANSCRIPT_EXTS:
@@ -236,8 +270,9 @@ def _recording(row: dict, data: dict, window_s: float) -> Recording:
                      knots=np.zeros(1), values=np.array([row["label"]], np.float64))
 
 
-def extract_clip(media: str, transcript, names: dict) -> dict:
-    """Featurize one clip with the ``file:`` source's tracks.
+def extract_clip(media: str, transcript, names: dict, asr="auto") -> dict:
+    """Featurize one clip with the ``file:`` source's tracks (``asr``: the recognizer for
+    a clip without transcript, an :class:`~hrlf.runtime.capture.asr_engines.AsrChoice`).
 
     Returns:
         ``times_<m>`` (N,), ``frames_<m>`` (N, dim), ``duration`` (s), ``no_face`` (count).
@@ -249,7 +284,7 @@ def extract_clip(media: str, transcript, names: dict) -> dict:
     cues = [] if transcript is not None and transcript[0] == "text" else (
         transcript[1] if transcript is not None else None)
     try:
-        tracks, feats, notes, _ = file_tracks(media, names, cues)
+        tracks, feats, notes, _ = file_tracks(media, names, cues, asr=asr)
     except HrlfError as e:
         raise DataError(f"{media}: {e}") from None
     if not tracks:

@@ -6,13 +6,18 @@ One code path for ``mic``, ``camera0``, ``rtsp://`` and ``file:``. The engine (`
 * **Utterances** follow the voice-activity gate (:mod:`hrlf.runtime.capture.vad`, with its
   energy floor, so steady noise starts none): one starts at the first voiced VAD frame and
   takes ``preroll_s`` of the audio before it (kept in a ring buffer, so word onsets reach
-  the recognizer without delaying anything), and ends ``hangover_s`` after the last voiced
-  frame, or after ``max_utt_s``. An utterance with less than ``min_voiced_s`` of voice is
+  the recognizer without delaying anything), and ends ``hangover_s`` after the last frame
+  WebRTC's VAD calls speech (loud enough or not: weak consonants in noise do not split an
+  utterance), or after ``max_utt_s``. An utterance with less than ``min_voiced_s`` of voice is
   not decoded (a click, a cough).
 * **Partial text** (live sources): every ``partial_every_s`` of an utterance's audio
   (Whisper: 1 s; PocketSphinx: 0.25 s) the audio so far is re-decoded, and text frames are
   emitted up to ``lag_s`` before the end of that audio, so text arrives while people talk.
-  The final decode at the utterance's end supplies the rest. Live decodes run on the
+  When the speech pauses for ``endpoint_s`` (0.3 s) the audio so far is decoded at once and
+  all its text emitted; the utterance itself stays open for ``hangover_s`` (1.2 s), so a
+  sentence that goes on after a pause is decoded with what came before (Whisper needs that
+  context: on the real speech at 10 dB noise, WER 0.54 with 0.4 s utterance gaps, 0.07 with
+  1.2 s). Utterances end at a pause after ``soft_max_s`` or at ``max_utt_s``. Live decodes run on the
   stream's own worker thread (:mod:`hrlf.runtime.capture.asr_worker`); a file's run inline
   and need no partials (a file is read ahead by :attr:`SpeechToText.latency_s`).
 * **Frames** (:class:`~hrlf.runtime.featurizers.text.WordFrames`, 2 Hz): the frame at ``t``
@@ -50,6 +55,7 @@ class SpeechToText:
             the ``auto`` choice.
         live: decode on a worker thread and emit partial text (live sources).
         heard: where utterances are kept (``keep_text`` decides whether words are).
+        clock: a live source's clock (stream seconds now): text latency is measured with it.
 
     Raises:
         BackendUnavailable / InputError: no recognizer can run (one line).
@@ -57,12 +63,14 @@ class SpeechToText:
 
     lag_s = 0.5
     preroll_s = 0.3
-    hangover_s = 0.4
+    hangover_s = 1.2
+    endpoint_s = 0.3
     min_voiced_s = 0.09
-    max_utt_s = 15.0
+    soft_max_s = 10.0
+    max_utt_s = 20.0
 
     def __init__(self, text_featurizer, gate, sample_rate: int, engine=None,
-                 live: bool = False, heard: Heard | None = None):
+                 live: bool = False, heard: Heard | None = None, clock=None):
         if engine is None:
             from hrlf.runtime.capture import asr_engines
 
@@ -74,6 +82,7 @@ class SpeechToText:
         self.heard = heard if heard is not None else Heard()
         self.words_total = self.utterances = self.failures = 0
         self.worker = DecodeWorker(engine, threaded=self.live)
+        self.timing = TextTiming(clock)
         self.reset(gate.t0_s)
 
     def reset(self, t0_s: float) -> None:
@@ -85,7 +94,8 @@ class SpeechToText:
         self._resample = Resampler(self.sr, ASR_RATE)
         self._buf = np.zeros(0, np.float32)
         self._t = self.t0_s       # stream time of _buf[0]
-        self._ring = collections.deque(maxlen=max(1, round(self.preroll_s / self.block_s)))
+        keep = max(self.preroll_s, getattr(self.engine, "context_s", 0.0))
+        self._ring = collections.deque(maxlen=max(1, round(keep / self.block_s)))
         self._utt: Utt | None = None
         self._framing: Utt | None = None  # the utterance WordFrames is on
         self._last_voiced = -np.inf
@@ -97,7 +107,7 @@ class SpeechToText:
         decode = DECODE_S.get(self.engine.name, 0.5)
         if not self.live:
             return self.max_utt_s + self.hangover_s + self.block_s
-        return max(self.engine.partial_every_s + self.lag_s, self.hangover_s) + decode + \
+        return max(self.engine.partial_every_s + self.lag_s, self.endpoint_s) + decode + \
             self.block_s
 
     def push(self, samples) -> tuple[list, list]:
@@ -138,25 +148,38 @@ class SpeechToText:
     def _block(self, t: float, block: np.ndarray, silent: list) -> None:
         voiced = self.gate.any_voiced(t - 1e-6, t + self.block_s - 1e-6)
         u = self._utt
+        if u is not None and not voiced:  # hysteresis: WebRTC's word alone keeps it going
+            voiced = self.gate.any_voiced(t - 1e-6, t + self.block_s - 1e-6, loud=False)
         if voiced:
             self._last_voiced = t + self.block_s
-        if u is not None and (t - self._last_voiced >= self.hangover_s - 1e-9 or
-                              t - u.t0 >= self.max_utt_s):
+            if u is not None:
+                u.speech_s = (u.speech_s[0], self._last_voiced)
+        quiet = t - self._last_voiced  # seconds since the speech paused
+        if u is not None and (quiet >= self.hangover_s - 1e-9 or t - u.t_start >= self.max_utt_s
+                              or (t - u.t_start >= self.soft_max_s and quiet >= self.endpoint_s)):
             self._end(t)
             u = None
         if u is None and voiced:
             ring = list(self._ring)
-            u = self._utt = Utt(t - sum(len(b) for b in ring) / ASR_RATE)
+            t0 = t - sum(len(b) for b in ring) / ASR_RATE
+            u = self._utt = Utt(t0, max(t0, t - self.preroll_s))
+            u.speech_s = (t, t + self.block_s)
             if ring:
                 self.worker.feed(u, np.concatenate(ring))
+            u.partial_at = u.audio_s
+        self._ring.append(block)
         if u is None:
-            self._ring.append(block)
             silent.append((t, t + len(block) / ASR_RATE))
             return
-        self._ring.clear()
         u.voiced += voiced
         self.worker.feed(u, block)
-        if self.live and u.audio_s >= self.engine.partial_after_s and \
+        if not self.live:
+            return
+        if quiet + self.block_s >= self.endpoint_s - 1e-9:
+            if u.endpoint_at != self._last_voiced:  # the speech paused: all its text now
+                u.endpoint_at = self._last_voiced
+                self.worker.partial(u, endpoint=True)
+        elif u.audio_s - (u.t_start - u.t0) >= self.engine.partial_after_s and \
                 u.audio_s - u.partial_at >= self.engine.partial_every_s:
             self.worker.partial(u)
 
@@ -173,10 +196,13 @@ class SpeechToText:
         for kind, u, *rest in results:
             if self._framing is not u:
                 self._framing = u
-                self.frames.begin(u.t0)
+                self.frames.begin(u.t_start)
             if kind == "partial":
-                words, audio_s = rest
-                f, s = self.frames.until(self._abs(u, words), u.t0 + audio_s - self.lag_s)
+                words, audio_s, endpoint = rest
+                ws = self._abs(u, words)
+                f, s = self.frames.until(ws, u.t0 + audio_s - (0.0 if endpoint else self.lag_s))
+                if endpoint:
+                    self.timing.endpoint(u, bool(ws))
             elif kind == "error" and rest[1] == "partial":
                 self._failed(rest[0])
                 continue
@@ -191,6 +217,9 @@ class SpeechToText:
                     self.utterances += 1
                     self.words_total += len(ws)
                     self.heard.add(ws)
+                    self.timing.final(u, bool(ws))
+            if f:
+                self.timing.emitted(u)
             frames += f
             silent += s
         return frames
@@ -201,11 +230,58 @@ class SpeechToText:
 
     @staticmethod
     def _abs(u: Utt, words) -> list[Word]:
-        return [Word(w.word, u.t0 + w.start_s, u.t0 + w.end_s) for w in words]
+        """Words in stream time; those said in the context audio (before the utterance
+        proper) are left out: the previous utterance has them."""
+        lo = u.t_start - u.t0
+        return [Word(w.word, u.t0 + w.start_s, u.t0 + w.end_s) for w in words
+                if (w.start_s + w.end_s) / 2 >= lo]
 
     def pop_failures(self) -> int:
         n, self.failures = self.failures, 0
         return n
+
+
+class TextTiming:
+    """Live text latency: from the end of an utterance's speech to its final text, and the
+    gaps between text emissions inside utterances of 3 s or more (partials)."""
+
+    def __init__(self, clock=None, keep: int = 1000):
+        self.clock = clock
+        self.after_end: collections.deque = collections.deque(maxlen=keep)
+        self.gaps: collections.deque = collections.deque(maxlen=keep)
+
+    def emitted(self, u: Utt) -> None:
+        if self.clock is not None:
+            u.emits.append(self.clock())
+
+    def endpoint(self, u: Utt, has_words: bool) -> None:
+        """The text of speech that paused at ``u.endpoint_at`` is out."""
+        if self.clock is not None and has_words:
+            self.after_end.append(self.clock() - u.endpoint_at)
+
+    def final(self, u: Utt, has_words: bool) -> None:
+        if self.clock is None or not has_words:
+            return
+        now = self.clock()
+        if u.endpoint_at != u.speech_s[1]:  # no endpoint decode covered the last speech
+            self.after_end.append(now - u.speech_s[1])
+        if u.speech_s[1] - u.speech_s[0] >= 3.0:
+            times = sorted(u.emits + [now])
+            self.gaps.extend(np.diff(times).tolist())
+
+    def stats(self) -> dict:
+        """``{"after_end_s": {p50, p95, n}, "partial_gap_s": {p50, max, n}}`` (live only)."""
+        if self.clock is None:
+            return {}
+        out = {}
+        for key, vals, qs in (("after_end_s", self.after_end, ("p50", "p95")),
+                              ("partial_gap_s", self.gaps, ("p50", "max"))):
+            a = np.asarray(vals, float)
+            if len(a):
+                out[key] = {q: round(float(np.max(a) if q == "max" else
+                                           np.percentile(a, int(q[1:]))), 3) for q in qs}
+                out[key]["n"] = len(a)
+        return {"text_latency": out}
 
 
 def unavailable_reason() -> str | None:

@@ -55,6 +55,7 @@ class PocketSphinxEngine:
     name = NAME
     model = MODEL
     partial_every_s = 0.25
+    context_s = 0.0  # audio before an utterance decoded with it (its words left out)
     partial_after_s = 0.25
     rate = RATE
 
@@ -64,7 +65,7 @@ class PocketSphinxEngine:
     def describe(self) -> dict:
         return {"engine": NAME, "model": MODEL, "options": dict(DECODER_OPTS)}
 
-    def start(self) -> "PocketSphinxUtterance":
+    def start(self, context: str = "") -> "PocketSphinxUtterance":
         return PocketSphinxUtterance(self.decoder)
 
 

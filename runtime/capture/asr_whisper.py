@@ -119,7 +119,8 @@ class WhisperEngine:
 
     name = NAME
     partial_every_s = 1.0  # a decode costs ~0.5 CPU-s whatever the length
-    partial_after_s = 1.0
+    context_s = 0.0  # audio before an utterance decoded with it (its words left out)
+    partial_after_s = 0.8
     rate = 16000
 
     def __init__(self, model: str | None = None, threads: int = 1):
@@ -140,15 +141,16 @@ class WhisperEngine:
         return {"engine": NAME, "model": self.model, "device": self.device,
                 "compute_type": self.compute_type}
 
-    def start(self) -> "WhisperUtterance":
-        return WhisperUtterance(self)
+    def start(self, context: str = "") -> "WhisperUtterance":
+        return WhisperUtterance(self, context)
 
-    def decode(self, pcm: np.ndarray, partial: bool = False) -> list[Word]:
-        """Words of 16 kHz float audio, times relative to its start."""
+    def decode(self, pcm: np.ndarray, partial: bool = False, prompt: str = "") -> list[Word]:
+        """Words of 16 kHz float audio, times relative to its start; ``prompt``: the words
+        said just before (Whisper's context across utterances)."""
         if len(pcm) < self.rate // 10:
             return []
         with self._lock:
-            segs, _ = self._model.transcribe(pcm, language="en",
+            segs, _ = self._model.transcribe(pcm, language="en", initial_prompt=prompt or None,
                                              **(PARTIAL_OPTS if partial else FINAL_OPTS))
             words = [Word(w.word.strip(), float(w.start), float(w.end))
                      for s in segs for w in (s.words or ()) if w.word.strip()]
@@ -158,8 +160,8 @@ class WhisperEngine:
 class WhisperUtterance:
     """The audio of one utterance; every hypothesis re-decodes all of it."""
 
-    def __init__(self, engine: WhisperEngine):
-        self.engine, self._parts = engine, []
+    def __init__(self, engine: WhisperEngine, context: str = ""):
+        self.engine, self.context, self._parts = engine, context, []
 
     def feed(self, pcm: np.ndarray) -> None:
         self._parts.append(np.asarray(pcm, np.float32))
@@ -170,10 +172,10 @@ class WhisperUtterance:
         return self._parts[0] if self._parts else np.zeros(0, np.float32)
 
     def hypothesis(self) -> list[Word]:
-        return self.engine.decode(self._audio(), partial=True)
+        return self.engine.decode(self._audio(), partial=True, prompt=self.context)
 
     def finish(self) -> list[Word]:
-        return self.engine.decode(self._audio())
+        return self.engine.decode(self._audio(), prompt=self.context)
 
     def cancel(self) -> None:
         self._parts = []

@@ -17,15 +17,24 @@ import time
 import numpy as np
 
 log = logging.getLogger("hrlf.runtime.capture.asr")
+#: an utterance starting within this long of the last one's words gets them as context
+CONTEXT_S = 5.0
+CONTEXT_CHARS = 200
 
 
 class Utt:
     """One utterance of a stream: stream time of its first sample, its audio so far."""
 
-    __slots__ = ("t0", "t_end", "n", "voiced", "handle", "partial_at", "audio_s")
+    __slots__ = ("t0", "t_start", "t_end", "voiced", "handle", "partial_at", "audio_s",
+                 "speech_s", "emits", "endpoint_at")
 
-    def __init__(self, t0: float):
-        self.t0, self.t_end, self.n, self.voiced = float(t0), None, 0, 0
+    def __init__(self, t0: float, t_start: float | None = None):
+        self.t0, self.t_end, self.voiced = float(t0), None, 0
+        #: the utterance proper starts here; audio before it (from t0) is context only
+        self.t_start = self.t0 if t_start is None else float(t_start)
+        self.speech_s = (None, None)  # first and last voiced VAD frame (start, end)
+        self.emits: list[float] = []    # clock times text frames of it came out (live)
+        self.endpoint_at = None         # speech end of the last endpoint decode asked for
         self.handle = None        # the engine's utterance (worker side)
         self.partial_at = 0.0     # audio seconds at the last partial request
         self.audio_s = 0.0        # audio seconds fed
@@ -33,7 +42,7 @@ class Utt:
 
 class DecodeWorker:
     """Runs ``engine`` calls for one stream; results come back as
-    ``("partial", utt, words, audio_s)``, ``("final", utt, words)`` or
+    ``("partial", utt, words, audio_s, endpoint)``, ``("final", utt, words)`` or
     ``("error", utt, exc, "partial" | "final")``."""
 
     def __init__(self, engine, threaded: bool):
@@ -44,6 +53,7 @@ class DecodeWorker:
         self._busy = False
         self._stop = False
         self.decode_s: list[float] = []  # wall seconds of recent final decodes
+        self.context: tuple[float, str] = (-1e9, "")  # end time and words of the last one
         self._thread = None
         if self.threaded:
             self._thread = threading.Thread(target=self._run, daemon=True, name="hrlf-asr")
@@ -54,13 +64,15 @@ class DecodeWorker:
         utt.audio_s += len(pcm) / self.engine.rate
         self._submit(("feed", utt, pcm))
 
-    def partial(self, utt: Utt) -> bool:
-        """Ask for a hypothesis of ``utt`` unless the worker is busy; True when asked."""
+    def partial(self, utt: Utt, endpoint: bool = False) -> bool:
+        """Ask for a hypothesis of ``utt`` unless the worker is busy (an ``endpoint`` one,
+        after the speech paused, always); True when asked."""
         with self._cv:
-            if self.threaded and (self._busy or any(j[0] != "feed" for j in self._jobs)):
+            if self.threaded and not endpoint and \
+                    (self._busy or any(j[0] != "feed" for j in self._jobs)):
                 return False
         utt.partial_at = utt.audio_s
-        self._submit(("partial", utt, utt.audio_s))
+        self._submit(("partial", utt, (utt.audio_s, endpoint)))
         return True
 
     def final(self, utt: Utt, decode: bool = True) -> None:
@@ -118,18 +130,22 @@ class DecodeWorker:
         kind, utt, arg = job
         try:
             if utt.handle is None:
-                utt.handle = self.engine.start()
+                t_end, words = self.context
+                utt.handle = self.engine.start(words if utt.t0 - t_end < CONTEXT_S else "")
             if kind == "feed":
                 utt.handle.feed(arg)
                 return
             if kind == "partial":
-                res = ("partial", utt, utt.handle.hypothesis(), arg)
+                res = ("partial", utt, utt.handle.hypothesis(), *arg)
             elif not arg:
                 utt.handle.cancel()
                 res = ("final", utt, [])
             else:
                 w0 = time.perf_counter()
                 res = ("final", utt, utt.handle.finish())
+                if res[2]:
+                    self.context = (utt.t0 + res[2][-1].end_s,
+                                    " ".join(w.word for w in res[2])[-CONTEXT_CHARS:])
                 self.decode_s = (self.decode_s + [time.perf_counter() - w0])[-50:]
         except Exception as e:  # a native decoder error: the utterance's words are lost
             log.debug("speech recognition failed: %s", e)

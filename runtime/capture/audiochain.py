@@ -33,6 +33,7 @@ class AudioChain:
         t0_s: time of the first sample.
         live: a live device (recognition on a worker thread, partial text).
         heard: where recognized utterances go (:class:`~hrlf.runtime.capture.heard.Heard`).
+        clock: a live source's clock (text latency is measured on it).
 
     Raises:
         BackendUnavailable: webrtcvad or the recognizer is missing (one line).
@@ -40,7 +41,7 @@ class AudioChain:
 
     def __init__(self, featurizer, sample_rate: int, vad=None, asr=False,
                  text_featurizer=None, health: Health | None = None, t0_s: float = 0.0,
-                 live: bool = False, heard=None):
+                 live: bool = False, heard=None, clock=None):
         from hrlf.runtime.capture import vad as vad_mod
 
         self.feat, self.sr = featurizer, int(sample_rate)
@@ -53,7 +54,8 @@ class AudioChain:
             from hrlf.runtime.capture.asr import SpeechToText
 
             self.asr = SpeechToText(text_featurizer, self.gate, self.sr,
-                                    engine=None if asr is True else asr, live=live, heard=heard)
+                                    engine=None if asr is True else asr, live=live, heard=heard,
+                                    clock=clock)
         self.counts = {"frames": 0, "silent_frames": 0, "text_frames": 0}
         self._asr_errors = 0
         self.feat.reset(t0_s)
@@ -146,7 +148,7 @@ class AudioChain:
         out = dict(self.counts)
         if self.asr is not None:
             out.update(words=self.asr.words_total, utterances=self.asr.utterances,
-                       asr=self.asr.engine.describe())
+                       asr=self.asr.engine.describe(), **self.asr.timing.stats())
         return out
 
     def close(self) -> None:

@@ -229,6 +229,8 @@ def open_rtsp_av(uri: str, names: dict, vad, speech, stall_s: float, backoff_s, 
             c.close()
             raise InputError(f"{uri}: {e}") from None
     clock, wake = live.Clock(), threading.Event()
+    if chain is not None and chain.asr is not None:
+        chain.asr.timing.clock = clock  # text latency on the source's clock
     track = AvLiveTrack(uri, feat, RateGate(feat.rate_hz), chain, clock, wake,
                         health, stall_s=stall_s, container=c, backoff_s=backoff_s)
     notes = {}

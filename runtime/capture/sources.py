@@ -202,7 +202,7 @@ def _mic_track(name, device, o: _LiveOpts):
     try:
         chain = speech_chain(fz.make_audio(o.names["audio"], rate,
                                            min_chunk_frames=LIVE_AUDIO_CHUNK_FRAMES), rate,
-                             o.vad, o.speech, o.names, o.health, live=True)
+                             o.vad, o.speech, o.names, o.health, live=True, clock=o.clock)
     except BackendUnavailable as e:
         raise InputError(f"{name}: {e}") from None
 
@@ -236,7 +236,7 @@ def open_rtsp(uri: str, spec=None, asr="auto", stall_s: float = STALL_S,
 
 
 def speech_chain(feat, rate: int, vad, speech: SourceSpeech, names: dict, health: Health,
-                 live: bool = False) -> AudioChain:
+                 live: bool = False, clock=None) -> AudioChain:
     """An :class:`AudioChain` that recognizes speech when ``speech`` is on.
 
     Raises:
@@ -245,7 +245,7 @@ def speech_chain(feat, rate: int, vad, speech: SourceSpeech, names: dict, health
     engine = speech.engine() if speech.on else None
     return AudioChain(feat, rate, vad=vad, asr=engine if engine is not None else False,
                       text_featurizer=fz.make_text(names["text"]) if engine is not None else None,
-                      health=health, live=live, heard=speech.heard)
+                      health=health, live=live, heard=speech.heard, clock=clock)
 
 
 def open_file(uri: str, spec=None, transcript: str | None = None, step_s: float = 0.5,

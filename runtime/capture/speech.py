@@ -32,7 +32,7 @@ class SourceSpeech:
                  uri: str = ""):
         self.asr, self.model, self.spec, self.uri = asr, model, spec, uri
         self.heard = Heard(keep_text=words)
-        self._choice = None
+        self._choice = asr if isinstance(asr, asr_engines.AsrChoice) else None
         self.described: dict | None = None
 
     @property

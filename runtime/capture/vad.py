@@ -143,6 +143,7 @@ class VoiceGate:
         self._rate = None
         self._n_frames = 0          # VAD frames decided
         self._voiced: list[float] = []  # start times of voiced VAD frames
+        self._speech: list[float] = []  # ... and of those WebRTC alone calls speech
         self._levels = collections.deque(
             maxlen=max(1, int(NOISE_WINDOW_S * 1000 / self.setting.frame_ms)))
         self._held_t: list[float] = []
@@ -169,6 +170,7 @@ class VoiceGate:
             if not self._vad.is_speech(frame.tobytes(), rate):
                 self._levels.append(db)
                 continue
+            self._speech.append(self.t0_s + (self._n_frames + i) * frame_s)
             noise = float(np.median(self._levels)) if len(self._levels) >= 5 else -np.inf
             if db >= s.floor_dbfs and db >= noise + s.snr_db:
                 self._voiced.append(self.t0_s + (self._n_frames + i) * frame_s)
@@ -180,10 +182,13 @@ class VoiceGate:
         """End of stream: decide every held frame with what the VAD has seen."""
         self._flushed = True
 
-    def any_voiced(self, t_from: float, t_to: float) -> bool:
-        """True when a voiced VAD frame starts within ``[t_from, t_to)``."""
-        i = bisect.bisect_left(self._voiced, t_from)
-        return i < len(self._voiced) and self._voiced[i] < t_to
+    def any_voiced(self, t_from: float, t_to: float, loud: bool = True) -> bool:
+        """True when a voiced VAD frame starts within ``[t_from, t_to)``; ``loud=False``:
+        a frame WebRTC calls speech, loud enough or not (a recognizer keeps an utterance
+        going on those, so weak consonants in noise do not split words)."""
+        frames = self._voiced if loud else self._speech
+        i = bisect.bisect_left(frames, t_from)
+        return i < len(frames) and frames[i] < t_to
 
     def voiced(self, t: float) -> bool:
         """True when a voiced VAD frame starts within ``[t - hangover, t + preroll]``."""
@@ -225,9 +230,10 @@ class VoiceGate:
     def _prune(self) -> None:
         lo = (self._held_t[0] if self._held_t else self.decided_s) - 2.0 - \
             self.setting.hangover_ms / 1000.0
-        i = bisect.bisect_left(self._voiced, lo)
-        if i > 1000:
-            del self._voiced[:i]
+        for frames in (self._voiced, self._speech):
+            i = bisect.bisect_left(frames, lo)
+            if i > 1000:
+                del frames[:i]
 
 
 def _dbfs(frame: np.ndarray) -> float:
