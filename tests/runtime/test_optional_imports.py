@@ -24,7 +24,8 @@ def test_import_optional_and_unavailable_reason_of(monkeypatch):
     assert unavailable_reason_of(lambda: None) is None
 
 
-_CACHED = (vad._webrtcvad, asr_pocketsphinx._pocketsphinx, asr_whisper._faster_whisper, avmedia.import_av, audio._smile, text._analyzer)
+_CACHED = (vad._webrtcvad, asr_pocketsphinx._pocketsphinx, asr_whisper._faster_whisper,
+           avmedia.import_av, audio._smile, text._analyzer)
 
 
 @pytest.mark.parametrize("module,load,start,fix", [
