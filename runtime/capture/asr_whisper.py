@@ -86,7 +86,8 @@ def resolve_model(model: str | None) -> tuple[str, str]:
         if path is None:
             raise InputError(f"--asr-model {model}: not in the local Hugging Face cache and hrlf "
                              "never downloads at run time; fetch it once where there is network "
-                             f"(python -c \"import faster_whisper as f; f.download_model('{model}')\") "
+                             "(python -c \"import faster_whisper as f; "
+                             f"f.download_model('{model}')\") "
                              "or pass --asr-model PATH of a CTranslate2 Whisper folder")
         return path, model
     path = bundled_model()

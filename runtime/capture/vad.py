@@ -11,9 +11,10 @@ resampled linearly to 16 kHz for the decision only). WebRTC's VAD alone calls st
 voice now and then (white noise at -54 dBFS passed 37 of 436 frames), so a VAD frame is
 voiced only when it is also loud enough: at least ``floor_dbfs`` (RMS, dB re full scale) and
 at least ``snr_db`` above the stream's noise floor: the median level of the frames WebRTC
-called non-speech in the last ``NOISE_WINDOW_S`` seconds (fewer than 5: the absolute floor
-alone). Steady noise then fails the SNR test on the frames WebRTC mistakes for voice, while
-voice that never pauses (no non-speech frames) is still voice. Spec files written before these two fields get their defaults. An audio feature frame stamped ``t`` is
+called non-speech lately (the last ``NOISE_WINDOW_S`` seconds' worth; fewer than 5: the
+absolute floor alone). Steady noise then fails the SNR test on the frames WebRTC mistakes
+for voice, while voice that never pauses (no non-speech frames) is still voice. Spec files
+written before these two fields get their defaults. An audio feature frame stamped ``t`` is
 voiced when a VAD frame starting in ``[t - hangover_s, t + preroll_s]`` is voiced: the
 hangover keeps word endings and short pauses, the pre-roll keeps onsets. A frame is decided
 only once the VAD has seen audio up to ``t + preroll_s``, so chunked and offline audio give

@@ -92,12 +92,9 @@ def test_both_channels_through_one_hub(call_wav, capture_model):
     for ch, who in enumerate(("agent", "customer")):
         src = open_source(f"file:{call_wav}#channel={ch}", hub.spec, asr=engine, words=True)
         stream = hub.add_stream(who)
-        while True:
-            r = src.read(0.0)
+        while (r := src.read(0.0)).status != Status.EOS:  # as README shows it
             for e in r.events:
                 stream.push(e.modality, e.t, e.x)
-            if r.status == Status.EOS:
-                break
         results[who] = stream.close()
         heard[who] = " ".join(u["text"] for u in src.transcript()["utterances"]).lower()
         src.close()
