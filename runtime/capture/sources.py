@@ -309,9 +309,7 @@ def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD
         else:
             notes["vision"] = why
     cues = _cues(path, transcript)
-    speech = asr if isinstance(asr, SourceSpeech) else SourceSpeech(asr, uri=path)
-    if transcript is not None or cues:  # a transcript's text wins over recognized text
-        speech.off("the text comes from the transcript")
+    speech = _file_speech(asr, path, transcript is not None or bool(cues))
     samples, rate, how = media.load_audio(path, channel)
     asr = False
     if samples is None:
@@ -346,6 +344,13 @@ def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD
     if asr and samples is not None and "audio" in feats:
         feats["text"] = names["text"]
     return tracks, feats, notes, drops
+
+
+def _file_speech(asr, path: str, has_transcript: bool) -> SourceSpeech:
+    speech = asr if isinstance(asr, SourceSpeech) else SourceSpeech(asr, uri=path)
+    if has_transcript:  # a transcript's text wins over recognized text
+        speech.off("the text comes from the transcript")
+    return speech
 
 
 def _video_track(path: str, feat_name: str):
