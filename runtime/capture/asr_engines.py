@@ -19,6 +19,7 @@ times relative to the utterance), and are imported only when chosen.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from dataclasses import dataclass
 
@@ -97,8 +98,10 @@ def choose(asr="auto", model: str | None = None, spec=None) -> AsrChoice:
     for name in order:
         why = _module(name).unavailable_reason()
         if why is None:
-            if reasons:
-                say_once(logging.WARNING if "whisper" in order[:1] and trained else logging.INFO,
+            if reasons:  # a warning where it matters: parity lost, or Whisper without model
+                serious = (trained and name != trained) or \
+                    importlib.util.find_spec("faster_whisper") is not None
+                say_once(logging.WARNING if serious else logging.INFO,
                          f"speech recognition: {name} ({'; '.join(reasons)})")
             return AsrChoice(name)
         reasons.append(why)
