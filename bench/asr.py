@@ -155,16 +155,24 @@ def bench_live(runs: int) -> dict:
 
 
 RESOURCE_CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[2])
+
+
+def rss_mb(key):  # /proc: ru_maxrss would carry the parent's peak across fork + exec
+    with open("/proc/self/status") as f:
+        return [int(l.split()[1]) / 1024 for l in f if l.startswith(key + ":")][0]
+
+
+base = rss_mb("VmRSS")
 w0, c0 = time.perf_counter(), time.process_time()
 from hrlf.runtime.capture import asr_engines, speechsets as S
 eng = asr_engines.open_engine(asr_engines.choose(sys.argv[1]))
 load = {"load_wall_s": time.perf_counter() - w0, "load_cpu_s": time.process_time() - c0,
-        "rss_after_load_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        "rss_python_mb": base, "rss_after_load_mb": rss_mb("VmRSS")}
 x, _ = S.stream(S.alsa() + S.beckett())
 S.recognize(x, S.RATE, eng)
-load["rss_after_recognizing_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+load["peak_rss_after_recognizing_mb"] = rss_mb("VmHWM")
 load["torch_imported"] = "torch" in sys.modules
 print(json.dumps(load))
 """
