@@ -46,10 +46,10 @@ sys.path.insert(0, HERE)
 ENGINES = ("whisper", "pocketsphinx")
 
 
-def _engine(name: str):
+def _engine(name: str, live: bool = False):
     from hrlf.runtime.capture import asr_engines
 
-    return asr_engines.open_engine(asr_engines.choose(name))
+    return asr_engines.open_engine(asr_engines.choose(name), live)
 
 
 def _sets() -> dict:
@@ -126,7 +126,7 @@ def live_once(eng_name: str, x: np.ndarray, rate: int = 16000, block_s: float = 
 
     clock = Clock()
     ch = AudioChain(fz.make_audio("logmel40-v1", rate, min_chunk_frames=10), rate,
-                    vad=vad.DEFAULT_VAD, asr=_engine(eng_name), text_featurizer=fz.make_text(),
+                    vad=vad.DEFAULT_VAD, asr=_engine(eng_name, live=True), text_featurizer=fz.make_text(),
                     live=True, clock=clock)
     n = int(block_s * rate)
     for k, i in enumerate(range(0, len(x), n)):

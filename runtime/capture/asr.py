@@ -180,8 +180,10 @@ class SpeechToText:
             if u.endpoint_at != self._last_voiced:  # the speech paused: all its text now
                 u.endpoint_at = self._last_voiced
                 self.worker.partial(u, endpoint=True)
-        elif u.audio_s - (u.t_start - u.t0) >= self.engine.partial_after_s and \
-                u.audio_s - u.partial_at >= self.engine.partial_every_s:
+        elif quiet <= 0 and u.audio_s - (u.t_start - u.t0) >= self.engine.partial_after_s \
+                and u.audio_s - u.partial_at >= self.engine.partial_every_s:
+            # only while voice goes on: a partial started as the speech ends would hold up
+            # the endpoint decode behind it
             self.worker.partial(u)
 
     def _end(self, t_end: float) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import logging
 from dataclasses import dataclass
 
@@ -120,9 +121,10 @@ def _whisper_why(model: str) -> str | None:
     return None
 
 
-def open_engine(choice: AsrChoice):
+def open_engine(choice: AsrChoice, live: bool = False):
     """A ready engine for one stream (Whisper models are loaded once per process and
-    shared; PocketSphinx gets a decoder per stream).
+    shared; PocketSphinx gets a decoder per stream). ``live``: a Whisper decode may use two
+    CPU threads (it is on the latency path; a file's decodes overlap the video's work).
 
     Raises:
         InputError / BackendUnavailable: the engine cannot start (one line).
@@ -132,9 +134,10 @@ def open_engine(choice: AsrChoice):
     mod = _module(choice.engine)
     if choice.engine == "pocketsphinx":
         return mod.PocketSphinxEngine()
-    key = (choice.engine, choice.model)
+    threads = min(2, os.cpu_count() or 1) if live else 1
+    key = (choice.engine, choice.model, threads)
     if key not in _LOADED:
-        _LOADED[key] = mod.WhisperEngine(choice.model)
+        _LOADED[key] = mod.WhisperEngine(choice.model, threads=threads)
     return _LOADED[key]
 
 

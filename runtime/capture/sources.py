@@ -242,7 +242,7 @@ def speech_chain(feat, rate: int, vad, speech: SourceSpeech, names: dict, health
     Raises:
         BackendUnavailable: a featurizer, the gate or the recognizer cannot start.
     """
-    engine = speech.engine() if speech.on else None
+    engine = speech.engine(live) if speech.on else None
     return AudioChain(feat, rate, vad=vad, asr=engine if engine is not None else False,
                       text_featurizer=fz.make_text(names["text"]) if engine is not None else None,
                       health=health, live=live, heard=speech.heard, clock=clock)

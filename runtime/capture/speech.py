@@ -56,7 +56,7 @@ class SourceSpeech:
     def on(self) -> bool:
         return self.choice().engine is not None
 
-    def engine(self):
+    def engine(self, live: bool = False):
         """A recognizer for one audio track (None when off or none can run).
 
         Raises:
@@ -66,7 +66,7 @@ class SourceSpeech:
         if c.engine is None:
             return None
         try:
-            eng = asr_engines.open_engine(c)
+            eng = asr_engines.open_engine(c, live)
         except InputError as e:
             raise BackendUnavailable(str(e)) from None
         self.described = eng.describe()
