@@ -80,7 +80,7 @@ def wer(ref: list[str], hyp: list[str]) -> float:
 def bench_asr() -> dict:
     import re
 
-    from hrlf.runtime.capture import asr
+    from hrlf.runtime.capture import asr_pocketsphinx as asr
 
     if asr.unavailable_reason():
         return {"unavailable": asr.unavailable_reason()}
@@ -90,7 +90,7 @@ def bench_asr() -> dict:
     for voice in ("en-us", "en-us+m3", "en-us+f3"):
         for s in SENTENCES:
             x = _speech(s, voice)
-            pcm = asr.resample16k(x, 16000)
+            pcm = np.frombuffer(asr.to_pcm16(x), np.int16)
             c0 = time.process_time()
             dec.start_utt()
             for i in range(0, len(pcm), 480):
@@ -102,7 +102,7 @@ def bench_asr() -> dict:
             ref = re.findall(r"[a-z']+", s.lower())
             errors += round(wer(ref, hyp) * len(ref))
             words += len(ref)
-    return {"recognizer": asr.ASR_NAME, "options": asr.DECODER_OPTS,
+    return {"recognizer": f"{asr.NAME} {asr.MODEL}", "options": asr.DECODER_OPTS,
             "speech": "espeak-ng en-us, en-us+m3, en-us+f3 at 140 wpm, 6 sentences each",
             "words": words, "wer": round(errors / words, 3), "media_s": round(media, 2),
             "cpu_rtf": round(cpu / media, 4)}
@@ -159,12 +159,14 @@ def drain(src) -> tuple[dict, dict, float, float]:
     return counts, drops, time.perf_counter() - w0, time.process_time() - c0
 
 
-def bench_file_pipeline(seconds: float, folder: str) -> dict:
+def bench_file_pipeline(seconds: float, folder: str, asr: str = "auto") -> dict:
     from hrlf.runtime.sources import open_source
 
-    path = write_av_clip(os.path.join(folder, "talk.mp4"), seconds)
+    path = os.path.join(folder, "talk.mp4")
+    if not os.path.isfile(path):
+        write_av_clip(path, seconds)
     load = os.getloadavg()
-    src = open_source(f"file:{path}", None)
+    src = open_source(f"file:{path}", None, asr=asr)
     counts, drops, wall, cpu = drain(src)
     st = src.stats()
     worker = sum(getattr(tr, "worker_cpu_s", 0.0) for tr in src.tracks)
@@ -172,7 +174,7 @@ def bench_file_pipeline(seconds: float, folder: str) -> dict:
     return {"media": "H.264 640x480 30 fps + AAC 16 kHz .mp4, photographs + espeak-ng speech, "
                      "no transcript", "media_s": seconds, "featurizers": src.featurizers,
             "events": counts, "drops": drops, "words_recognized": st["tracks"]["audio"].get(
-                "words"), "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+                "words"), "asr": st.get("asr"), "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
             "rtf": round(wall / seconds, 4), "cpu_per_media_s": round(cpu / seconds, 4),
             # audio worker thread vs the rest (video decode threads, faces, the reader): on
             # two idle cores the wall time is bounded below by the larger share

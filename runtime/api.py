@@ -211,7 +211,7 @@ def stream(model, source: str = "demo", **options) -> ResultStream:
             ``max_jump_s``, ``pack_device``, ``strict``, ``on_backend_error``
             (``continue``: a failed backend call's windows are dropped, counted as
             ``backend_error``; ``stop``); ``source_options`` (e.g.
-            ``{"asr": False}``) and ``backend_options`` (e.g. ``{"triton_url": ...}``).
+            ``{"asr": "off"}``) and ``backend_options`` (e.g. ``{"triton_url": ...}``).
 
     Returns:
         A :class:`ResultStream`: an iterator of :class:`Result` and a context manager.

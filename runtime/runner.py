@@ -100,6 +100,8 @@ class Runner:
     def _emit(self, results: list[Result]) -> None:
         for r in results:
             annotate_source(r, self.source)
+            if getattr(self.source, "words_enabled", False):  # --words
+                r.extra["words"] = self.source.words(r.t_start, r.t_end)
             if self.truth is not None and r.score is not None:
                 y = self.truth(r.t_start, r.t_end)
                 if y is not None:

@@ -71,6 +71,10 @@ class ModalitySpec:
             (``{"name": "webrtcvad-v1", ...}``, see :mod:`hrlf.runtime.capture.vad`); frames
             without voice were left out in training, so the runtime leaves them out too.
             None (absent in older spec.json files): no gate.
+        asr: text only, optional: the speech recognizer that made the training text of clips
+            without a transcript (``{"engine": "whisper", "model": "tiny.en", "clips": 12}``,
+            see :mod:`hrlf.runtime.capture.asr_engines`); None (absent in older files):
+            the training text was typed transcripts.
     """
 
     dim: int
@@ -78,6 +82,7 @@ class ModalitySpec:
     frames: int
     featurizer: str
     vad: Mapping[str, Any] | None = None
+    asr: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,8 +143,9 @@ class ModelSpec:
         d["output"] = {k: list(v) for k, v in d["output"].items()}
         d["norm"] = {m: {k: list(v) for k, v in s.items()} for m, s in self.norm.items()}
         for f in d["features"].values():  # optional: older readers never see a null
-            if f.get("vad") is None:
-                f.pop("vad", None)
+            for k in _OPTIONAL_MODALITY_FIELDS:
+                if f.get(k) is None:
+                    f.pop(k, None)
         return {k: d[k] for k in _FIELD_ORDER}
 
     def to_json(self) -> str:
@@ -239,7 +245,7 @@ _OPTIONAL_FIELDS = ("modalities_off",)
 
 
 #: features.<m> fields that older spec.json files lack (their default applies)
-_OPTIONAL_MODALITY_FIELDS = ("vad",)
+_OPTIONAL_MODALITY_FIELDS = ("vad", "asr")
 
 
 def _mapping(v: Any, name: str, source: str) -> Mapping:
@@ -259,11 +265,10 @@ def _modality(name: str, v: Any, source: str) -> ModalitySpec:
     for k in want:
         if k not in v and k not in _OPTIONAL_MODALITY_FIELDS:
             raise SpecError(f"{source}: missing field 'features.{name}.{k}'; re-export the model")
-    vad = v.get("vad")
+    opt = {k: None if v.get(k) is None else dict(_mapping(v[k], f"features.{name}.{k}", source))
+           for k in _OPTIONAL_MODALITY_FIELDS}
     return ModalitySpec(dim=v["dim"], frame_rate_hz=float(v["frame_rate_hz"]),
-                        frames=v["frames"], featurizer=v["featurizer"],
-                        vad=None if vad is None else dict(_mapping(vad, f"features.{name}.vad",
-                                                                   source)))
+                        frames=v["frames"], featurizer=v["featurizer"], **opt)
 
 
 #: Upper bounds of spec fields: a tampered or broken spec must not size buffers and model
@@ -331,6 +336,10 @@ def _validate(s: ModelSpec) -> None:
                                   or not isinstance(f.vad.get("name"), str)):
             raise SpecError(f"spec.json: features.{m}.vad must be absent or, for audio only, an "
                             'object with a "name"; re-train the model')
+        if f.asr is not None and (m != "text" or not isinstance(f.asr, Mapping)
+                                  or not isinstance(f.asr.get("engine"), str)):
+            raise SpecError(f"spec.json: features.{m}.asr must be absent or, for text only, an "
+                            'object with an "engine"; re-train the model')
         st = s.norm[m]
         if set(st) != {"mean", "std"}:
             raise SpecError(f"spec.json: norm.{m} must have exactly 'mean' and 'std', got "

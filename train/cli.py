@@ -101,7 +101,8 @@ def _set_threads(requested: int | None):
     return choice, tuner
 
 
-_OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline", "device")
+_OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline", "device",
+              "asr", "asr_model")
 
 
 @click.command(cls=OneLineCommand, epilog=TRAIN_EPILOG, tool="hrlf-train",
@@ -127,13 +128,20 @@ _OVERRIDES = ("epochs", "batch_size", "min_steps", "seed", "ablate", "baseline",
 @click.option("--config", "config_file", metavar="FILE", default=None,
               help="JSON file of TrainConfig fields.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in RUN_DIR.partial.")
+@click.option("--asr", type=click.Choice(["auto", "whisper", "pocketsphinx", "off"]),
+              default="auto", show_default=True,
+              help="Clip lists: the speech recognizer for clips without a transcript (auto: "
+                   "whisper where installed with a local model, else pocketsphinx); "
+                   "recorded in spec.json, and hrlf-run --asr auto uses the same.")
+@click.option("--asr-model", default=None, metavar="PATH|NAME",
+              help="--asr whisper: a CTranslate2 Whisper folder or a cached faster-whisper name.")
 @click.option("--quiet", is_flag=True,
               help="No progress (a bar on a terminal, else a log line per stage).")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="CPU threads for torch [auto: the CPUs other processes leave free].")
 @click.pass_context
 def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, baseline, device,
-               config_file, resume, quiet, threads):
+               asr, asr_model, config_file, resume, quiet, threads):
     """Train the HRLF teacher and student (or a baseline / ablation) into RUN_DIR."""
     require_extras("hrlf-train", TRAIN_NEEDS)
     from hrlf.runtime.errors import HrlfError

@@ -34,7 +34,7 @@ WINDOW_S = 2.0
 HOP_S = 1.0
 SPLITS = ("train", "valid", "test")
 COLUMNS = ("media", "transcript", "label", "split")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the voice gate's energy floor; the recognizer in the key
 #: Model slots per second where a featurizer emits faster: 100 Hz audio frames are averaged
 #: into 50 ms slots (the runtime packs by the spec's rate, so it does the same). 200 audio
 #: tokens per 2 s window made every training step ~5x slower for no accuracy.
@@ -44,7 +44,8 @@ SLOT_RATE_HZ = {"audio": 20.0}
 def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW_S,
                hop_s: float = HOP_S, featurizers: dict | None = None,
                progress: bool = False, splits=SPLITS, new_clips_split: str | None = None,
-               trained_on: str | None = None) -> Dataset:
+               trained_on: str | None = None, asr="auto",
+               asr_model: str | None = None) -> Dataset:
     """Load a clip list into train/valid/test windows (or only the ``splits`` asked for).
 
     Args:
@@ -57,6 +58,9 @@ def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW
         new_clips_split, trained_on: evaluation of new clips: when this clip list is not
             the one a model was trained on (its sha256 differs from ``trained_on``), every
             clip without a split cell goes to ``new_clips_split`` instead of a hashed split.
+        asr, asr_model: the recognizer for clips without a transcript (``--asr``, see
+            :mod:`hrlf.runtime.capture.asr_engines`); recorded in the text modality's spec
+            (``features.text.asr``) when a clip was recognized.
 
     Returns:
         A :class:`~hrlf.runtime.datasets.Dataset` named ``clips``.
@@ -73,7 +77,7 @@ def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW
     cache_dir = cache_dir or os.path.join(os.path.dirname(os.path.abspath(path)), ".hrlf-cache")
     from hrlf.train.featurize import featurize_rows
 
-    keys = [clip_key(row, names) for row in rows]
+    keys = [clip_key(row, names) for row in rows]  # the clip list's identity and splits
     digest = _digest(path, keys)
     new = trained_on is not None and digest != trained_on
     split_of = assign_splits(rows, keys, new_clips_split if new else None)
@@ -85,10 +89,19 @@ def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW
         log.info("%s: not the clip list the model was trained on; its %d clips without a "
                  "split are in '%s'", path, sum(not r["split"] for r in rows), new_clips_split)
     use = [i for i, sp in enumerate(split_of) if sp in splits]
-    datas = featurize_rows([rows[i] for i in use], [keys[i] for i in use], names, cache_dir,
-                           progress)
+    heard = {i: needs_asr(rows[i]) for i in use}
+    choice, tag = _asr_choice(path, asr, asr_model, any(heard.values()))
+    feature_keys = [clip_key(rows[i], names, tag) if heard[i] else keys[i] for i in use]
+    datas = featurize_rows([rows[i] for i in use], feature_keys, names, cache_dir, progress,
+                           asr=choice)
     recs = {i: _recording(rows[i], data, window_s) for i, data in zip(use, datas)}
     features = {m: slot_spec(names[m], window_s) for m in MODALITIES}
+    if choice.engine is not None and any(heard.values()):
+        import dataclasses
+        import json
+
+        features["text"] = dataclasses.replace(
+            features["text"], asr={**json.loads(tag), "clips": int(sum(heard.values()))})
     packed = {s: pack_recordings([recs[i] for i in use if split_of[i] == s], features,
                                  window_s, hop_s) for s in splits}
     if "train" in packed:
@@ -112,6 +125,28 @@ def _digest(path: str, keys: list[str]) -> str:
 
 def _counts(split_of: list[str]) -> str:
     return ", ".join(f"{split_of.count(s)} {s}" for s in SPLITS)
+
+
+def needs_asr(row: dict) -> bool:
+    """True when a clip's text must be recognized: no transcript column, no sidecar."""
+    from hrlf.runtime.capture.transcripts import sidecar_transcript
+
+    return row["transcript"] is None and sidecar_transcript(row["media"]) is None
+
+
+def _asr_choice(path: str, asr, asr_model, needed: bool):
+    """The recognizer for this clip list and its tag (``{"engine", "model"}`` as JSON)."""
+    import json
+
+    from hrlf.runtime.capture import asr_engines
+
+    if not needed:
+        return asr_engines.AsrChoice(None, why="every clip has a transcript"), ""
+    try:
+        choice = asr_engines.choose(asr, asr_model)
+        return choice, json.dumps(asr_engines.describe(choice), sort_keys=True)
+    except HrlfError as e:
+        raise DataError(f"{path}: {e}") from None
 
 
 def slot_spec(name: str, window_s: float):
@@ -217,12 +252,13 @@ def _check_featurizers(path: str, names: dict) -> None:
         raise DataError(f"{path}: cannot extract features here: {e}") from None
 
 
-def clip_key(row: dict, names: dict) -> str:
-    """sha256 over the clip's media, sidecar audio/transcript, transcript and featurizers."""
+def clip_key(row: dict, names: dict, asr: str = "") -> str:
+    """sha256 over the clip's media, sidecar audio/transcript, transcript, featurizers and
+    (for a clip whose text is recognized) the recognizer ``asr``."""
     from hrlf.runtime.capture.media import AUDIO_EXTS
     from hrlf.runtime.capture.transcripts import TRANSCRIPT_EXTS
 
-    h = hashlib.sha256(f"clips-cache-v{CACHE_VERSION}|{sorted(names.items())}".encode())
+    h = hashlib.sha256(f"clips-cache-v{CACHE_VERSION}|{sorted(names.items())}|{asr}".encode())
     h.update(sha256_file(row["media"]).encode())
     stem = os.path.splitext(row["media"])[0]
     for ext in AUDIO_EXTS + TRANSCRIPT_EXTS:
@@ -261,8 +297,9 @@ def _recording(row: dict, data: dict, window_s: float) -> Recording:
                      knots=np.zeros(1), values=np.array([row["label"]], np.float64))
 
 
-def extract_clip(media: str, transcript, names: dict) -> dict:
-    """Featurize one clip with the ``file:`` source's tracks.
+def extract_clip(media: str, transcript, names: dict, asr="auto") -> dict:
+    """Featurize one clip with the ``file:`` source's tracks (``asr``: the recognizer for
+    a clip without transcript, an :class:`~hrlf.runtime.capture.asr_engines.AsrChoice`).
 
     Returns:
         ``times_<m>`` (N,), ``frames_<m>`` (N, dim), ``duration`` (s), ``no_face`` (count).
@@ -274,7 +311,7 @@ def extract_clip(media: str, transcript, names: dict) -> dict:
     cues = [] if transcript is not None and transcript[0] == "text" else (
         transcript[1] if transcript is not None else None)
     try:
-        tracks, feats, notes, _ = file_tracks(media, names, cues)
+        tracks, feats, notes, _ = file_tracks(media, names, cues, asr=asr)
     except HrlfError as e:
         raise DataError(f"{media}: {e}") from None
     if not tracks:

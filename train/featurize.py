@@ -45,13 +45,13 @@ def _init_worker() -> None:
 def _extract(args):
     from hrlf.train.clips import extract_clip
 
-    media, transcript, names = args
+    media, transcript, names, asr = args
     t0 = time.perf_counter()
-    return extract_clip(media, transcript, names), time.perf_counter() - t0
+    return extract_clip(media, transcript, names, asr), time.perf_counter() - t0
 
 
 def featurize_rows(rows: list[dict], keys: list[str], names: dict, cache_dir: str,
-                   progress: bool = False, workers: int | None = None) -> list[dict]:
+                   progress: bool = False, workers: int | None = None, asr="auto") -> list[dict]:
     """Features of every row (see :func:`hrlf.train.clips.extract_clip`), cached by key.
 
     Raises:
@@ -65,7 +65,7 @@ def featurize_rows(rows: list[dict], keys: list[str], names: dict, cache_dir: st
     todo = [i for i, d in enumerate(out) if d is None]
     n_workers = workers or default_workers(len(todo))
     clip_s = 0.0
-    jobs = [(rows[i]["media"], rows[i]["transcript"], names) for i in todo]
+    jobs = [(rows[i]["media"], rows[i]["transcript"], names, asr) for i in todo]
     if n_workers <= 1 or len(todo) <= 1:
         results = map(_extract, jobs)
         pool = None

@@ -72,6 +72,8 @@ class TrainConfig:
     ablate: str | None = None
     baseline: str | None = None
     device: str = "cpu"
+    asr: str = "auto"  # clip lists: recognizer for clips without a transcript (asr_engines)
+    asr_model: str | None = None
     model: dict = field(default_factory=dict)      # ModelConfig overrides (layers, d, ...)
     synthetic: dict = field(default_factory=dict)  # SyntheticConfig overrides
 

@@ -170,7 +170,7 @@ def load(data: str | None, cfg: L.TrainConfig, progress: bool):
         return D.load_data(data, cfg.synthetic)
     from hrlf.train.clips import load_clips
 
-    ds = load_clips(source, progress=progress)
+    ds = load_clips(source, progress=progress, asr=cfg.asr, asr_model=cfg.asr_model)
     D.check_finite(ds, source)
     return ds
 

@@ -25,17 +25,23 @@ class AudioChain:
         sample_rate: the stream's rate.
         vad: :class:`~hrlf.runtime.capture.vad.VadSetting` applied to the audio frames, or
             None (every frame kept).
-        asr: recognize speech into text frames (needs ``text_featurizer``).
+        asr: recognize speech into text frames (needs ``text_featurizer``): a recognizer
+            from :func:`hrlf.runtime.capture.asr_engines.open_engine`, True (the ``auto``
+            choice) or False/None (none).
         text_featurizer: the text featurizer for recognized words.
         health: where silence / no-speech spans are recorded.
         t0_s: time of the first sample.
+        live: a live device (recognition on a worker thread, partial text).
+        heard: where recognized utterances go (:class:`~hrlf.runtime.capture.heard.Heard`).
+        clock: a live source's clock (text latency is measured on it).
 
     Raises:
-        BackendUnavailable: webrtcvad or pocketsphinx is missing (one line).
+        BackendUnavailable: webrtcvad or the recognizer is missing (one line).
     """
 
-    def __init__(self, featurizer, sample_rate: int, vad=None, asr: bool = False,
-                 text_featurizer=None, health: Health | None = None, t0_s: float = 0.0):
+    def __init__(self, featurizer, sample_rate: int, vad=None, asr=False,
+                 text_featurizer=None, health: Health | None = None, t0_s: float = 0.0,
+                 live: bool = False, heard=None, clock=None):
         from hrlf.runtime.capture import vad as vad_mod
 
         self.feat, self.sr = featurizer, int(sample_rate)
@@ -47,8 +53,11 @@ class AudioChain:
         if asr:
             from hrlf.runtime.capture.asr import SpeechToText
 
-            self.asr = SpeechToText(text_featurizer, self.gate, self.sr)
+            self.asr = SpeechToText(text_featurizer, self.gate, self.sr,
+                                    engine=None if asr is True else asr, live=live, heard=heard,
+                                    clock=clock)
         self.counts = {"frames": 0, "silent_frames": 0, "text_frames": 0}
+        self._asr_errors = 0
         self.feat.reset(t0_s)
 
     @property
@@ -95,18 +104,21 @@ class AudioChain:
         if self.asr is None:
             return None
         try:
-            return getattr(self.asr, method)(*a)
+            out = getattr(self.asr, method)(*a)
         except Exception as e:  # a native decoder error: keep audio going, count it
-            self.counts["asr_errors"] = self.counts.get("asr_errors", 0) + 1
             log.warning("speech recognition failed (%s: %s); continuing", type(e).__name__, e)
-            self._asr_error = True
-            return None
+            self._asr_errors += 1
+            out = None
+        self._asr_errors += self.asr.pop_failures()
+        return out
 
     def _out(self, times, feats, text):
         drops = []
-        if getattr(self, "_asr_error", False):
-            self._asr_error = False
-            drops.append(Drop("asr_error", "text: speech recognition failed on a block"))
+        if self._asr_errors:
+            self.counts["asr_errors"] = self.counts.get("asr_errors", 0) + self._asr_errors
+            drops.append(Drop("asr_error", "text: speech recognition failed on an utterance",
+                              self._asr_errors))
+            self._asr_errors = 0
         if self.apply_gate:
             times, feats, n_silent, spans = self.gate.gate(times, feats)
             if n_silent:
@@ -135,5 +147,11 @@ class AudioChain:
     def stats(self) -> dict:
         out = dict(self.counts)
         if self.asr is not None:
-            out.update(words=self.asr.words_total, utterances=self.asr.utterances)
+            out.update(words=self.asr.words_total, utterances=self.asr.utterances,
+                       asr=self.asr.engine.describe(), **self.asr.timing.stats())
         return out
+
+    def close(self) -> None:
+        """Stop the recognizer's worker thread (live sources)."""
+        if self.asr is not None:
+            self.asr.close()

@@ -12,6 +12,7 @@ OpenCV stays for image work (face detection) and local cameras.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 
 import numpy as np
@@ -56,20 +57,30 @@ def first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg[0] if msg else ''}"[:200]
 
 
-def decode_audio(path: str) -> tuple[np.ndarray | None, str]:
-    """The first audio track of ``path`` as float32 mono at 16 kHz, or ``(None, why)``."""
+def decode_audio(path: str, channel: int | None = None) -> tuple[np.ndarray | None, str]:
+    """The first audio track of ``path`` as float32 at 16 kHz: the mix of its channels, or
+    channel ``channel`` (0 = first); or ``(None, why)``.
+
+    Raises:
+        InputError: no such channel.
+    """
+    from hrlf.runtime.capture.media import check_channel
+
     av = import_av()
     try:
         with av.open(path) as c:
             if not c.streams.audio:
                 return None, "the file has no audio track"
-            res = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            st = c.streams.audio[0]
+            n_ch = st.codec_context.channels
+            check_channel(path, channel, n_ch)
+            layout = "mono" if channel is None else st.codec_context.layout.name
+            res = av.AudioResampler(format="fltp", layout=layout, rate=AUDIO_RATE)
             chunks = []
-            for frame in c.decode(c.streams.audio[0]):
+            for frame in itertools.chain(c.decode(st), [None]):
                 for f in res.resample(frame):
-                    chunks.append(f.to_ndarray().reshape(-1))
-            for f in res.resample(None):
-                chunks.append(f.to_ndarray().reshape(-1))
+                    a = f.to_ndarray()
+                    chunks.append(a[0 if channel is None else channel])
     except (av.error.FFmpegError, OSError, ValueError) as e:
         return None, f"PyAV cannot decode its audio ({first_line(e)})"
     if not chunks:

@@ -12,6 +12,25 @@ class _Reasons:
 
     health: Health
     notes: dict
+    speech = None  # a SourceSpeech where the source recognizes speech
+
+    @property
+    def words_enabled(self) -> bool:
+        """True with ``--words``: result lines carry the words heard in their window."""
+        return self.speech is not None and self.speech.words
+
+    def words(self, t_from: float, t_to: float) -> str:
+        """The recognized words that started in ``[t_from, t_to)`` (``--words`` only)."""
+        return self.speech.heard.words(t_from, t_to) if self.words_enabled else ""
+
+    def transcript(self) -> dict:
+        """What was recognized: ``{"utterances": [{"t0", "t1", "text"}, ...], "left_out"}``
+        (empty without ``--words``)."""
+        return self.speech.heard.transcript() if self.words_enabled else \
+            {"utterances": [], "left_out": 0}
+
+    def _speech_stats(self) -> dict:
+        return self.speech.stats() if self.speech is not None else {}
 
     def reasons(self, t_from: float, t_to: float) -> dict[str, str]:
         """Modality -> reason it had no frames over ``[t_from, t_to)``, where one is known.
@@ -66,8 +85,9 @@ class FileSource(_Reasons):
 
     def __init__(self, uri: str, tracks, featurizers: dict, notes: dict | None = None,
                  startup_drops=(), step_s: float = 0.5, duration_s: float | None = None,
-                 health: Health | None = None):
+                 health: Health | None = None, speech=None):
         self.uri, self.tracks, self.featurizers = uri, list(tracks), dict(featurizers)
+        self.speech = speech
         self.notes = dict(notes or {})
         self.health = health if health is not None else Health()
         self.by_modality: dict[str, int] = {}
@@ -104,7 +124,7 @@ class FileSource(_Reasons):
                 tracks[tr.modality].update(tr.chain.stats())
         return {"kind": "file", "media_t_s": round(self.t, 3), "events": self.events,
                 "events_by_modality": dict(self.by_modality), "tracks": tracks,
-                "absent": self.absent(self.by_modality, self.t)}
+                "absent": self.absent(self.by_modality, self.t), **self._speech_stats()}
 
     def close(self) -> None:
         for tr in self.tracks:
@@ -125,8 +145,9 @@ class LiveSource(_Reasons):
     live = True
 
     def __init__(self, uri: str, tracks, featurizers: dict, wake: threading.Event,
-                 notes: dict | None = None, health: Health | None = None):
+                 notes: dict | None = None, health: Health | None = None, speech=None):
         self.uri, self.tracks, self.featurizers = uri, list(tracks), dict(featurizers)
+        self.speech = speech
         self.wake, self.notes = wake, dict(notes or {})
         self.health = health if health is not None else Health()
         for m, why in self.notes.items():
@@ -165,7 +186,7 @@ class LiveSource(_Reasons):
                 "events_by_modality": dict(self.by_modality), "tracks": tracks,
                 "reconnects": sum(t["reconnects"] for t in tracks.values()),
                 "reconnect_attempts": sum(t["reconnect_attempts"] for t in tracks.values()),
-                "absent": self.absent(self.by_modality, now)}
+                "absent": self.absent(self.by_modality, now), **self._speech_stats()}
 
     def close(self) -> None:
         self._closed = True

@@ -107,6 +107,12 @@ class _LiveTrack:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+        if getattr(self, "chain", None) is not None:
+            try:  # finish the utterance in progress: its words reach the transcript
+                self.chain.flush()
+            except Exception as e:  # a device error while stopping: the words are lost
+                log.debug("%s: final flush failed (%s)", self.name, e)
+            self.chain.close()  # its recognizer's worker thread
 
 
 class LiveVideoTrack(_LiveTrack):

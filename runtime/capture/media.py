@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 import time
 import weakref
@@ -22,31 +23,62 @@ from hrlf.runtime.errors import InputError
 from hrlf.runtime.sources import Drop, Event
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+_CHANNEL = re.compile(r"#channel=(\d+)$")
 
 
-def load_audio(path: str) -> tuple[np.ndarray | None, int, str]:
-    """Audio of a media file: ``(samples float32 mono, sample_rate, how)``.
+def split_channel(path: str) -> tuple[str, int | None]:
+    """``call.wav#channel=1`` -> ``("call.wav", 1)``; no fragment -> ``(path, None)``."""
+    m = _CHANNEL.search(path)
+    return (path[:m.start()], int(m.group(1))) if m else (path, None)
+
+
+def load_audio(path: str, channel: int | None = None) -> tuple[np.ndarray | None, int, str]:
+    """Audio of a media file: ``(samples float32 mono, sample_rate, how)``: the mix of its
+    channels, or channel ``channel`` (0 = first).
 
     ``samples`` is None when there is none; ``how`` then says why (one line), else where the
-    audio came from.
+    audio came from. Audio files are read with soundfile at their own rate (8 kHz calls
+    stay 8 kHz; μ-law and A-law WAV included), else with PyAV at 16 kHz.
+
+    Raises:
+        InputError: an audio file neither library can read, or no such channel.
     """
     if os.path.splitext(path)[1].lower() in AUDIO_EXTS:
-        return (*_soundfile(path), f"soundfile:{os.path.basename(path)}")
+        try:
+            return (*_soundfile(path, channel), f"soundfile:{os.path.basename(path)}")
+        except InputError as e:
+            if "channel" in str(e):
+                raise
+            samples, rate, how = _pyav(path, channel, "")
+            if samples is None:
+                raise
+            return samples, rate, how
     stem = os.path.splitext(path)[0]
     for ext in AUDIO_EXTS:
         if os.path.isfile(stem + ext):
-            return (*_soundfile(stem + ext), f"sidecar:{os.path.basename(stem + ext)}")
+            return (*_soundfile(stem + ext, channel), f"sidecar:{os.path.basename(stem + ext)}")
+    return _pyav(path, channel, f", or add a sidecar {os.path.basename(stem)}.wav")
+
+
+def _pyav(path: str, channel: int | None, fix: str):
     from hrlf.runtime.capture import avmedia
     from hrlf.runtime.errors import BackendUnavailable
 
     try:
-        samples, how = avmedia.decode_audio(path)
+        samples, how = avmedia.decode_audio(path, channel)
     except BackendUnavailable as e:
-        return None, 0, f"{e}, or add a sidecar {os.path.basename(stem)}.wav"
+        return None, 0, f"{e}{fix}"
     return samples, avmedia.AUDIO_RATE if samples is not None else 0, how
 
 
-def _soundfile(path: str) -> tuple[np.ndarray, int]:
+def check_channel(path: str, channel: int | None, n: int) -> None:
+    """Raise InputError when ``channel`` is not one of the ``n`` channels of ``path``."""
+    if channel is not None and not 0 <= channel < n:
+        raise InputError(f"{path}#channel={channel}: the file has {n} channel"
+                         f"{'s' if n != 1 else ''} (0..{n - 1}); pick one of them")
+
+
+def _soundfile(path: str, channel: int | None = None) -> tuple[np.ndarray, int]:
     try:
         import soundfile
     except ImportError as e:
@@ -57,7 +89,9 @@ def _soundfile(path: str) -> tuple[np.ndarray, int]:
     except Exception as e:  # libsndfile raises its own error types
         raise InputError(f"{path}: cannot read audio ({type(e).__name__}: {e}); use a .wav "
                          "or .flac file") from None
-    return x.mean(axis=1).astype(np.float32), int(sr)
+    check_channel(path, channel, x.shape[1])
+    x = x[:, channel] if channel is not None else x.mean(axis=1)
+    return np.ascontiguousarray(x, np.float32), int(sr)
 
 
 class _Track:
@@ -131,8 +165,8 @@ class AudioArrayTrack(_Track):
         try:
             while True:
                 with self._cv:
-                    while not self._stop and not self.done and \
-                            self.pos / self.sr >= self._want_s + self.read_ahead_s:
+                    while not self._stop and not self.done and self.pos / self.sr >= \
+                            self._want_s + max(self.read_ahead_s, self._ahead + 1.0):
                         self._cv.wait()
                     if self._stop or self.done:
                         return
@@ -186,6 +220,7 @@ class AudioArrayTrack(_Track):
                 self._stop = True
                 self._cv.notify_all()
             self._thread.join(timeout=10.0)
+        self.chain.close()
 
 
 #: audio workers still running, stopped at exit: a daemon thread killed inside native code

@@ -20,7 +20,6 @@ import threading
 
 from hrlf.runtime import featurizers as fz
 from hrlf.runtime.capture import avmedia, base, live
-from hrlf.runtime.capture.audiochain import AudioChain
 from hrlf.runtime.capture.live import _LiveTrack
 from hrlf.runtime.errors import BackendUnavailable, InputError
 from hrlf.runtime.sources import Drop, Event
@@ -65,7 +64,9 @@ class AvLiveTrack(_LiveTrack):
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        return ("vision", "audio", "text") if self.chain else ("vision",)
+        if self.chain is None:
+            return ("vision",)
+        return ("vision", "audio", "text") if self.chain.asr is not None else ("vision", "audio")
 
     def _open(self):
         return avmedia.open_input(self.url, self.open_timeout_s, self.stall_s)
@@ -199,7 +200,7 @@ def _close(c) -> None:
         log.debug("closing the stream failed (%s)", e)
 
 
-def open_rtsp_av(uri: str, names: dict, vad, asr: bool, stall_s: float, backoff_s, health):
+def open_rtsp_av(uri: str, names: dict, vad, speech, stall_s: float, backoff_s, health):
     """Connect and build the live source (see :func:`hrlf.runtime.capture.sources.open_rtsp`).
 
     Raises:
@@ -218,25 +219,28 @@ def open_rtsp_av(uri: str, names: dict, vad, asr: bool, stall_s: float, backoff_
     has_audio = bool(c.streams.audio)
     chain = None
     if has_audio:  # built here so a missing library is one line now, not a thread's death
+        from hrlf.runtime.capture.sources import speech_chain
+
         rate = avmedia.AUDIO_RATE
         try:
-            chain = AudioChain(fz.make_audio(names["audio"], rate, min_chunk_frames=10), rate,
-                               vad=vad, asr=asr, health=health,
-                               text_featurizer=fz.make_text(names["text"]) if asr else None)
+            chain = speech_chain(fz.make_audio(names["audio"], rate, min_chunk_frames=10), rate,
+                                 vad, speech, names, health, live=True)
         except BackendUnavailable as e:
             c.close()
             raise InputError(f"{uri}: {e}") from None
     clock, wake = live.Clock(), threading.Event()
+    if chain is not None and chain.asr is not None:
+        chain.asr.timing.clock = clock  # text latency on the source's clock
     track = AvLiveTrack(uri, feat, RateGate(feat.rate_hz), chain, clock, wake,
                         health, stall_s=stall_s, container=c, backoff_s=backoff_s)
     notes = {}
     if not has_audio:
         notes["audio"] = "the stream has no audio track"
-    if not (has_audio and asr):
+    if not (has_audio and chain.asr is not None):
         notes["text"] = "no speech recognition (no audio track)" if not has_audio else \
-            "speech recognition is off"
+            speech.choice().why
     feats = {m: names[m] for m in track.modalities}
-    src = base.LiveSource(uri, [track], feats, wake, notes, health=health)
+    src = base.LiveSource(uri, [track], feats, wake, notes, health=health, speech=speech)
     if "text" in notes:
         health.set_standing("text", "no_transcript" if has_audio else "unavailable",
                             notes["text"])

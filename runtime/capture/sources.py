@@ -23,6 +23,7 @@ from hrlf.runtime.capture import avmedia, base, live, media, native
 from hrlf.runtime.capture import vad as vad_mod
 from hrlf.runtime.capture.audiochain import AudioChain
 from hrlf.runtime.capture.health import Health
+from hrlf.runtime.capture.speech import SourceSpeech
 from hrlf.runtime.capture.transcripts import read_transcript, sidecar_transcript
 from hrlf.runtime.errors import BackendUnavailable, HrlfError, InputError
 
@@ -75,8 +76,7 @@ def camera_index(uri: str) -> int:
 
 
 def open_camera(uri: str, spec=None, audio: bool | None = None, mic: int | None = None,
-                backoff_s=live.BACKOFF_S, asr: bool | None = None, stall_s: float = STALL_S,
-                **opts):
+                backoff_s=live.BACKOFF_S, asr="auto", stall_s: float = STALL_S, **opts):
     """Open camera N (and the microphone where one exists) as a live source.
 
     Raises:
@@ -93,23 +93,23 @@ def open_camera(uri: str, spec=None, audio: bool | None = None, mic: int | None 
     if cap is None:
         raise InputError(f"{uri}: no video device found (OpenCV cannot open camera index {idx}); "
                          "connect a camera, or use --stream file:PATH or demo")
-    opts = _LiveOpts(spec, backoff_s, asr, stall_s, uri)
-    return _live_video(uri, opts, cap, reopen, audio, mic)
+    return _live_video(uri, _LiveOpts(spec, backoff_s, _speech(uri, spec, asr, opts), stall_s),
+                       cap, reopen, audio, mic)
+
+
+def _speech(uri: str, spec, asr, opts: dict) -> SourceSpeech:
+    """The source's recognition settings (``asr_model`` and ``words`` from ``opts``)."""
+    return SourceSpeech(asr, opts.get("asr_model"), spec, bool(opts.get("words")), uri)
 
 
 class _LiveOpts:
     """What every live track of one source shares: featurizer names, gate, speech, stall."""
 
-    def __init__(self, spec, backoff_s, asr, stall_s, uri):
+    def __init__(self, spec, backoff_s, speech: SourceSpeech, stall_s):
         self.names, self.backoff_s = fz.default_names(spec), backoff_s
-        self.vad = _vad_of(uri, spec)
-        self.asr, self.asr_wanted, self.stall_s = None, asr, float(stall_s)
+        self.vad = _vad_of(speech.uri, spec)
+        self.speech, self.stall_s = speech, float(stall_s)
         self.clock, self.wake, self.health = live.Clock(), threading.Event(), Health()
-
-    def speech(self) -> bool:
-        if self.asr is None:
-            self.asr = _asr_on(self.asr_wanted)
-        return self.asr
 
 
 def _opener(cv2, *args):
@@ -149,19 +149,19 @@ def _live_video(uri, o: _LiveOpts, cap, reopen, audio, mic):
 
 def _live_source(uri, tracks, o: _LiveOpts, notes):
     feats = {tr.modality: o.names[tr.modality] for tr in tracks}
-    if "audio" in feats and o.asr:
+    if "audio" in feats and o.speech.on:
         feats["text"] = o.names["text"]
     elif "audio" in feats:
-        notes["text"] = "speech recognition is off"
-    src = base.LiveSource(uri, tracks, feats, o.wake, notes, health=o.health)
+        notes["text"] = o.speech.choice().why
+    src = base.LiveSource(uri, tracks, feats, o.wake, notes, health=o.health, speech=o.speech)
     if "vision" not in feats:
         o.health.set_standing("vision", "unavailable", "a microphone has no video")
-    if "audio" in feats and not o.asr:
+    if "audio" in feats and not o.speech.on:
         o.health.set_standing("text", "no_transcript", notes["text"])
     return src
 
 
-def open_mic(uri: str, spec=None, backoff_s=live.BACKOFF_S, asr: bool | None = None,
+def open_mic(uri: str, spec=None, backoff_s=live.BACKOFF_S, asr="auto",
              stall_s: float = STALL_S, **opts):
     """Open the default microphone (``mic``) or input device N (``mic:N``) as a live source.
 
@@ -172,7 +172,7 @@ def open_mic(uri: str, spec=None, backoff_s=live.BACKOFF_S, asr: bool | None = N
     _, _, dev = uri.partition(":")
     if dev and not dev.isdigit():
         raise InputError(f"{uri}: not a microphone name; use mic or mic:N (N = device index)")
-    o = _LiveOpts(spec, backoff_s, asr, stall_s, uri)
+    o = _LiveOpts(spec, backoff_s, _speech(uri, spec, asr, opts), stall_s)
     track = _mic_track(uri, int(dev) if dev else None, o)
     return _live_source(uri, [track], o, {})
 
@@ -203,12 +203,9 @@ def _mic_track(name, device, o: _LiveOpts):
     except Exception:  # the device cannot do 16 kHz: use its own rate (featurizers take any)
         rate = int(info.get("default_samplerate", MIC_RATE))
     try:
-        speech = o.speech()
-        chain = AudioChain(fz.make_audio(o.names["audio"], rate,
-                                         min_chunk_frames=LIVE_AUDIO_CHUNK_FRAMES), rate,
-                           vad=o.vad, asr=speech,
-                           text_featurizer=fz.make_text(o.names["text"]) if speech else None,
-                           health=o.health)
+        chain = speech_chain(fz.make_audio(o.names["audio"], rate,
+                                           min_chunk_frames=LIVE_AUDIO_CHUNK_FRAMES), rate,
+                             o.vad, o.speech, o.names, o.health, live=True, clock=o.clock)
     except BackendUnavailable as e:
         raise InputError(f"{name}: {e}") from None
 
@@ -226,7 +223,7 @@ def _mic_track(name, device, o: _LiveOpts):
         raise InputError(f"{name}: cannot open the microphone ({e}); check the device") from None
 
 
-def open_rtsp(uri: str, spec=None, asr: bool | None = None, stall_s: float = STALL_S,
+def open_rtsp(uri: str, spec=None, asr="auto", stall_s: float = STALL_S,
               backoff_s=live.BACKOFF_S, **opts):
     """Open an RTSP stream (video and, where it has one, audio) through PyAV as a live
     source; see :mod:`hrlf.runtime.capture.rtsp`.
@@ -238,44 +235,47 @@ def open_rtsp(uri: str, spec=None, asr: bool | None = None, stall_s: float = STA
     from hrlf.runtime.capture.rtsp import open_rtsp_av
 
     return open_rtsp_av(uri, fz.default_names(spec), _vad_of(uri, spec),
-                        _asr_on(asr), float(stall_s), backoff_s, Health())
+                        _speech(uri, spec, asr, opts), float(stall_s), backoff_s, Health())
 
 
-def _asr_on(asr: bool | None) -> bool:
-    """Speech recognition for live audio: on unless turned off (or its library is missing)."""
-    if asr is False:
-        return False
-    from hrlf.runtime.capture.asr import unavailable_reason
+def speech_chain(feat, rate: int, vad, speech: SourceSpeech, names: dict, health: Health,
+                 live: bool = False, clock=None) -> AudioChain:
+    """An :class:`AudioChain` that recognizes speech when ``speech`` is on.
 
-    why = unavailable_reason()
-    if why and asr:
-        raise InputError(why)
-    if why:
-        log.warning("%s; text stays absent", why)
-    return why is None
+    Raises:
+        BackendUnavailable: a featurizer, the gate or the recognizer cannot start.
+    """
+    engine = speech.engine(live) if speech.on else None
+    return AudioChain(feat, rate, vad=vad, asr=engine if engine is not None else False,
+                      text_featurizer=fz.make_text(names["text"]) if engine is not None else None,
+                      health=health, live=live, heard=speech.heard, clock=clock)
 
 
 def open_file(uri: str, spec=None, transcript: str | None = None, step_s: float = 0.5,
-              duration_s: float | None = None, asr: bool | None = None, **opts):
-    """Open a recording (video with its audio, or audio) as a non-live source.
+              duration_s: float | None = None, asr="auto", **opts):
+    """Open a recording (video with its audio, or audio) as a non-live source;
+    ``file:PATH#channel=N`` reads channel N (0 = first) of a multi-channel recording
+    instead of their mix (e.g. agent and customer of a stereo call).
 
     Raises:
-        InputError: missing file, nothing in it can be read, or a library the model's
-            voice-activity setting needs is missing.
+        InputError: missing file, nothing in it can be read, no such channel, or a library
+            the model's voice-activity setting needs is missing.
     """
     native.configure(bool(opts.get("verbose")))
-    path = os.path.expanduser(uri.split(":", 1)[1] if uri.startswith("file:") else uri)
+    path, channel = media.split_channel(
+        os.path.expanduser(uri.split(":", 1)[1] if uri.startswith("file:") else uri))
     if not path:
         raise InputError(f"{uri}: no file given; use file:PATH")
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file; give file:PATH of a video or audio file")
-    health = Health()
+    health, speech = Health(), _speech(uri, spec, asr, opts)
     tracks, feats, notes, drops = file_tracks(path, fz.default_names(spec), transcript,
-                                              vad=_vad_of(uri, spec), asr=asr, health=health)
+                                              vad=_vad_of(uri, spec), asr=speech, health=health,
+                                              channel=channel)
     if not tracks:
         raise InputError(f"{path}: nothing to read ({'; '.join(notes.values())})")
     return base.FileSource(uri, tracks, feats, notes, drops, step_s=step_s,
-                           duration_s=duration_s, health=health)
+                           duration_s=duration_s, health=health, speech=speech)
 
 
 def _vad_of(uri: str, spec):
@@ -286,7 +286,7 @@ def _vad_of(uri: str, spec):
 
 
 def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD,
-                asr: bool | None = None, health: Health | None = None):
+                asr="auto", health: Health | None = None, channel: int | None = None):
     """The tracks of a media file, plus why each missing modality is absent.
 
     Args:
@@ -295,8 +295,10 @@ def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD
         transcript: a ``.srt``/``.jsonl`` path, a list of cues (text comes from elsewhere
             when empty), or None for the sidecar.
         vad: the voice-activity gate for audio frames (None: keep every frame).
-        asr: recognize speech into text (None: when there is no transcript).
+        asr: how to recognize speech into text where there is no transcript: a
+            :class:`~hrlf.runtime.capture.speech.SourceSpeech`, or an ``--asr`` value.
         health: where absence reasons go.
+        channel: read this channel of the audio (None: the mix of all).
 
     Returns:
         ``(tracks, featurizers, notes, startup_drops)``.
@@ -310,9 +312,9 @@ def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD
         else:
             notes["vision"] = why
     cues = _cues(path, transcript)
-    if asr is None:
-        asr = transcript is None and not cues
-    samples, rate, how = media.load_audio(path)
+    speech = _file_speech(asr, path, transcript is not None or bool(cues))
+    samples, rate, how = media.load_audio(path, channel)
+    asr = False
     if samples is None:
         notes["audio"] = how
     else:
@@ -320,18 +322,16 @@ def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD
             # files: recompute every second of audio (eGeMAPS keeps 1 s of context), on a
             # worker thread while the video is decoded
             feat = fz.make_audio(names["audio"], rate, min_chunk_frames=FILE_CHUNK_FRAMES)
-            chain = AudioChain(feat, rate, vad=vad, asr=asr,
-                               text_featurizer=fz.make_text(names["text"]) if asr else None,
-                               health=health)
+            chain = speech_chain(feat, rate, vad, speech, names, health)
+            asr = chain.asr is not None
             tracks.append(media.AudioArrayTrack(samples, rate, chain, chunk_s=FILE_CHUNK_S,
                                                 threaded=True))
         except BackendUnavailable as e:
             notes["audio"] = str(e)
-            asr = False
     if cues:
         tracks.append(media.TextCueTrack(cues, fz.make_text(names["text"])))
-    elif not (asr and samples is not None):
-        notes["text"] = "no transcript (no sidecar .srt/.jsonl) and speech recognition is off" \
+    elif not asr:
+        notes["text"] = f"no transcript (no sidecar .srt/.jsonl) and {speech.choice().why}" \
             if samples is not None or transcript is not None else \
             "no transcript (no sidecar .srt/.jsonl) and no audio to recognize"
     for m, why in notes.items():
@@ -347,6 +347,13 @@ def file_tracks(path: str, names: dict, transcript=None, vad=vad_mod.DEFAULT_VAD
     if asr and samples is not None and "audio" in feats:
         feats["text"] = names["text"]
     return tracks, feats, notes, drops
+
+
+def _file_speech(asr, path: str, has_transcript: bool) -> SourceSpeech:
+    speech = asr if isinstance(asr, SourceSpeech) else SourceSpeech(asr, uri=path)
+    if has_transcript:  # a transcript's text wins over recognized text
+        speech.off("the text comes from the transcript")
+    return speech
 
 
 def _video_track(path: str, feat_name: str):

@@ -7,7 +7,14 @@ written into ``spec.json`` as ``features.audio.vad`` (:class:`VadSetting`); a mo
 spec has none (older models) is fed every audio frame, as it was trained.
 
 The gate runs WebRTC's VAD on 30 ms frames of 16-bit audio (8/16/32/48 kHz; other rates are
-resampled linearly to 16 kHz for the decision only). An audio feature frame stamped ``t`` is
+resampled linearly to 16 kHz for the decision only). WebRTC's VAD alone calls steady noise
+voice now and then (white noise at -54 dBFS passed 37 of 436 frames), so a VAD frame is
+voiced only when it is also loud enough: at least ``floor_dbfs`` (RMS, dB re full scale) and
+at least ``snr_db`` above the stream's noise floor: the median level of the frames WebRTC
+called non-speech lately (the last ``NOISE_WINDOW_S`` seconds' worth; fewer than 5: the
+absolute floor alone). Steady noise then fails the SNR test on the frames WebRTC mistakes
+for voice, while voice that never pauses (no non-speech frames) is still voice. Spec files
+written before these two fields get their defaults. An audio feature frame stamped ``t`` is
 voiced when a VAD frame starting in ``[t - hangover_s, t + preroll_s]`` is voiced: the
 hangover keeps word endings and short pauses, the pre-roll keeps onsets. A frame is decided
 only once the VAD has seen audio up to ``t + preroll_s``, so chunked and offline audio give
@@ -16,6 +23,7 @@ the same decisions.
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 from dataclasses import asdict, dataclass
 
@@ -25,6 +33,8 @@ from hrlf.runtime.errors import SpecError, import_optional, unavailable_reason_o
 
 VAD_NAME = "webrtcvad-v1"
 _VAD_RATES = (8000, 16000, 32000, 48000)
+#: the noise floor is the median level of the non-speech VAD frames of this many seconds
+NOISE_WINDOW_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,8 @@ class VadSetting:
         frame_ms: VAD frame length: 10, 20 or 30.
         hangover_ms: audio kept after the last voiced VAD frame.
         preroll_ms: audio kept before the first voiced VAD frame.
+        floor_dbfs: a quieter VAD frame is never voice (RMS in dB re full scale).
+        snr_db: a VAD frame is voice only this far above the recent noise floor.
     """
 
     name: str = VAD_NAME
@@ -44,6 +56,8 @@ class VadSetting:
     frame_ms: int = 30
     hangover_ms: int = 300
     preroll_ms: int = 100
+    floor_dbfs: int = -50
+    snr_db: int = 6
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,9 +80,11 @@ class VadSetting:
         except (TypeError, ValueError) as e:
             raise SpecError(f"{source}: features.audio.vad: {e}; use integers") from None
         if s.aggressiveness not in (0, 1, 2, 3) or s.frame_ms not in (10, 20, 30) or \
-                s.hangover_ms < 0 or s.preroll_ms < 0:
+                s.hangover_ms < 0 or s.preroll_ms < 0 or not -120 <= s.floor_dbfs <= 0 or \
+                not 0 <= s.snr_db <= 60:
             raise SpecError(f"{source}: features.audio.vad {dict(d)} out of range "
-                            "(aggressiveness 0-3, frame_ms 10/20/30, hangover/preroll >= 0)")
+                            "(aggressiveness 0-3, frame_ms 10/20/30, hangover/preroll >= 0, "
+                            "floor_dbfs -120..0, snr_db 0..60)")
         return s
 
 
@@ -128,6 +144,9 @@ class VoiceGate:
         self._rate = None
         self._n_frames = 0          # VAD frames decided
         self._voiced: list[float] = []  # start times of voiced VAD frames
+        self._speech: list[float] = []  # ... and of those WebRTC alone calls speech
+        self._levels = collections.deque(
+            maxlen=max(1, int(NOISE_WINDOW_S * 1000 / self.setting.frame_ms)))
         self._held_t: list[float] = []
         self._held_x: list[np.ndarray] = []
         self._flushed = False
@@ -145,15 +164,32 @@ class VoiceGate:
         step = rate * self.setting.frame_ms // 1000
         n = len(buf) // step
         frame_s = self.setting.frame_ms / 1000.0
+        s = self.setting
         for i in range(n):
-            if self._vad.is_speech(buf[i * step:(i + 1) * step].tobytes(), rate):
+            frame = buf[i * step:(i + 1) * step]
+            db = _dbfs(frame)
+            if not self._vad.is_speech(frame.tobytes(), rate):
+                self._levels.append(db)
+                continue
+            self._speech.append(self.t0_s + (self._n_frames + i) * frame_s)
+            noise = float(np.median(self._levels)) if len(self._levels) >= 5 else -np.inf
+            if db >= s.floor_dbfs and db >= noise + s.snr_db:
                 self._voiced.append(self.t0_s + (self._n_frames + i) * frame_s)
         self._n_frames += n
         self._rest = buf[n * step:]
+        self._prune()
 
     def flush(self) -> None:
         """End of stream: decide every held frame with what the VAD has seen."""
         self._flushed = True
+
+    def any_voiced(self, t_from: float, t_to: float, loud: bool = True) -> bool:
+        """True when a voiced VAD frame starts within ``[t_from, t_to)``; ``loud=False``:
+        a frame WebRTC calls speech, loud enough or not (a recognizer keeps an utterance
+        going on those, so weak consonants in noise do not split words)."""
+        frames = self._voiced if loud else self._speech
+        i = bisect.bisect_left(frames, t_from)
+        return i < len(frames) and frames[i] < t_to
 
     def voiced(self, t: float) -> bool:
         """True when a voiced VAD frame starts within ``[t - hangover, t + preroll]``."""
@@ -195,9 +231,16 @@ class VoiceGate:
     def _prune(self) -> None:
         lo = (self._held_t[0] if self._held_t else self.decided_s) - 2.0 - \
             self.setting.hangover_ms / 1000.0
-        i = bisect.bisect_left(self._voiced, lo)
-        if i > 1000:
-            del self._voiced[:i]
+        for frames in (self._voiced, self._speech):
+            i = bisect.bisect_left(frames, lo)
+            if i > 1000:
+                del frames[:i]
+
+
+def _dbfs(frame: np.ndarray) -> float:
+    """RMS level of int16 samples in dB re full scale (-120 for digital silence)."""
+    p = float(np.mean(np.square(frame.astype(np.float64)))) / (32768.0 ** 2)
+    return 10.0 * np.log10(max(p, 1e-12))
 
 
 def unavailable_reason() -> str | None:

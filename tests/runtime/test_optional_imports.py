@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from hrlf.runtime.capture import asr, avmedia, vad
+from hrlf.runtime.capture import asr_pocketsphinx, asr_whisper, avmedia, vad
 from hrlf.runtime.errors import BackendUnavailable, import_optional, unavailable_reason_of
 from hrlf.runtime.featurizers import audio, text, vision
 
@@ -24,14 +24,17 @@ def test_import_optional_and_unavailable_reason_of(monkeypatch):
     assert unavailable_reason_of(lambda: None) is None
 
 
-_CACHED = (vad._webrtcvad, asr._pocketsphinx, avmedia.import_av, audio._smile, text._analyzer)
+_CACHED = (vad._webrtcvad, asr_pocketsphinx._pocketsphinx, asr_whisper._faster_whisper,
+           avmedia.import_av, audio._smile, text._analyzer)
 
 
 @pytest.mark.parametrize("module,load,start,fix", [
     ("webrtcvad", vad._webrtcvad, "voice activity (webrtcvad-v1): webrtcvad",
      "pip install webrtcvad-wheels (hrlf[capture])"),
-    ("pocketsphinx", asr._pocketsphinx, "speech recognition (pocketsphinx-en-us): pocketsphinx",
-     "pip install pocketsphinx==5.1.1 (hrlf[capture])"),
+    ("pocketsphinx", asr_pocketsphinx._pocketsphinx, "speech recognition (pocketsphinx): "
+     "pocketsphinx", "pip install pocketsphinx==5.1.1 (hrlf[capture])"),
+    ("faster_whisper", asr_whisper._faster_whisper, "speech recognition (whisper): faster-whisper",
+     "pip install 'hrlf[asr]' (faster-whisper)"),
     ("cv2", vision.import_cv2, "OpenCV", "pip install 'opencv-python-headless<5' (hrlf[capture])"),
     ("av", avmedia.import_av, "PyAV", "pip install av (hrlf[capture])"),
     ("opensmile", audio._smile, "audio featurizer egemaps-lld-v02: opensmile",
