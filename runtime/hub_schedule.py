@@ -35,6 +35,8 @@ log = logging.getLogger("hrlf.runtime.hub")
 
 #: the worker collects due windows at most this often (windows due within it share a step)
 TICK_S = 0.002
+#: weight of each scored batch in the running admission-to-result delay
+DELAY_DECAY = 0.1
 
 
 class Scheduling:
@@ -131,16 +133,30 @@ class Scheduling:
                 log.error("hub: stream %s: %s: %s", s.name, type(e).__name__, e)
                 job = None
             if job is not None:
+                job.t_admit = now
                 ahead += job.rows
                 jobs.append(job)
         return jobs
 
     def _wait_s(self, ahead_rows: int) -> float:
-        """Expected seconds until a window queued behind ``ahead_rows`` is scored."""
-        if self.cost is None:
-            return 0.0
-        return (self.cost.row_s() * ahead_rows / self.workers
-                + self.cost.call_s(self.target_batch))
+        """Expected seconds from now until a window queued behind ``ahead_rows`` is
+        scored: the measured cost of the rows ahead over the inference threads plus one
+        call, or what recent windows took from admission to their result, if longer (the
+        model cannot see a busy machine, the GIL or other processes; the observation can,
+        but lags when load rises suddenly). With nothing queued, the model alone (a delay
+        observed behind a queue that is gone would shed for nothing)."""
+        model = 0.0
+        if self.cost is not None:
+            model = (self.cost.row_s() * ahead_rows / self.workers
+                     + self.cost.call_s(self.target_batch))
+        return max(model, self._delay_s) if ahead_rows else model
+
+    def _observe_delay(self, jobs: list[Job], t_done: float) -> None:
+        """A batch was scored: fold its longest admission-to-result delay into the
+        running estimate (about the last 10 batches)."""
+        worst = max((t_done - j.t_admit for j in jobs if j.t_admit), default=None)
+        if worst is not None:
+            self._delay_s += DELAY_DECAY * (worst - self._delay_s)
 
     def _dispatch(self, now: float) -> None:
         """Submit ready batches while an inference thread is free (module docstring)."""

@@ -23,6 +23,7 @@ class Scoring:
         infer_s = [0.0]  # backend time of the calls (packing aside)
         error = self._run_entries(entries, infer_s)
         t_done = self._monotonic()
+        self._observe_delay(jobs, t_done)
         for j in jobs:
             j.stream.finish_job(j, j.scores, infer_s[0], batch, t_done, error)
 

@@ -8,13 +8,14 @@ results from its rows of the scores.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hrlf.runtime.delivery import Closed
-from hrlf.runtime.frames import T_MAX, _finite64
+from hrlf.runtime.frames import T_MAX
 from hrlf.runtime.hub_pack import Cut, cut_windows
 from hrlf.runtime.session import Session
 from hrlf.runtime.session_config import CLOSE_TIMEOUT_S
@@ -45,6 +46,7 @@ class Job:
     rows: int = 0
     scores: list = field(default_factory=list)
     packed: list = field(default_factory=list)
+    t_admit: float = 0.0  # hub clock when the hub took it (its queueing delay starts)
 
 
 class SharedBackend:
@@ -100,8 +102,8 @@ class HubStream(Session):
     def _fast_chunk(self, modality, times, frames) -> int | None:
         """Store a clean chunk in one step and return its size; None: not clean.
 
-        Cheap by design (it runs for every chunk of every stream): scalar checks, and four
-        numpy calls (stream times, their order, the frames' finiteness, the copy in).
+        Cheap by design (it runs for every chunk of every stream): scalar checks, and a
+        few numpy calls (stream times, their order, the frames' finiteness, the copy in).
         Frames are accepted here only where ``push`` would accept each of them: stream
         times strictly increasing from after the last frame and not before the next
         window, which (with the first in [0, T_MAX] and the last not beyond it) makes
@@ -131,7 +133,9 @@ class HubStream(Session):
                 return None
             if n > 1 and not (s[1:] > s[:-1]).all():
                 return None
-            if not _finite64(frames):
+            # a finite float32 sum means every value is finite (an overflowing sum of
+            # finite values only sends the chunk down the exact per-frame path)
+            if not math.isfinite(np.add.reduce(frames, axis=None)):
                 return None
             self.acct.received += n
             tb.accepted()
