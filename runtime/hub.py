@@ -160,7 +160,7 @@ class Hub(Scheduling, Scoring):
         # backends that cannot run calls in parallel still overlap packing and delivery
         self._infer_lock = contextlib.nullcontext() if parallel else threading.Lock()
         self._count_lock = threading.Lock()
-        self._delay_s = 0.0  # recent admission-to-result delay (hub_schedule.py)
+        self._drain_s = 0.0  # seconds per queued window, lately (hub_schedule.py)
         self._infer = InferencePool(self._score_jobs, self.workers, done=self._wake_worker)
         self._step_lock = threading.Lock()  # the worker's step vs. a caller's advance()
         self._thread: threading.Thread | None = None

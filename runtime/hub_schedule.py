@@ -12,8 +12,9 @@ the inference threads (hub_pool.py):
   window, and one call at a time would use one core.
 * **a latency budget** (``HubConfig.latency_budget_s``): before a due window is packed,
   the worker estimates when its result would be out (how late the window already is,
-  plus the windows queued ahead of it at the measured cost per window spread over the
-  inference threads, plus one call); a window that would miss the budget is not packed
+  plus the windows queued ahead of it at the rate queued windows drained lately, or at
+  the measured cost per window spread over the inference threads if that is slower,
+  plus one call); a window that would miss the budget is not packed
   nor scored but dropped, counted per stream as ``segments_dropped.overload`` (a live
   stream's windows without frames still get their ``no_data`` results). So when more
   streams arrive than the machine can score, the hub sheds the excess at once and the
@@ -35,8 +36,8 @@ log = logging.getLogger("hrlf.runtime.hub")
 
 #: the worker collects due windows at most this often (windows due within it share a step)
 TICK_S = 0.002
-#: weight of each scored batch in the running admission-to-result delay
-DELAY_DECAY = 0.1
+#: weight of a queued job in the running drain rate when it drained slower / faster
+DRAIN_UP, DRAIN_DOWN = 0.2, 0.01
 
 
 class Scheduling:
@@ -133,7 +134,7 @@ class Scheduling:
                 log.error("hub: stream %s: %s: %s", s.name, type(e).__name__, e)
                 job = None
             if job is not None:
-                job.t_admit = now
+                job.t_admit, job.ahead = now, ahead
                 ahead += job.rows
                 jobs.append(job)
         return jobs
@@ -141,22 +142,23 @@ class Scheduling:
     def _wait_s(self, ahead_rows: int) -> float:
         """Expected seconds from now until a window queued behind ``ahead_rows`` is
         scored: the measured cost of the rows ahead over the inference threads plus one
-        call, or what recent windows took from admission to their result, if longer (the
-        model cannot see a busy machine, the GIL or other processes; the observation can,
-        but lags when load rises suddenly). With nothing queued, the model alone (a delay
-        observed behind a queue that is gone would shed for nothing)."""
+        call, or, if longer, the rows ahead at the rate queues have drained lately (the
+        model cannot see a busy machine, the GIL or other processes; the drain rate can)."""
         model = 0.0
         if self.cost is not None:
             model = (self.cost.row_s() * ahead_rows / self.workers
                      + self.cost.call_s(self.target_batch))
-        return max(model, self._delay_s) if ahead_rows else model
+        return max(model, self._drain_s * (ahead_rows + 1))
 
     def _observe_delay(self, jobs: list[Job], t_done: float) -> None:
-        """A batch was scored: fold its longest admission-to-result delay into the
-        running estimate (about the last 10 batches)."""
-        worst = max((t_done - j.t_admit for j in jobs if j.t_admit), default=None)
-        if worst is not None:
-            self._delay_s += DELAY_DECAY * (worst - self._delay_s)
+        """A batch was scored: each of its jobs that waited behind a queue tells how fast
+        queued windows drain (seconds per window ahead). The running estimate follows the
+        slow ones at once and the fast ones slowly: the budget is about the worst windows."""
+        for j in jobs:
+            if j.t_admit and j.ahead >= self.target_batch:
+                rate = (t_done - j.t_admit) / (j.ahead + j.rows)
+                w = DRAIN_UP if rate > self._drain_s else DRAIN_DOWN
+                self._drain_s += w * (rate - self._drain_s)
 
     def _dispatch(self, now: float) -> None:
         """Submit ready batches while an inference thread is free (module docstring)."""

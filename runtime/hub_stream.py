@@ -46,7 +46,8 @@ class Job:
     rows: int = 0
     scores: list = field(default_factory=list)
     packed: list = field(default_factory=list)
-    t_admit: float = 0.0  # hub clock when the hub took it (its queueing delay starts)
+    t_admit: float = 0.0  # hub clock when the worker took it (its queueing starts)
+    ahead: int = 0  # windows queued ahead of it then
 
 
 class SharedBackend:
