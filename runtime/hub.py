@@ -77,12 +77,22 @@ class HubConfig:
         stream: the default SessionConfig of new streams (live, by default).
         delivery_threads: most threads running callbacks (one blocked callback holds one;
             another starts when all are blocked and other streams wait).
+        metrics_port: serve Prometheus metrics, /healthz, /readyz and the live page on this
+            port from ``start()`` (None: off; 0: a free port, see ``hub.observe.url``);
+            needs ``hrlf[metrics]`` (hrlf.runtime.observe).
+        metrics_address: the interface to bind (loopback unless you say otherwise).
+        metrics_streams: per-stream series while at most this many streams are open.
+        metrics_linger_s: at close(), keep serving until one more scrape, at most this long.
     """
 
     max_batch: int = 64
     max_wait_s: float = 0.02
     stream: SessionConfig = field(default_factory=lambda: SessionConfig(live=True))
     delivery_threads: int = 16
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    metrics_streams: int = 32
+    metrics_linger_s: float = 0.0
 
     def check(self) -> None:
         if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) \
@@ -98,6 +108,9 @@ class HubConfig:
 
 class Hub(Scoring):
     """Streams sharing one backend, with cross-stream batching. Thread-safe."""
+
+    observer = None  # metrics (hrlf.runtime.observe): sees every stream's results
+    observe = None  # the metrics server, while HubConfig.metrics_port serves
 
     def __init__(self, backend: Backend, spec: ModelSpec, config: HubConfig | None = None,
                  monotonic: Callable[[], float] = time.monotonic):
@@ -230,7 +243,12 @@ class Hub(Scoring):
 
     # ---- the worker ------------------------------------------------------------------
     def start(self) -> "Hub":
-        """Run the worker thread that scores every stream's due windows."""
+        """Run the worker thread that scores every stream's due windows (and serve metrics
+        when ``HubConfig.metrics_port`` is set)."""
+        if self.cfg.metrics_port is not None and self.observe is None and not self.closed:
+            from hrlf.runtime.observe.server import serve_hub
+
+            self.observe = serve_hub(self)
         with self._lock:
             if self._thread is None and not self.closed:
                 self._thread = threading.Thread(target=self._work, daemon=True, name="hrlf-hub")
@@ -344,6 +362,8 @@ class Hub(Scoring):
             self.closed = True
         self._pool.stop()
         self.backend.close()
+        if self.observe is not None:  # the final totals, scraped once more
+            self.observe.close(self.cfg.metrics_linger_s)
         if timed_out:
             log.warning("hub: close() gave up waiting after %.3g s (see close_timeout in "
                         "stats)", timeout_s)
