@@ -11,15 +11,18 @@ from click.testing import CliRunner
 
 from hrlf import __version__
 from hrlf.export.cli import main as export_main
+from hrlf.export.triton_server import main as triton_server_main
 from hrlf.runtime.capture.realmedia import main as realmedia_main
 from hrlf.runtime.cli import main as run_main
 from hrlf.runtime.cli_base import EXIT
 from hrlf.train.cli import eval_main, train_main
+from hrlf.train.heads import main as heads_main
 from hrlf.train.reproduce_cli import main as reproduce_main
 from tests.conftest import is_error_line
 
 COMMANDS = [("hrlf-train", train_main), ("hrlf-eval", eval_main), ("hrlf-export", export_main),
-            ("hrlf-run", run_main), ("reproduce", reproduce_main), ("realmedia", realmedia_main)]
+            ("hrlf-run", run_main), ("reproduce", reproduce_main), ("realmedia", realmedia_main),
+            ("heads", heads_main), ("triton_server", triton_server_main)]
 JSON_KEYS = {"time", "level", "tool", "logger", "message"}
 
 

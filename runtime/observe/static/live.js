@@ -3,7 +3,7 @@
 "use strict";
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 480, H = 150, TOP = 8, PLOT = 92, LANE = 12, LEFT = 30;
+const W = 480, H = 160, TOP = 8, PLOT = 92, LANE = 12, LEFT = 34;
 const COLORS = { text: "var(--text)", audio: "var(--audio)", vision: "var(--vision)" };
 let updates = 0;
 
@@ -63,7 +63,8 @@ function lanes(svg, pts, x, mods) {
     const y = TOP + PLOT + 6 + i * LANE, initial = m[0];
     svg.append(el("svg:text", { x: 0, y: y + 9, class: "lane-label" }, m));
     pts.forEach((p, j) => {
-      const x0 = x(j === 0 ? p[0] - (pts[1] ? pts[1][0] - p[0] : 1) : pts[j - 1][0]);
+      const x0 = Math.max(LEFT, x(j === 0 ? p[0] - (pts[1] ? pts[1][0] - p[0] : 1)
+        : pts[j - 1][0]));
       const w = Math.max(1, x(p[0]) - x0);
       const has = p[2].includes(initial);
       const r = el("svg:rect", { x: x0, y, width: w, height: LANE - 3,
@@ -87,7 +88,10 @@ function chart(s, range, mods) {
   svg.append(el("svg:line", { x1: LEFT, x2: W - 4, y1: y(0), y2: y(0), class: "zero" }),
     el("svg:line", { x1: LEFT, x2: LEFT, y1: TOP, y2: TOP + PLOT, class: "axis" }),
     el("svg:text", { x: 0, y: y(range[1]) + 8, class: "lane-label" }, `+${range[1]}`),
-    el("svg:text", { x: 0, y: y(range[0]), class: "lane-label" }, `${range[0]}`));
+    el("svg:text", { x: 0, y: y(range[0]), class: "lane-label" }, `${range[0]}`),
+    el("svg:text", { x: LEFT, y: H - 2, class: "lane-label" }, `${t0.toFixed(0)} s`),
+    el("svg:text", { x: W - 4, y: H - 2, class: "lane-label", "text-anchor": "end" },
+      `${t1.toFixed(0)} s (stream time)`));
   let path = "", pen = false;
   for (const p of pts) {
     if (p[1] === null) { pen = false; continue; }  // no_data: a gap in the line
