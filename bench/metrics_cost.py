@@ -1,0 +1,179 @@
+"""What serving metrics costs a hub of many real-time streams: CPU with and without
+``HubConfig(metrics_port=...)``, medians of several runs.
+
+    python bench/metrics_cost.py --json bench/results/metrics_cost.json [--n 1000]
+        [--runs 5] [--seconds 15] [--warmup 3] [--scrape-s 5] [--backend ort]
+
+Each run is one ``hub`` run of ``bench/streams.py`` (its functions, unchanged: N demo streams
+fed at real-time pace in 250 ms chunks, one backend thread) in a fresh process, with metrics
+off or on; runs alternate off/on so that a change of the machine's load hits both alike.
+With metrics on, the hub serves /metrics on a loopback port and a thread of the same
+process scrapes it every ``--scrape-s`` seconds (Prometheus' default is 15 s or 60 s, so 5 s
+overstates the scrape share), and the scrape's own CPU counts in the figure.
+
+Reported per setting: medians of the process's CPU cores over the measured seconds, CPU
+ms per scored window, latency p50/p99 and segments; then ``cpu_overhead_pct`` = (median on
+/ median off - 1) x 100, and the spread (min..max) of each. The 1-minute load average at
+each run's start is recorded: on a shared machine, re-run it idle.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEYS = ("client_cpu_cores", "cpu_s_per_segment_ms", "segments")
+
+
+def _streams_module():
+    sys.path.insert(0, HERE)
+    import streams  # bench/streams.py: its worker and stream setup, as they are
+
+    return streams
+
+
+class Scraper:
+    """GETs ``url`` every ``every_s`` on a thread; counts scrapes and their wall time."""
+
+    def __init__(self, url: str, every_s: float):
+        self.url, self.every_s = url, every_s
+        self.n, self.wall_s, self.bytes = 0, 0.0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            t = time.perf_counter()
+            with urllib.request.urlopen(self.url, timeout=30) as r:
+                self.bytes = len(r.read())
+            self.wall_s += time.perf_counter() - t
+            self.n += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
+def worker(args) -> dict:
+    """One hub run in this process (bench/streams.py's worker), metrics on or off."""
+    S = _streams_module()
+    scraper = []
+    if args.metrics:
+        import dataclasses
+
+        import hrlf.runtime.hub as H
+
+        base = H.HubConfig
+
+        def with_metrics(*a, **kw):  # what open_streams builds, plus a metrics port
+            return dataclasses.replace(base(*a, **kw), metrics_port=0)
+
+        H.HubConfig = with_metrics
+        opened = S.open_streams
+
+        def open_streams(mode, n, a, on_result):
+            streams, close, backend = opened(mode, n, a, on_result)
+            scraper.append(Scraper(streams[0].hub.observe.url + "metrics", args.scrape_s))
+
+            def stop():
+                scraper[0].stop()
+                return close()
+            return streams, stop, backend
+
+        S.open_streams = open_streams
+    args.mode, args.model_dir, args.server_pid, args.triton_url = "hub", None, 0, ""
+    out = S.worker(args)
+    out["metrics"] = bool(args.metrics)
+    if scraper:
+        sc = scraper[0]
+        out["scrapes"] = sc.n
+        out["scrape_ms_mean"] = round(1e3 * sc.wall_s / max(1, sc.n), 2)
+        out["scrape_bytes"] = sc.bytes
+    return out
+
+
+def run_one(metrics: bool, args) -> dict:
+    cmd = [sys.executable, __file__, "--worker", "--n", str(args.n), "--seconds",
+           str(args.seconds), "--warmup", str(args.warmup), "--scrape-s", str(args.scrape_s),
+           "--backend", args.backend, "--max-batch", str(args.max_batch),
+           "--max-wait-ms", str(args.max_wait_ms), "--chunk-ms", str(args.chunk_ms)]
+    cmd += ["--metrics"] if metrics else []
+    load = os.getloadavg()
+    p = subprocess.run(cmd, capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if p.returncode != 0:
+        return {"metrics": metrics, "error": p.stderr.strip().splitlines()[-3:]}
+    run = json.loads(p.stdout.strip().splitlines()[-1])
+    run["loadavg_at_start"] = [round(x, 2) for x in load]
+    return run
+
+
+def summarize(runs: list[dict]) -> dict:
+    out = {}
+    for on in (False, True):
+        rs = [r for r in runs if r.get("metrics") == on and "error" not in r]
+        if not rs:
+            continue
+        d = {k: {"median": float(np.median([r[k] for r in rs])),
+                 "min": min(r[k] for r in rs), "max": max(r[k] for r in rs)} for k in KEYS}
+        d["latency_p50_ms_median"] = float(np.median([r["latency_ms"]["p50"] for r in rs]))
+        d["latency_p99_ms_median"] = float(np.median([r["latency_ms"]["p99"] for r in rs]))
+        d["runs"] = len(rs)
+        out["on" if on else "off"] = d
+    if "on" in out and "off" in out:
+        for k in ("client_cpu_cores", "cpu_s_per_segment_ms"):
+            out[f"{k}_overhead_pct"] = round(
+                100 * (out["on"][k]["median"] / out["off"][k]["median"] - 1), 2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", default=os.path.join(HERE, "results", "metrics_cost.json"))
+    ap.add_argument("--n", type=int, default=1000, help="streams")
+    ap.add_argument("--runs", type=int, default=5, help="runs per setting (off, on)")
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--scrape-s", type=float, default=5.0)
+    ap.add_argument("--backend", default="ort", choices=["ort", "openvino"])
+    ap.add_argument("--max-batch", type=int, default=64)
+    ap.add_argument("--max-wait-ms", type=float, default=20.0)
+    ap.add_argument("--chunk-ms", type=float, default=250.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--metrics", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)), flush=True)
+        return
+    runs = []
+    for i in range(args.runs):
+        for metrics in ((False, True) if i % 2 == 0 else (True, False)):
+            run = run_one(metrics, args)
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+    result = {"command": "python bench/metrics_cost.py " + " ".join(sys.argv[1:]),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "python": platform.python_version()},
+              "settings": {k: getattr(args, k) for k in ("n", "runs", "seconds", "warmup",
+                                                          "scrape_s", "backend", "max_batch",
+                                                          "max_wait_ms", "chunk_ms")},
+              "summary": summarize(runs), "runs": runs}
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result["summary"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
