@@ -19,6 +19,7 @@ Examples:
   tail -n0 -f feats.jsonl | hrlf-run MODEL_DIR --stream stdin   # live: no_data in gaps
   hrlf-run MODEL_DIR --stream stdin --pace fast < recorded.jsonl
   hrlf-run MODEL_DIR --stream camera0       # needs hrlf[capture] and a camera
+  hrlf-run MODEL_DIR --stream rtsp://cam/1 --metrics-port 9108   # /metrics, /readyz, live page
 
 \b
 Output: one JSON line per segment on stdout (t_start, t_end, score in [-3, 3], label,

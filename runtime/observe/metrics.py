@@ -79,24 +79,23 @@ TRACK = (("lost", "source_lost", "Times a device or stream was lost."),
          ("reconnect_attempts", "source_reconnect_attempts", "Reconnect attempts."))
 
 
-def _counter(name: str, doc: str, value, labels=None) -> CounterMetricFamily:
-    fam = CounterMetricFamily(P + name, doc, labels=labels and list(labels))
+def _family(cls, name: str, doc: str, value, labels=None):
+    """A family of one sample (``labels`` None) or of one sample per ``value`` item."""
+    fam = cls(P + name, doc, labels=labels and list(labels))
     if labels is None:
         fam.add_metric([], value)
     else:
         for key, v in sorted(value.items()):
             fam.add_metric(list(key) if isinstance(key, tuple) else [key], v)
     return fam
+
+
+def _counter(name: str, doc: str, value, labels=None) -> CounterMetricFamily:
+    return _family(CounterMetricFamily, name, doc, value, labels)
 
 
 def _gauge(name: str, doc: str, value, labels=None) -> GaugeMetricFamily:
-    fam = GaugeMetricFamily(P + name, doc, labels=labels and list(labels))
-    if labels is None:
-        fam.add_metric([], value)
-    else:
-        for key, v in sorted(value.items()):
-            fam.add_metric(list(key) if isinstance(key, tuple) else [key], v)
-    return fam
+    return _family(GaugeMetricFamily, name, doc, value, labels)
 
 
 class HrlfCollector:
