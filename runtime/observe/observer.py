@@ -94,6 +94,7 @@ class Observer:
         self.latency = Histogram(LATENCY_BUCKETS_S, rows=len(STAGES))
         self.batch = Histogram(BATCH_BUCKETS)
         self._batches: list = []
+        self._blk = threading.Lock()  # _batches: appended by workers, swapped by scrapes
         self.gone_present: Counter = Counter()  # closed streams' counts
         self.gone_absent: Counter = Counter()
         self.live_streams, self.ring = int(live_streams), int(ring)
@@ -127,8 +128,10 @@ class Observer:
 
     def call(self, n: int) -> None:
         """A backend call of ``n`` windows succeeded (BackendGuard's ``on_call``)."""
-        self._batches.append(n)
-        if len(self._batches) >= FOLD_AT:
+        with self._blk:
+            self._batches.append(n)
+            full = len(self._batches) >= FOLD_AT
+        if full:
             self.fold_batches()
 
     def _new(self, session) -> StreamObs:
@@ -163,7 +166,8 @@ class Observer:
             return list(self._streams.values())
 
     def fold_batches(self) -> None:
-        b, self._batches = self._batches, []
+        with self._blk:
+            b, self._batches = self._batches, []
         self.batch.fold(b)
 
     def fold(self) -> None:
