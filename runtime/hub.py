@@ -93,6 +93,12 @@ class HubConfig:
         latency_budget_s: a live window whose result would come later than this after it
             was due is dropped unscored (``segments_dropped.overload``) instead of making
             every stream late; None: never shed.
+        metrics_port: serve Prometheus metrics, /healthz, /readyz and the live page on this
+            port from ``start()`` (None: off; 0: a free port, see ``hub.observe.url``);
+            needs ``hrlf[metrics]`` (hrlf.runtime.observe).
+        metrics_address: the interface to bind (loopback unless you say otherwise).
+        metrics_streams: per-stream series while at most this many streams are open.
+        metrics_linger_s: at close(), keep serving until one more scrape, at most this long.
     """
 
     max_batch: int = 64
@@ -102,6 +108,10 @@ class HubConfig:
     workers: int | None = None
     target_batch: int | None = None
     latency_budget_s: float | None = 0.25
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    metrics_streams: int = 32
+    metrics_linger_s: float = 0.0
 
     def check(self) -> None:
         if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) \
@@ -132,6 +142,9 @@ class Hub(Scheduling, Scoring):
         cost: the backend's measured cost per call (:meth:`load` measures it); None:
             batches of ``max_batch``, and only lateness counts against the budget.
     """
+
+    observer = None  # metrics (hrlf.runtime.observe): sees every stream's results
+    observe = None  # the metrics server, while HubConfig.metrics_port serves
 
     def __init__(self, backend: Backend, spec: ModelSpec, config: HubConfig | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
@@ -286,7 +299,12 @@ class Hub(Scheduling, Scoring):
 
     # ---- the worker ------------------------------------------------------------------
     def start(self) -> "Hub":
-        """Run the worker thread that scores every stream's due windows."""
+        """Run the worker thread that scores every stream's due windows (and serve metrics
+        when ``HubConfig.metrics_port`` is set)."""
+        if self.cfg.metrics_port is not None and self.observe is None and not self.closed:
+            from hrlf.runtime.observe.server import serve_hub
+
+            self.observe = serve_hub(self)
         with self._lock:
             if self._thread is None and not self.closed:
                 self._thread = threading.Thread(target=self._work, daemon=True, name="hrlf-hub")
@@ -361,6 +379,8 @@ class Hub(Scheduling, Scoring):
         self._infer.stop()
         self._pool.stop()
         self.backend.close()
+        if self.observe is not None:  # the final totals, scraped once more
+            self.observe.close(self.cfg.metrics_linger_s)
         if timed_out:
             log.warning("hub: close() gave up waiting after %.3g s (see close_timeout in "
                         "stats)", timeout_s)

@@ -144,6 +144,11 @@ class HubStream(Session):
             self._watermark = max(wm, s1)
         return n
 
+    @property
+    def observer(self):
+        """The hub's metrics observer (``hrlf.runtime.observe``), if it serves metrics."""
+        return getattr(self.hub, "observer", None)
+
     def start(self, poll_s: float = 0.005) -> "HubStream":
         """No-op: the hub's worker scores this stream (``Hub.start``)."""
         return self
