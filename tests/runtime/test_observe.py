@@ -94,7 +94,11 @@ def test_hrlf_run_scrape_equals_its_summary_and_probes_answer():
         assert live["streams"][0]["points"][0][2] == "tav"
         while not (last := proc.stderr.readline()).startswith('{"summary"'):
             assert last, "hrlf-run ended without a summary"
-        s = samples(url + "metrics")  # the run ended; it lingers until this scrape
+        # the run ended (the summary is out; readiness drops right after it); the server
+        # lingers until a scrape that sees it finished
+        s = wait_until(lambda: (x := samples(url + "metrics"))[("hrlf_ready", ())] == 0 and x,
+                       30.0)
+        assert s, "hrlf_ready stayed 1 after the summary"
     finally:
         proc.communicate(timeout=60)
     assert proc.returncode == 0
@@ -140,12 +144,15 @@ def _hub(n_streams: int, labels: int, backend=None):
 
 
 def _feed(hub, streams, t0: float, t1: float) -> None:
+    """Every modality, one second at a time: the started hub scores a (non-live) window as
+    soon as a frame past its end arrives, so no modality may run ahead of the others."""
     rng = np.random.default_rng(int(t0))
-    for m, hz in (("text", 4), ("audio", 20), ("vision", 10)):
-        ts = np.arange(t0, t1, 1 / hz)
-        xs = rng.standard_normal((len(ts), hub.spec.dim(m))).astype(np.float32)
-        for s in streams:
-            s.push_many(m, ts, xs)
+    for c in np.arange(t0, t1, 1.0):
+        for m, hz in (("text", 4), ("audio", 20), ("vision", 10)):
+            ts = np.arange(c, min(c + 1.0, t1), 1 / hz)
+            xs = rng.standard_normal((len(ts), hub.spec.dim(m))).astype(np.float32)
+            for s in streams:
+                s.push_many(m, ts, xs)
     hub.advance()
 
 
