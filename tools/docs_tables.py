@@ -1,0 +1,180 @@
+"""Markdown tables for the docs site, rendered from what the repository commits, never typed:
+the results (``results/*.json``), the benchmarks (``bench/results/*.json``), the extras
+(``pyproject.toml``) and the command-line reference (the click commands).
+
+A page asks for one with a marker on a line of its own, e.g. ``<!-- hrlf:paired mosi A -->``;
+``tools/mkdocs_hooks.py`` replaces it at build time, so a rerun of ``reproduce`` or of a
+benchmark changes the site without anyone retyping a figure. Stdlib only.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+METRICS = ("f1", "corr", "auc", "mae")
+CONDITIONS = ("l", "a", "v", "la", "lv", "av", "avg6", "lav")
+MARKER = re.compile(r"^<!-- hrlf:(\w+)((?: [^ >]+)*) -->$", re.M)
+
+#: every click command of the project: (how it is run, module, command object's name)
+COMMANDS = (
+    ("hrlf-train", "hrlf.train.cli", "train_main"),
+    ("hrlf-eval", "hrlf.train.cli", "eval_main"),
+    ("hrlf-export", "hrlf.export.cli", "main"),
+    ("hrlf-run", "hrlf.runtime.cli", "main"),
+    ("python -m hrlf.train.reproduce", "hrlf.train.reproduce_cli", "main"),
+    ("python -m hrlf.train.heads", "hrlf.train.heads", "main"),
+    ("python -m hrlf.runtime.capture.realmedia", "hrlf.runtime.capture.realmedia", "main"),
+    ("python -m hrlf.export.triton_server", "hrlf.export.triton_server", "main"),
+)
+
+
+def _load(rel: str) -> dict:
+    return json.loads((REPO / rel).read_text())
+
+
+def _cond(c: str) -> str:
+    return c if c == "avg6" else "{" + ",".join(c) + "}"
+
+
+def _num(x, signed=False) -> str:
+    s = f"{x:+.3f}" if signed else f"{x:.3f}"
+    return s.replace("-", "−")
+
+
+def _stats(name: str, key: str) -> dict:
+    return _load(f"results/{name}.json")["stats"][key]
+
+
+def paired(name: str, key: str, cond: str = "avg6") -> str:
+    """HRLF − other (or a variant − its reference) per metric: mean [95 % interval] verdict."""
+    rows = ["| difference | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
+    for other, by_cond in _stats(name, key)["paired"].items():
+        cells = []
+        for m in METRICS:
+            p = by_cond[cond][m]
+            verdict = {"indistinguishable": "≈"}.get(p["verdict"], p["verdict"])
+            lo, hi = p["ci"]
+            cells.append(f"{_num(p['mean_diff'], True)} [{_num(lo, True)}, {_num(hi, True)}] "
+                         f"{verdict}")
+        label = other if "−" in other else f"HRLF − {other}"
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def models(name: str, key: str, metric: str = "f1") -> str:
+    """One metric per model and condition: mean over seeds [95 % interval]."""
+    rows = ["| model | " + " | ".join(_cond(c) for c in CONDITIONS) + " |",
+            "|---" * (len(CONDITIONS) + 1) + "|"]
+    for model, by_cond in _stats(name, key)["models"].items():
+        cells = []
+        for c in CONDITIONS:
+            s = by_cond.get(c, {}).get(metric)
+            cells.append("" if s is None else
+                         f"{_num(s['mean'])} [{_num(s['ci'][0])}, {_num(s['ci'][1])}]")
+        rows.append(f"| {model} | " + " | ".join(cells) + " |")
+    return f"{metric}, mean over seeds [95 % interval]:\n\n" + "\n".join(rows)
+
+
+def ridge(name: str = "mosi") -> str:
+    floor = _load(f"results/{name}.json")["ridge_floor"]
+    rows = ["| modalities | MAE | Corr | Acc-2 |", "|---|---|---|---|"]
+    for cond, m in floor.items():
+        rows.append(f"| {_cond(cond)} | {m['mae']:.3f} | {m['corr']:.3f} | {m['acc2']:.3f} |")
+    return "\n".join(rows)
+
+
+def cost() -> str:
+    rows = ["| spec | parameters | MFLOPs per segment | frames (text/audio/vision) |",
+            "|---|---|---|---|"]
+    for name in ("mosi", "synthetic"):
+        for spec, c in _load(f"results/{name}.json").get("cost", {}).items():
+            fr = "/".join(str(c["frames"][m]) for m in ("text", "audio", "vision"))
+            rows.append(f"| {spec} (`results/{name}.json`) | {c['parameters']:,} | "
+                        f"{c['flops'] / 1e6:.2f} | {fr} |")
+    return "\n".join(rows)
+
+
+def _leaves(d, prefix=""):
+    """(dotted key, value) for every scalar of a JSON document; short lists of scalars inline."""
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _leaves(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(d, list):
+        if all(not isinstance(x, (dict, list)) for x in d) and len(d) <= 8:
+            yield prefix, ", ".join(str(x) for x in d)
+        else:
+            yield prefix, f"({len(d)} entries: see the JSON)"
+    else:
+        yield prefix, d
+
+
+def bench(name: str, limit: int = 60) -> str:
+    """A benchmark's figures as written: its command, machine and every scalar (the first
+    ``limit``; the JSON has the rest)."""
+    rel = f"bench/results/{name}.json"
+    rows = ["| field | value |", "|---|---|"]
+    leaves = list(_leaves(_load(rel)))
+    for key, value in leaves[:limit]:
+        text = str(value).replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| `{key}` | {text[:160]} |")
+    more = f"\n\n…and {len(leaves) - limit} more fields in `{rel}`." if len(leaves) > limit else ""
+    return f"From `{rel}`:\n\n" + "\n".join(rows) + more
+
+
+def bench_all() -> str:
+    """One section per committed benchmark JSON."""
+    parts = []
+    for path in sorted((REPO / "bench" / "results").glob("*.json")):
+        parts += [f"## {path.stem}", "", bench(path.stem), ""]
+    return "\n".join(parts)
+
+
+def extras() -> str:
+    """The extras table, from pyproject.toml: what each one installs."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    rows = ["| extra | installs |", "|---|---|",
+            "| (core) | " + ", ".join(project["dependencies"]) + " |"]
+    for extra, reqs in project["optional-dependencies"].items():
+        rows.append(f"| `[{extra}]` | " + ", ".join(r.replace("|", "\\|") for r in reqs) + " |")
+    return "\n".join(rows)
+
+
+def cli_reference() -> str:
+    """docs/cli.md: mkdocs-click renders each command's help, options and defaults."""
+    parts = ["# Command-line tools", "",
+             "<!-- written by `python tools/docs_tables.py cli > docs/cli.md`; "
+             "tests/test_docs.py checks it -->", "",
+             "Rendered when the site is built from the click commands themselves (mkdocs-click), "
+             "so this page and `--help` cannot disagree. Every command also takes `--version`.",
+             ""]
+    for prog, module, attr in COMMANDS:
+        parts += [f"## `{prog}`", "", "::: mkdocs-click", f"    :module: {module}",
+                  f"    :command: {attr}", f"    :prog_name: {prog}", "    :depth: 2",
+                  "    :style: table", ""]
+    return "\n".join(parts)
+
+
+TABLES = {"paired": paired, "models": models, "ridge": ridge, "cost": cost, "bench": bench,
+          "bench_all": bench_all, "extras": extras}
+PAGES = {"cli": cli_reference}  # whole pages, committed under docs/ (a test checks they match)
+
+
+def expand(markdown: str) -> str:
+    """Replace every ``<!-- hrlf:NAME ARGS -->`` marker by its generated table."""
+    def one(m):
+        name, args = m.group(1), m.group(2).split()
+        if name not in TABLES:
+            raise ValueError(f"unknown docs table {name!r}; known: {', '.join(TABLES)}")
+        return TABLES[name](*args)
+    return MARKER.sub(one, markdown)
+
+
+if __name__ == "__main__":
+    # print one table (python tools/docs_tables.py paired mosi A), or rewrite a whole page
+    # after adding a command (python tools/docs_tables.py cli > docs/cli.md)
+    print({**TABLES, **PAGES}[sys.argv[1]](*sys.argv[2:]))
