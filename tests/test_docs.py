@@ -79,6 +79,7 @@ def test_benchmark_and_extras_pages_come_from_their_sources(site):
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for extra, reqs in extras.items():
         assert f"[{extra}]" in install and all(r in install for r in reqs), extra
+        assert _tables().EXTRA_FOR.get(extra), f"say what [{extra}] is for in tools/docs_tables.py"
 
 
 def test_readme_links_point_at_pages_that_exist():

@@ -132,15 +132,33 @@ def bench_all() -> str:
     return "\n".join(parts)
 
 
+#: what each extra is for (the installs column comes from pyproject.toml; a test checks that
+#: every extra has a line here)
+EXTRA_FOR = {
+    "train": "`hrlf-train`, `hrlf-eval`",
+    "export": "`hrlf-export`",
+    "tensorrt": "TensorRT engines (on a Jetson: JetPack's system packages instead)",
+    "tensorrt-pycuda": "TensorRT engines, with pycuda instead of cuda-python",
+    "capture": "camera / microphone / media files, featurizers, PocketSphinx",
+    "asr": "Whisper speech recognition (`--asr whisper`; `auto` prefers it; CTranslate2, no torch)",
+    "triton": "`--backend triton` (a Triton server's client)",
+    "openvino": "`--backend openvino`, and `auto` where it measures faster",
+    "metrics": "Prometheus `/metrics`, `/healthz`, `/readyz`, the live page (`--metrics-port`)",
+    "docs": "this site (`mkdocs build --strict`, `mkdocs serve`)",
+    "dev": "tests: all of the above but TensorRT, and the test tools",
+}
+
+
 def extras() -> str:
-    """The extras table, from pyproject.toml: what each one installs."""
+    """The extras table, from pyproject.toml: what each one is for and installs."""
     import tomllib
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    rows = ["| extra | installs |", "|---|---|",
-            "| (core) | " + ", ".join(project["dependencies"]) + " |"]
+    rows = ["| extra | for | installs |", "|---|---|---|",
+            "| (core) | the runtime on an edge box | " + ", ".join(project["dependencies"]) + " |"]
     for extra, reqs in project["optional-dependencies"].items():
-        rows.append(f"| `[{extra}]` | " + ", ".join(r.replace("|", "\\|") for r in reqs) + " |")
+        rows.append(f"| `[{extra}]` | {EXTRA_FOR.get(extra, '')} | "
+                    + ", ".join(r.replace("|", "\\|") for r in reqs) + " |")
     return "\n".join(rows)
 
 
