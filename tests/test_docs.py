@@ -16,7 +16,7 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 pytest.importorskip("mkdocs", reason="the docs extra is not installed: pip install 'hrlf[docs]'")
-pytest.importorskip("mkdocs_click", reason="the docs extra is not installed: pip install 'hrlf[docs]'")
+pytest.importorskip("material", reason="the docs extra is not installed: pip install 'hrlf[docs]'")
 
 
 def _tables():
@@ -90,9 +90,10 @@ def test_readme_links_point_at_pages_that_exist():
         assert (REPO / link).is_file(), link
 
 
-def test_the_committed_cli_page_is_the_generated_one():
-    assert (REPO / "docs" / "cli.md").read_text() == _tables().cli_reference() + "\n", \
-        "rewrite it: python tools/docs_tables.py cli > docs/cli.md"
+def test_the_cli_page_asks_for_every_command():
+    page = (REPO / "docs" / "cli.md").read_text()
+    for prog, _, _ in _tables().COMMANDS:
+        assert f"<!-- hrlf:cli {prog} -->" in page, prog
 
 
 def test_an_unknown_marker_is_an_error():

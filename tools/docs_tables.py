@@ -1,6 +1,6 @@
 """Markdown tables for the docs site, rendered from what the repository commits, never typed:
 the results (``results/*.json``), the benchmarks (``bench/results/*.json``), the extras
-(``pyproject.toml``) and the command-line reference (the click commands).
+(``pyproject.toml``) and the command-line reference (the click command objects themselves).
 
 A page asks for one with a marker on a line of its own, e.g. ``<!-- hrlf:paired mosi A -->``;
 ``tools/mkdocs_hooks.py`` replaces it at build time, so a rerun of ``reproduce`` or of a
@@ -162,24 +162,59 @@ def extras() -> str:
     return "\n".join(rows)
 
 
-def cli_reference() -> str:
-    """docs/cli.md: mkdocs-click renders each command's help, options and defaults."""
-    parts = ["# Command-line tools", "",
-             "<!-- written by `python tools/docs_tables.py cli > docs/cli.md`; "
-             "tests/test_docs.py checks it -->", "",
-             "Rendered when the site is built from the click commands themselves (mkdocs-click), "
-             "so this page and `--help` cannot disagree. Every command also takes `--version`.",
-             ""]
-    for prog, module, attr in COMMANDS:
-        parts += [f"## `{prog}`", "", "::: mkdocs-click", f"    :module: {module}",
-                  f"    :command: {attr}", f"    :prog_name: {prog}", "    :depth: 2",
-                  "    :style: table", ""]
-    return "\n".join(parts)
+def _command(prog: str):
+    import importlib
+
+    import click
+
+    for name, module, attr in COMMANDS:
+        if name == prog:
+            cmd = getattr(importlib.import_module(module), attr)
+            settings = {"terminal_width": 100, "max_content_width": 100, **cmd.context_settings}
+            ctx = click.Context(cmd, info_name=prog, **settings)
+            return cmd, ctx
+    raise ValueError(f"unknown command {prog!r}; add it to COMMANDS in tools/docs_tables.py")
+
+
+def _cell(text) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _default(param, ctx) -> str:
+    value = param.get_default(ctx, call=False)
+    if callable(value) or value is None or type(value).__name__ == "Sentinel":
+        return ""
+    if getattr(param, "is_flag", False):  # an on/off pair names its default; a lone flag: none
+        return f"`{(param.opts if value else param.secondary_opts)[0]}`" if param.secondary_opts else ""
+    if isinstance(value, (list, tuple)):
+        value = " ".join(map(str, value))
+    return f"`{value}`" if str(value) != "" else ""
+
+
+def cli(*prog: str) -> str:
+    """One command's reference, from its click object: the exact ``--help`` text, then a
+    table of its arguments and options (type, default, environment variable, help)."""
+    import click
+
+    prog = " ".join(prog)
+    cmd, ctx = _command(prog)
+    rows = ["| option | type | default | env | description |", "|---|---|---|---|---|"]
+    for param in cmd.get_params(ctx):
+        if getattr(param, "hidden", False):
+            continue
+        if isinstance(param, click.Option):
+            names = f"`{param.get_help_record(ctx)[0]}`"
+            kind = "flag" if param.is_flag else param.type.name
+        else:
+            names, kind = f"`{param.human_readable_name}` (argument)", param.type.name
+        env = param.envvar if isinstance(param.envvar, str) else ", ".join(param.envvar or ())
+        rows.append(f"| {names} | {_cell(kind)} | {_default(param, ctx)} | "
+                    f"{f'`{env}`' if env else ''} | {_cell(getattr(param, 'help', '') or '')} |")
+    return "\n".join(["```text", cmd.get_help(ctx).rstrip(), "```", "", *rows])
 
 
 TABLES = {"paired": paired, "models": models, "ridge": ridge, "cost": cost, "bench": bench,
-          "bench_all": bench_all, "extras": extras}
-PAGES = {"cli": cli_reference}  # whole pages, committed under docs/ (a test checks they match)
+          "bench_all": bench_all, "extras": extras, "cli": cli}
 
 
 def expand(markdown: str) -> str:
@@ -192,7 +227,5 @@ def expand(markdown: str) -> str:
     return MARKER.sub(one, markdown)
 
 
-if __name__ == "__main__":
-    # print one table (python tools/docs_tables.py paired mosi A), or rewrite a whole page
-    # after adding a command (python tools/docs_tables.py cli > docs/cli.md)
-    print({**TABLES, **PAGES}[sys.argv[1]](*sys.argv[2:]))
+if __name__ == "__main__":  # print one: python tools/docs_tables.py cli hrlf-run
+    print(TABLES[sys.argv[1]](*sys.argv[2:]))
