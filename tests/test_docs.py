@@ -69,6 +69,18 @@ def test_results_tables_come_from_the_json(site):
     assert f"{mosi['ridge_floor']['lav']['corr']:.3f}" in page
 
 
+def test_speed_tables_come_from_the_benchmark_json(site):
+    bench = lambda name: json.loads((REPO / "bench" / "results" / f"{name}.json").read_text())
+    runtime = _text(site, "runtime")
+    assert f"{bench('runtime')['backends']['ort_fp32']['p50_ms']:.2f} ms" in runtime
+    hub = _text(site, "hub")
+    for run in bench("streams")["runs"]:
+        if not run.get("skipped"):
+            assert f"{run['segments']} ({run['segments_expected']})" in hub
+    export = _text(site, "export")
+    assert f"{bench('export')['latency_cpu']['batch_32']['ort_fp32']['median_ms']:.1f} ms" in export
+
+
 def test_benchmark_and_extras_pages_come_from_their_sources(site):
     bench = _text(site, "benchmarks")
     for path in (REPO / "bench" / "results").glob("*.json"):

@@ -97,6 +97,60 @@ def cost() -> str:
     return "\n".join(rows)
 
 
+def runtime_speed() -> str:
+    """Per-segment latency of each backend (``bench/results/runtime.json``)."""
+    d = _load("bench/results/runtime.json")
+    rows = ["| per segment | p50 | p99 | segments/s |", "|---|---|---|---|"]
+    for b in d["backends"].values():
+        rows.append(f"| {b['backend']} | {b['p50_ms']:.2f} ms | {b['p99_ms']:.2f} ms | "
+                    f"{b['segments_per_s']:.0f} |")
+    e2e = d["end_to_end_ort_fp32"]["latency_ms"]["total"]
+    return "\n".join(rows + ["", f"ONNX Runtime FP32 against PyTorch eager: "
+                             f"{d['ort_fp32_speedup_vs_torch']:.1f}× faster; the runtime's own "
+                             f"overhead {d['runtime_overhead']['ms_per_segment']:.3f} ms per "
+                             f"segment; end to end p50 {e2e['p50']:.2f} ms, p99 {e2e['p99']:.2f} "
+                             f"ms; peak memory of `hrlf-run` "
+                             f"{d['hrlf_run_memory']['peak_rss_mb']:.0f} MB."])
+
+
+def _ms(x: float) -> str:
+    return f"{x:.2f}" if x < 10 else f"{x:.1f}"
+
+
+def export_latency() -> str:
+    """CPU latency of the exported models, median (p99), 1 thread (``bench/export.py``)."""
+    lat = _load("bench/results/export.json")["latency_cpu"]
+    names = {"ort_fp32": "ORT FP32", "ort_fp16": "ORT FP16", "torch_eager": "PyTorch eager"}
+    rows = ["| 1 thread | " + " | ".join(b.replace("_", " ") for b in lat) + " |",
+            "|---" * (len(lat) + 1) + "|"]
+    for key, label in names.items():
+        cells = []
+        for by_model in lat.values():
+            m = by_model[key]
+            cells.append(f"{_ms(m['median_ms'])} ms ({_ms(m['p99_ms'])})")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def streams(name: str = "streams") -> str:
+    """One row per (mode, N) of ``bench/results/streams.json`` (``bench/streams.py``)."""
+    rows = ["| mode | N | p50 | p99 | CPU ms/segment | segments (expected) | peak RSS MB | "
+            "RSS/stream KB | load avg |", "|---" * 9 + "|"]
+    for r in _load(f"bench/results/{name}.json")["runs"]:
+        if r.get("skipped"):
+            rows.append(f"| {r['mode']} | {r['n']} | skipped: {_cell(r['skipped'])} |"
+                        + " |" * 6)
+            continue
+        lat, rss = r["latency_ms"], f"{r['peak_rss_mb']}"
+        if r.get("server_peak_rss_mb") is not None:
+            rss += f" + server {r['server_peak_rss_mb']}"
+        rows.append(f"| {r['mode']} | {r['n']} | {lat['p50']:.0f} ms | {lat['p99']:.0f} ms | "
+                    f"{r['cpu_s_per_segment_ms']:.2f} | {r['segments']} "
+                    f"({r['segments_expected']}) | {rss} | {r['rss_per_stream_kb']:.0f} | "
+                    f"{r['loadavg_1min_at_start']} |")
+    return "\n".join(rows)
+
+
 def _leaves(d, prefix=""):
     """(dotted key, value) for every scalar of a JSON document; short lists of scalars inline."""
     if isinstance(d, dict):
@@ -118,7 +172,7 @@ def bench(name: str, limit: int = 60) -> str:
     rows = ["| field | value |", "|---|---|"]
     leaves = list(_leaves(_load(rel)))
     for key, value in leaves[:limit]:
-        text = str(value).replace("|", "\\|").replace("\n", " ")
+        text = str(value).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
         rows.append(f"| `{key}` | {text[:160]} |")
     more = f"\n\n…and {len(leaves) - limit} more fields in `{rel}`." if len(leaves) > limit else ""
     return f"From `{rel}`:\n\n" + "\n".join(rows) + more
@@ -214,7 +268,8 @@ def cli(*prog: str) -> str:
 
 
 TABLES = {"paired": paired, "models": models, "ridge": ridge, "cost": cost, "bench": bench,
-          "bench_all": bench_all, "extras": extras, "cli": cli}
+          "bench_all": bench_all, "runtime_speed": runtime_speed,
+          "streams": streams, "export_latency": export_latency, "extras": extras, "cli": cli}
 
 
 def expand(markdown: str) -> str:
