@@ -77,6 +77,7 @@ def test_speed_tables_come_from_the_benchmark_json(site):
     for run in bench("streams")["runs"]:
         if not run.get("skipped"):
             assert f"{run['segments']} ({run['segments_expected']})" in hub
+    assert 'href="../benchmarks/#runtime"' in runtime  # quoted JSON links to its figures
     export = _text(site, "export")
     assert f"{bench('export')['latency_cpu']['batch_32']['ort_fp32']['median_ms']:.1f} ms" in export
 

@@ -5,7 +5,8 @@
 * ``reports/*.md``: the reports ``python -m hrlf.train.reproduce`` and ``hrlf.train.heads``
   write next to their JSON in ``results/``, with their plots;
 * every ``<!-- hrlf:TABLE ARGS -->`` marker in a page: a table from the committed JSON
-  (``docs_tables.expand``).
+  (``docs_tables.expand``); every `bench/results/NAME.json` a page quotes links to that
+  file's generated section of ``benchmarks.md``.
 """
 from __future__ import annotations
 
@@ -40,5 +41,21 @@ def on_files(files, config):
     return files
 
 
+BENCH_REF = re.compile(r"(?<![\[`])`([^`\n]*bench/results/(\w+)\.json[^`\n]*)`(?!`)")
+
+
+def _link_benchmarks(markdown: str, src_uri: str) -> str:
+    """Each `bench/results/NAME.json` quoted in a page links to its generated section."""
+    if src_uri == "benchmarks.md":
+        return markdown
+    up = "../" * src_uri.count("/")
+
+    def one(m):
+        if not (REPO / "bench" / "results" / f"{m.group(2)}.json").is_file():
+            return m.group(0)
+        return f"[{m.group(0)}]({up}benchmarks.md#{m.group(2)})"
+    return BENCH_REF.sub(one, markdown)
+
+
 def on_page_markdown(markdown, page, config, files):
-    return docs_tables.expand(markdown)
+    return _link_benchmarks(docs_tables.expand(markdown), page.file.src_uri)
