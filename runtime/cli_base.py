@@ -3,7 +3,7 @@ table, and every error one line.
 
 Every command gets ``--version`` and ``--log-format text|json`` (or ``$HRLF_LOG_FORMAT``;
 see :mod:`hrlf.runtime.logs`). Errors are log records of level ERROR in that format, and
-the exit status says what happened (README, *Exit status*):
+the exit status says what happened (docs/exit-status.md):
 
 ====  =====================================================================================
 0     finished (``hrlf-run``: also a stream stopped by SIGINT/SIGTERM after its flush)
@@ -23,7 +23,7 @@ import click
 
 from hrlf.runtime import logs
 
-#: exit status -> meaning (README's table is this one)
+#: exit status -> meaning (docs/exit-status.md's table is this one; a test checks)
 EXIT = {"ok": 0, "user_error": 1, "usage_error": 2, "internal_error": 70,
         "sigint": 130, "sigterm": 143}
 

@@ -1,5 +1,5 @@
 """What every hrlf command shares: --version, one log format (text or JSON lines), and one
-exit-code table (runtime/cli_base.py, README's *Exit status*)."""
+exit-code table (runtime/cli_base.py, docs/exit-status.md)."""
 import json
 import pathlib
 import re
@@ -87,9 +87,9 @@ class _Aborted:
         return {}
 
 
-def test_readme_exit_status_table_is_the_codes_table():
-    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("### Exit status"):]
+def test_documented_exit_status_table_is_the_codes_table():
+    page = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "exit-status.md").read_text()
+    section = page[page.index("## Exit status"):]
     section = section[:section.index("\n## ")] if "\n## " in section else section
     codes = {int(m) for m in re.findall(r"^\| (\d+)(?: / \d+)? \|", section, re.M)}
     codes |= {int(m) for m in re.findall(r"^\| \d+ / (\d+) \|", section, re.M)}

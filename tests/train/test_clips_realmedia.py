@@ -100,7 +100,10 @@ def test_default_training_learns_and_streams_the_held_out_clips(clip_set, tmp_pa
     rep = ev["clips"]["hrlf"]
     assert set(rep["conditions"]) == {"l", "a", "v", "la", "lv", "av", "lav", "avg6"}
     assert rep["conditions"]["lav"]["clips"] == 7 and len(rep["clips"]) == 7
-    assert "Clip level" in (tmp_path / "ev" / "eval.md").read_text()
+    md = (tmp_path / "ev" / "eval.md").read_text()
+    assert "Clip level" in md
+    # hrlf-eval --help promises eval.md a table of one row per clip, as eval.json has
+    assert "Per clip, hrlf" in md and all(f"| {r['clip']} |" in md for r in rep["clips"])
 
     code, out = _invoke(export_main, [str(run), "--out", str(model), "--fp16"])
     assert code == 0, out
