@@ -151,6 +151,23 @@ def streams(name: str = "streams") -> str:
     return "\n".join(rows)
 
 
+def streams_summary(name: str = "streams_hub") -> str:
+    """One row per (mode, N) of a ``bench/streams.py --runs K`` summary: median and worst of
+    the runs (each a fresh process), and whether every run held."""
+    rows = ["| mode | N | runs | p99 median (worst) | delivered median (worst) | in time "
+            "median (worst) | CPU cores median (worst) | load avg at start | every run held |",
+            "|---" * 9 + "|"]
+    for r in _load(f"bench/results/{name}.json")["summary"]:
+        load = r["loadavg_1min"]
+        rows.append(f"| {r['mode']} | {r['n']} | {r['runs']} | {r['p99_ms_median']:.0f} ms "
+                    f"({r['p99_ms_worst']:.0f}) | {r['delivered_pct_median']} % "
+                    f"({r['delivered_pct_worst']} %) | {r['in_time_pct_median']} % "
+                    f"({r['in_time_pct_worst']} %) | {r['cpu_cores_median']} "
+                    f"({r['cpu_cores_worst']}) | {min(load)}–{max(load)} | "
+                    f"{'yes' if r['held_every_run'] else 'no'} |")
+    return "\n".join(rows)
+
+
 def _leaves(d, prefix=""):
     """(dotted key, value) for every scalar of a JSON document; short lists of scalars inline."""
     if isinstance(d, dict):
@@ -269,7 +286,7 @@ def cli(*prog: str) -> str:
 
 TABLES = {"paired": paired, "models": models, "ridge": ridge, "cost": cost, "bench": bench,
           "bench_all": bench_all, "runtime_speed": runtime_speed,
-          "streams": streams, "export_latency": export_latency, "extras": extras, "cli": cli}
+          "streams": streams, "streams_summary": streams_summary, "export_latency": export_latency, "extras": extras, "cli": cli}
 
 
 def expand(markdown: str) -> str:
