@@ -21,7 +21,7 @@ from hrlf.export import triton as triton_repo
 from hrlf.export.parity import (BATCHES, FP16_ATOL, FP32_ATOL, TorchRunner, check_onnx_parity,
                                 compare_outputs, onnxrt_runner, parity_cases, run_cases)
 from hrlf.runtime.engine_cache import DEFAULT_MAX_BATCH, check_limits, default_max_frames
-from hrlf.runtime.errors import ArtifactError, InputError
+from hrlf.errors import ArtifactError, InputError
 from hrlf.runtime.spec import SPEC_FILE, ModelSpec, sha256_file
 from hrlf.train import interrupt
 from hrlf.train.checkpoint import load_run

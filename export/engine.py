@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from hrlf.runtime.engine_cache import (EngineKey, check_engine, engine_source,
                                        profile_shapes, timing_cache_path)
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable
+from hrlf.errors import ArtifactError, BackendUnavailable
 from hrlf.runtime.spec import ModelSpec, sha256_file
 
 log = logging.getLogger("hrlf.export")

@@ -22,7 +22,7 @@ import onnx
 import torch
 
 from hrlf.runtime.engine_cache import TensorDecl, graph_io
-from hrlf.runtime.errors import ArtifactError, InputError
+from hrlf.errors import ArtifactError, InputError
 from hrlf.runtime.spec import ModelSpec
 from hrlf.train.model import HRLFNet, InferenceGraph
 

@@ -21,7 +21,7 @@ from polygraphy.common import TensorMetadata
 from polygraphy.datatype import DataType
 
 from hrlf.runtime.engine_cache import BATCH, frames_axis, graph_io
-from hrlf.runtime.errors import AtolError, ShapeError
+from hrlf.errors import AtolError, ShapeError
 from hrlf.runtime.spec import LETTERS, MODALITIES, MODALITY_MASK, SCORE, ModelSpec, frame_mask_name
 
 log = logging.getLogger("hrlf.export")

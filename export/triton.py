@@ -21,7 +21,7 @@ import shutil
 
 from hrlf.export.files import clean_stale, make_temp_dir, replace_dir
 from hrlf.runtime.engine_cache import TensorDecl, graph_io
-from hrlf.runtime.errors import ArtifactError
+from hrlf.errors import ArtifactError
 from hrlf.runtime.spec import ModelSpec
 
 ONNX_MODEL = "hrlf_onnx"

@@ -36,7 +36,7 @@ import time
 import click
 
 from hrlf.runtime.cli_base import OneLineCommand
-from hrlf.runtime.errors import BackendUnavailable
+from hrlf.errors import BackendUnavailable
 
 ENV_VAR = "HRLF_TRITON_ENV"
 INSTALL_HINT = "create it with: bash tools/install_triton_server.sh (or set $HRLF_TRITON_ENV)"

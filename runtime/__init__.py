@@ -9,7 +9,7 @@ click only. The streaming API is imported on first use (``hrlf.runtime.Session``
         for r in results: ...
     session = Session.load("models/mine", config=SessionConfig(strict=True))  # frame by frame
 """
-from hrlf.runtime.errors import (ArtifactError, BackendUnavailable, DataError, HrlfError,
+from hrlf.errors import (ArtifactError, BackendUnavailable, DataError, HrlfError,
                                  InputError, ParityError, SpecError)
 from hrlf.runtime.spec import MODALITIES, ModalitySpec, ModelSpec, OutputSpec
 
@@ -17,7 +17,7 @@ from hrlf.runtime.spec import MODALITIES, ModalitySpec, ModelSpec, OutputSpec
 _LAZY = {"Session": "session", "SessionConfig": "session_config", "SessionError":
          "session_config", "SessionClosed": "session_config", "Hub": "hub",
          "HubConfig": "hub", "Result": "sinks", "Pushed": "refusals", "Refusal": "refusals",
-         "stream": "api", "ResultStream": "api", "DEMO": "api"}
+         "stream": "api", "ResultStream": "api", "DEMO": "model_dir"}
 
 __all__ = ["ArtifactError", "BackendUnavailable", "DataError", "HrlfError", "InputError",
            "ParityError", "SpecError", "MODALITIES", "ModalitySpec", "ModelSpec", "OutputSpec",

@@ -150,8 +150,9 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 def _run(observe, capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
          window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
          pack_device, on_backend_error, **remote):
-    from hrlf.runtime.api import DEMO, open_runner
-    from hrlf.runtime.errors import HrlfError, InputError
+    from hrlf.runtime.api import open_runner
+    from hrlf.runtime.model_dir import DEMO
+    from hrlf.errors import HrlfError, InputError
     from hrlf.runtime.outlet import LineWriter
     from hrlf.runtime.runner import stop_on_signals
 

@@ -89,7 +89,7 @@ class OneLineCommand(click.Command):
         levels = {**self.log_levels, **(self.verbose_levels if verbose else {})}
         log = logs.setup(self._tool(ctx.info_name), fmt, levels,
                          third_party=verbose and self.third_party_verbose)
-        from hrlf.runtime.errors import HrlfError
+        from hrlf.errors import HrlfError
 
         try:
             return super().invoke(ctx)

@@ -5,7 +5,7 @@ import math
 
 import click
 
-from hrlf.runtime.errors import suggest
+from hrlf.errors import suggest
 
 from hrlf.runtime.backends import BACKEND_ALIASES  # noqa: F401 (re-exported for the CLIs)
 

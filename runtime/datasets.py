@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from hrlf.kernels.pack import pack_segments
-from hrlf.runtime.errors import DataError
+from hrlf.errors import DataError
 from hrlf.runtime.limits import check_npz
 from hrlf.runtime.spec import (MODALITIES, MODALITY_MASK, ModalitySpec, ModelSpec,
                                frame_mask_name, sha256_file)

@@ -51,7 +51,7 @@ from hrlf.runtime.backends.base import Backend, open_backend
 from hrlf.runtime.cpus import usable_cpus
 from hrlf.runtime.delivery import INTERRUPTS, Closed
 from hrlf.runtime.dispatch import DeliveryPool
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.hub_batching import CostModel
 from hrlf.runtime.hub_pool import InferencePool
 from hrlf.runtime.hub_schedule import Scheduling
@@ -194,7 +194,7 @@ class Hub(Scheduling, Scoring):
         Raises:
             InputError: no model given, or not a MODEL_DIR (one line naming the fix).
         """
-        from hrlf.runtime.api import resolve_model
+        from hrlf.runtime.model_dir import resolve_model
 
         model_dir = resolve_model(model_dir, backend, "Hub.load")
         spec = ModelSpec.load(model_dir)

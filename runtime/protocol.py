@@ -19,7 +19,7 @@ from typing import Mapping
 
 import numpy as np
 
-from hrlf.runtime.errors import InputError, suggest
+from hrlf.errors import InputError, suggest
 from hrlf.runtime.spec import LETTERS, MODALITIES, MODALITY_MASK, frame_mask_name
 
 Batch = dict  # str -> np.ndarray, keyed by input_names()

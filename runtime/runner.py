@@ -24,7 +24,7 @@ from typing import Callable, Iterator, TextIO
 
 from hrlf.runtime import logs
 from hrlf.runtime.absent import annotate_source
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.session import Session, SessionError
 from hrlf.runtime.sinks import Result, format_result, stats_line
 from hrlf.runtime.sources import Source, Status

@@ -48,7 +48,7 @@ from hrlf.runtime.backend_guard import BackendFailed, BackendGuard
 from hrlf.runtime.backends.base import Backend, open_backend
 from hrlf.runtime.buffers import Accounting, ModalityBuffer
 from hrlf.runtime.delivery import Delivery
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.frames import check_time, to_frame
 from hrlf.runtime.limits import check_window
 from hrlf.runtime.protocol import condition_modalities, parse_condition
@@ -127,7 +127,7 @@ class Session(Delivery, Closing):
         Raises:
             InputError: no model given, or not a MODEL_DIR (one line naming the fix).
         """
-        from hrlf.runtime.api import resolve_model
+        from hrlf.runtime.model_dir import resolve_model
 
         model_dir = resolve_model(model_dir, backend, "Session.load")
         spec = ModelSpec.load(model_dir)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from hrlf import __version__
-from hrlf.runtime.errors import ArtifactError, SpecError, suggest
+from hrlf.errors import ArtifactError, SpecError, suggest
 from hrlf.runtime.limits import load_json
 
 SPEC_VERSION = 1

@@ -29,7 +29,7 @@ import threading
 import numpy as np
 
 from hrlf.runtime.datasets import MOSI_FEATURIZERS, Recording, mosi_recording
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.limits import check_npz
 from hrlf.runtime.sources import Drop, Event, ReadResult, Status
 from hrlf.runtime.spec import MODALITIES, ModelSpec

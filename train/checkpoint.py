@@ -14,7 +14,7 @@ import zipfile
 import torch
 
 from hrlf import __version__
-from hrlf.runtime.errors import ArtifactError, SpecError
+from hrlf.errors import ArtifactError, SpecError
 from hrlf.runtime.spec import MODALITIES, SPEC_FILE, ModelSpec
 from hrlf.train.model import HRLFNet, ModelConfig, config_dict
 

@@ -144,7 +144,7 @@ def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, base
                asr, asr_model, config_file, resume, quiet, threads):
     """Train the HRLF teacher and student (or a baseline / ablation) into RUN_DIR."""
     require_extras("hrlf-train", TRAIN_NEEDS)
-    from hrlf.runtime.errors import HrlfError
+    from hrlf.errors import HrlfError
     from hrlf.train import interrupt
 
     with interrupt.handled():  # SIGTERM = Ctrl-C: stop after saving nothing half-written
@@ -212,7 +212,7 @@ def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
 def eval_main(run_dirs, data, out, split, seed, no_plots, threads):
     """Evaluate RUN_DIR's student (and teacher) under every missing-modality condition."""
     require_extras("hrlf-eval", TRAIN_NEEDS)
-    from hrlf.runtime.errors import HrlfError
+    from hrlf.errors import HrlfError
     from hrlf.train import interrupt
 
     with interrupt.handled():

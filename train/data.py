@@ -15,7 +15,7 @@ import numpy as np
 
 from hrlf.runtime import protocol
 from hrlf.runtime.datasets import Dataset, Split, load_mosi
-from hrlf.runtime.errors import DataError
+from hrlf.errors import DataError
 from hrlf.runtime.spec import MODALITIES
 
 SYNTHETIC = "synthetic"

@@ -3,7 +3,7 @@
     python -m hrlf.train.heads --data ../shared/data/mosi --out results/
 
 writes ``results/heads.json`` and ``results/heads.md``. Same design as
-:mod:`hrlf.train.reproduce`: MOSI protocols A and B (10 seeds) and the harder synthetic
+:mod:`hrlf.train.reproduce_runs`: MOSI protocols A and B (10 seeds) and the harder synthetic
 benchmark (10 seeds), HRLF at the weights and design that the reproduction froze on the
 train/valid split (read from ``OUT/mosi.json``; the defaults for synthetic), one torch
 thread per job, ``--workers`` processes. For every seed (and fold) a head count trains its
@@ -29,11 +29,11 @@ import numpy as np
 
 from hrlf.runtime import protocol
 from hrlf.runtime.cli_base import OneLineCommand
-from hrlf.runtime.errors import InputError
-from hrlf.train import reproduce as R
+from hrlf.errors import InputError
+from hrlf.train import reproduce_runs as R
 from hrlf.train import stats as ST
 from hrlf.train import summary as S
-from hrlf.train.reproduce_cli import IntList
+from hrlf.train.reproduce import IntList
 
 HEADS = (10, 2, 1)
 PAPER = 10

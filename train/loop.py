@@ -23,7 +23,7 @@ import torch
 
 from hrlf.runtime import protocol
 from hrlf.runtime.datasets import Dataset, Split
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.train import data as D
 from hrlf.train import ddp
 from hrlf.train.losses import Discriminators, Objective, disc_loss, hal_loss
@@ -139,7 +139,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         for k in d:
             if k not in names:
-                from hrlf.runtime.errors import suggest
+                from hrlf.errors import suggest
 
                 raise InputError(f"{source}: unknown field '{k}'{suggest(k, names)}; "
                                  f"fields are {sorted(names)}")

@@ -20,7 +20,7 @@ import shutil
 import numpy as np
 
 from hrlf.runtime import protocol
-from hrlf.runtime.errors import ArtifactError, InputError
+from hrlf.errors import ArtifactError, InputError
 from hrlf.train import data as D
 from hrlf.train import evaluate as E
 from hrlf.train import interrupt

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from hrlf import __version__
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError
+from hrlf.errors import ArtifactError, BackendUnavailable, InputError
 from hrlf.train import data as D
 from hrlf.train import ddp, interrupt
 from hrlf.train import loop as L

@@ -1,4 +1,4 @@
-"""Results files of :mod:`hrlf.train.reproduce`: ``mosi.json``/``synthetic.json``, their
+"""Results files of :mod:`hrlf.train.reproduce_runs`: ``mosi.json``/``synthetic.json``, their
 Markdown (tables generated here + the hand-written ``<name>.notes.md``) and the PNGs."""
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError, import_optional
+from hrlf.errors import ArtifactError, BackendUnavailable, InputError, import_optional
 from hrlf.runtime.spec import MODALITIES, SCORE, ModelSpec, input_names
 
 log = logging.getLogger("hrlf.runtime")

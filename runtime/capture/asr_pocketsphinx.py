@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from hrlf.runtime.errors import import_optional, unavailable_reason_of
+from hrlf.errors import import_optional, unavailable_reason_of
 from hrlf.runtime.featurizers.text import Word
 
 NAME = "pocketsphinx"

@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-from hrlf.runtime.errors import InputError, import_optional
+from hrlf.errors import InputError, import_optional
 from hrlf.runtime.featurizers.text import Word
 
 log = logging.getLogger("hrlf.runtime.capture.asr")

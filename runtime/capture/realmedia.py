@@ -28,7 +28,7 @@ import click
 import numpy as np
 
 from hrlf.runtime.cli_base import OneLineCommand
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from hrlf.errors import BackendUnavailable, InputError
 
 SAMPLE_RATE = 16000
 FPS = 10.0

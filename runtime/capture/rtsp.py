@@ -21,7 +21,7 @@ import threading
 from hrlf.runtime import featurizers as fz
 from hrlf.runtime.capture import avmedia, base, live
 from hrlf.runtime.capture.live import _LiveTrack
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from hrlf.errors import BackendUnavailable, InputError
 from hrlf.runtime.sources import Drop, Event
 
 log = logging.getLogger("hrlf.capture")
@@ -219,7 +219,7 @@ def open_rtsp_av(uri: str, names: dict, vad, speech, stall_s: float, backoff_s, 
     has_audio = bool(c.streams.audio)
     chain = None
     if has_audio:  # built here so a missing library is one line now, not a thread's death
-        from hrlf.runtime.capture.sources import speech_chain
+        from hrlf.runtime.capture.speech import speech_chain
 
         rate = avmedia.AUDIO_RATE
         try:

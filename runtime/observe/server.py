@@ -16,7 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.observe import LOOPBACK
 from hrlf.runtime.observe.health import liveness, readiness
 from hrlf.runtime.observe.live import WINDOW_S, live_json

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hrlf.runtime.capture import testmedia
-from hrlf.runtime.errors import DataError
+from hrlf.errors import DataError
 from hrlf.train import clips
 
 pytest.importorskip("cv2")

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable, SpecError
+from hrlf.errors import BackendUnavailable, SpecError
 from hrlf.runtime.spec import MODALITIES, ModelSpec
 
 
