@@ -22,9 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
-from hrlf.kernels.cuda_driver import (CudaCallError, kernel_source, open_api, source_define,
-                                      unavailable_reason)
-from hrlf.errors import InputError
+from .cuda_driver import (CudaCallError, kernel_source, open_api, source_define,
+                          unavailable_reason)
+from ..errors import InputError
 
 __all__ = ["CudaCallError", "CudaPacker", "ModalityParams", "available", "kernel_source",
            "pack_segments_cuda", "packer_for"]
@@ -94,7 +94,7 @@ def plan_batch(params: Sequence[ModalityParams], streams, starts: np.ndarray,
     Raises:
         InputError: streams that do not match ``params``.
     """
-    from hrlf.kernels.pack_ref import window_index
+    from .pack_ref import window_index
 
     if not (np.isfinite(window_s) and window_s > 0) or not np.isfinite(starts).all():
         raise InputError(f"CUDA packing: window_s {window_s} and starts must be finite with "

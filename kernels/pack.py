@@ -26,7 +26,7 @@ from typing import Mapping
 
 import numpy as np
 
-from hrlf.kernels.pack_ref import pack_segments_numpy
+from .pack_ref import pack_segments_numpy
 
 _log = logging.getLogger("hrlf.kernels")
 DEVICES = ("cpu", "cuda", "auto")
@@ -35,7 +35,7 @@ DEVICES = ("cpu", "cuda", "auto")
 def cuda_unavailable_reason() -> str | None:
     """None when the fused CUDA kernel can run here, else why not (one line with a fix)."""
     try:
-        from hrlf.kernels.cuda_pack import available
+        from .cuda_pack import available
     except ImportError as e:  # a broken install, not a missing GPU
         return f"hrlf.kernels.cuda_pack cannot be imported ({e}); reinstall hrlf"
     return available()
@@ -48,7 +48,7 @@ def resolve_device(device: str) -> str:
         InputError: an unknown device name.
     """
     if device not in DEVICES:
-        from hrlf.errors import InputError, suggest
+        from ..errors import InputError, suggest
 
         raise InputError(f"packing device '{device}': unknown{suggest(device, DEVICES)}; "
                          f"use one of {list(DEVICES)}")
@@ -73,7 +73,7 @@ def pack_segments(frames, times, starts, *, device: str = "cpu", **kw):
     """
     if resolve_device(device) == "cpu":
         return pack_segments_numpy(frames, times, starts, **kw)
-    from hrlf.kernels import cuda_pack  # lazy: needs cuda-python (or pycuda) and a GPU
+    from . import cuda_pack  # lazy: needs cuda-python (or pycuda) and a GPU
 
     return cuda_pack.pack_segments_cuda(frames, times, starts, **kw)
 
@@ -112,7 +112,7 @@ def pack_windows(spec, streams: Mapping[str, tuple], starts, *,
         packed = [pack_segments_numpy(fr, t, starts, window_s=spec.window_s, dtype=dtype, **p)
                   for (fr, t), p in zip(pairs, params)]
     else:
-        from hrlf.kernels import cuda_pack
+        from . import cuda_pack
 
         mods = [cuda_pack.ModalityParams(dim=spec.features[m].dim, **p)
                 for m, p in zip(spec.modalities, params)]

@@ -9,9 +9,9 @@ click only. The streaming API is imported on first use (``hrlf.runtime.Session``
         for r in results: ...
     session = Session.load("models/mine", config=SessionConfig(strict=True))  # frame by frame
 """
-from hrlf.errors import (ArtifactError, BackendUnavailable, DataError, HrlfError,
+from ..errors import (ArtifactError, BackendUnavailable, DataError, HrlfError,
                                  InputError, ParityError, SpecError)
-from hrlf.runtime.spec import MODALITIES, ModalitySpec, ModelSpec, OutputSpec
+from .spec import MODALITIES, ModalitySpec, ModelSpec, OutputSpec
 
 #: name -> module of the streaming API, imported on first use (numpy, onnxruntime)
 _LAZY = {"Session": "session", "SessionConfig": "session_config", "SessionError":

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-from hrlf.errors import InputError
-from hrlf.runtime.model_dir import resolve_model
-from hrlf.runtime.sinks import Result
+from ..errors import InputError
+from .model_dir import resolve_model
+from .sinks import Result
 
 PACES = ("auto", "realtime", "fast")
 
@@ -61,11 +61,11 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
     ``hrlf-run`` and :func:`stream` both build their run here; see :func:`stream` for
     the arguments.
     """
-    from hrlf.runtime.backends.base import open_backend
-    from hrlf.runtime.runner import Runner, check_featurizers
-    from hrlf.runtime.session import Session, SessionConfig
-    from hrlf.runtime.sources import open_source, scheme_of
-    from hrlf.runtime.spec import ModelSpec
+    from .backends.base import open_backend
+    from .runner import Runner, check_featurizers
+    from .session import Session, SessionConfig
+    from .sources import open_source, scheme_of
+    from .spec import ModelSpec
 
     if pace not in PACES:
         raise InputError(f"pace '{pace}': unknown; use one of {', '.join(PACES)}")
@@ -170,7 +170,7 @@ def stream(model, source: str = "demo", **options) -> ResultStream:
     """
     import inspect
 
-    from hrlf.errors import suggest
+    from ..errors import suggest
 
     allowed = [p for p in inspect.signature(open_runner).parameters
                if p not in ("model", "source") + _RUNNER_ONLY]

@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
-from hrlf.kernels.pack_ref import pack_runs
-from hrlf.runtime.buffers import Accounting
-from hrlf.runtime.spec import MODALITIES, MODALITY_MASK, frame_mask_name
-from hrlf.runtime.windows import Z_LIMIT
+from ..kernels.pack_ref import pack_runs
+from .buffers import Accounting
+from .spec import MODALITIES, MODALITY_MASK, frame_mask_name
+from .windows import Z_LIMIT
 
 
 class Cut:

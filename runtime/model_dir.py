@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from hrlf.errors import InputError
+from ..errors import InputError
 
 #: The name of the built-in synthetic demo model (a folder called ``demo``: ``./demo``).
 DEMO = "demo"
@@ -25,7 +25,7 @@ def resolve_model(model, backend: str = "auto", what: str = "model") -> str:
                          f"'{DEMO}' for the built-in synthetic demo model")
     model = os.fspath(model)
     if model == DEMO:
-        from hrlf.runtime.assets import demo_model_dir
+        from .assets import demo_model_dir
 
         return demo_model_dir()
     if not os.path.exists(model):

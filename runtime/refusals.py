@@ -18,8 +18,8 @@ import enum
 
 import numpy as np
 
-from hrlf.errors import InputError, suggest
-from hrlf.runtime.spec import MODALITIES
+from ..errors import InputError, suggest
+from .spec import MODALITIES
 
 
 class Refusal(str, enum.Enum):

@@ -8,9 +8,9 @@ import os
 
 import numpy as np
 
-from hrlf.errors import DataError, HrlfError
-from hrlf.runtime import featurizers as fz
-from hrlf.runtime.spec import MODALITIES
+from ..errors import DataError, HrlfError
+from ..runtime import featurizers as fz
+from ..runtime.spec import MODALITIES
 
 log = logging.getLogger("hrlf.train")
 
@@ -22,9 +22,9 @@ def extract_clip(media: str, transcript, names: dict, asr="auto") -> dict:
     Returns:
         ``times_<m>`` (N,), ``frames_<m>`` (N, dim), ``duration`` (s), ``no_face`` (count).
     """
-    from hrlf.runtime.capture.base import FileSource
-    from hrlf.runtime.capture.sources import file_tracks
-    from hrlf.runtime.sources import Status
+    from ..runtime.capture.base import FileSource
+    from ..runtime.capture.sources import file_tracks
+    from ..runtime.sources import Status
 
     cues = [] if transcript is not None and transcript[0] == "text" else (
         transcript[1] if transcript is not None else None)
@@ -51,7 +51,7 @@ def extract_clip(media: str, transcript, names: dict, asr="auto") -> dict:
         out[f"times_{m}"] = np.array([e.t for e in ev], np.float64)
         out[f"frames_{m}"] = np.array([e.x for e in ev], np.float32).reshape(len(ev), dim)
     if transcript is not None and transcript[0] == "text":
-        from hrlf.runtime.featurizers.text import cue_times
+        from ..runtime.featurizers.text import cue_times
 
         tf = fz.make_text(names["text"])
         t = cue_times(0.0, duration, tf.rate_hz)

@@ -24,10 +24,10 @@ import os
 
 import numpy as np
 
-from hrlf.runtime import featurizers as fz
-from hrlf.runtime.datasets import Dataset, Recording, pack_recordings
-from hrlf.errors import BackendUnavailable, DataError, HrlfError, suggest
-from hrlf.runtime.spec import MODALITIES, sha256_file
+from ..runtime import featurizers as fz
+from ..runtime.datasets import Dataset, Recording, pack_recordings
+from ..errors import BackendUnavailable, DataError, HrlfError, suggest
+from ..runtime.spec import MODALITIES, sha256_file
 
 log = logging.getLogger("hrlf.train")
 WINDOW_S = 2.0
@@ -75,7 +75,7 @@ def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW
     names = {**fz.default_names(), **dict(featurizers or {})}
     _check_featurizers(path, names)
     cache_dir = cache_dir or os.path.join(os.path.dirname(os.path.abspath(path)), ".hrlf-cache")
-    from hrlf.train.featurize import featurize_rows
+    from .featurize import featurize_rows
 
     keys = [clip_key(row, names) for row in rows]  # the clip list's identity and splits
     digest = _digest(path, keys)
@@ -129,7 +129,7 @@ def _counts(split_of: list[str]) -> str:
 
 def needs_asr(row: dict) -> bool:
     """True when a clip's text must be recognized: no transcript column, no sidecar."""
-    from hrlf.runtime.capture.transcripts import sidecar_transcript
+    from ..runtime.capture.transcripts import sidecar_transcript
 
     return row["transcript"] is None and sidecar_transcript(row["media"]) is None
 
@@ -138,7 +138,7 @@ def _asr_choice(path: str, asr, asr_model, needed: bool):
     """The recognizer for this clip list and its tag (``{"engine", "model"}`` as JSON)."""
     import json
 
-    from hrlf.runtime.capture import asr_engines
+    from ..runtime.capture import asr_engines
 
     if not needed:
         return asr_engines.AsrChoice(None, why="every clip has a transcript"), ""
@@ -255,8 +255,8 @@ def _check_featurizers(path: str, names: dict) -> None:
 def clip_key(row: dict, names: dict, asr: str = "") -> str:
     """sha256 over the clip's media, sidecar audio/transcript, transcript, featurizers and
     (for a clip whose text is recognized) the recognizer ``asr``."""
-    from hrlf.runtime.capture.media import AUDIO_EXTS
-    from hrlf.runtime.capture.transcripts import TRANSCRIPT_EXTS
+    from ..runtime.capture.media import AUDIO_EXTS
+    from ..runtime.capture.transcripts import TRANSCRIPT_EXTS
 
     h = hashlib.sha256(f"clips-cache-v{CACHE_VERSION}|{sorted(names.items())}|{asr}".encode())
     h.update(sha256_file(row["media"]).encode())

@@ -27,13 +27,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import click
 import numpy as np
 
-from hrlf.runtime import protocol
-from hrlf.runtime.cli_base import OneLineCommand
-from hrlf.errors import InputError
-from hrlf.train import reproduce_runs as R
-from hrlf.train import stats as ST
-from hrlf.train import summary as S
-from hrlf.train.reproduce import IntList
+from ..runtime import protocol
+from ..runtime.cli_base import OneLineCommand
+from ..errors import InputError
+from . import reproduce_runs as R
+from . import stats as ST
+from . import summary as S
+from .reproduce import IntList
 
 HEADS = (10, 2, 1)
 PAPER = 10
@@ -72,7 +72,7 @@ def mosi_jobs(args, cfg: dict) -> list[dict]:
 
 
 def synthetic_jobs(args) -> list[dict]:
-    from hrlf.train.benchmark import HARDER
+    from .benchmark import HARDER
 
     model = R.SYN_BUDGET["model"]
     return [dict(kind="eval", data="synthetic", synthetic=dict(HARDER), proto="A", fold=0,
@@ -284,8 +284,8 @@ def main(**options) -> dict:
     args = types.SimpleNamespace(**options)
     if PAPER not in args.heads:
         raise click.BadParameter(f"must include the paper's {PAPER}", param_hint="'--heads'")
-    from hrlf.runtime import logs
-    from hrlf.train import heads_md
+    from ..runtime import logs
+    from . import heads_md
 
     log = logs.tool_log()
     done = run(args, log=lambda msg, **_: log.info(msg))

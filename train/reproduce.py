@@ -6,7 +6,7 @@ import types
 
 import click
 
-from hrlf.runtime.cli_base import OneLineCommand
+from ..runtime.cli_base import OneLineCommand
 
 EPILOG = """\\b
 Examples:
@@ -39,7 +39,7 @@ class IntList(click.ParamType):
 
 
 def _module():
-    from hrlf.train import reproduce_runs as R  # numpy: only once the command runs
+    from . import reproduce_runs as R  # numpy: only once the command runs
 
     return R
 

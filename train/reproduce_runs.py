@@ -40,8 +40,8 @@ import multiprocessing as mp
 
 import numpy as np
 
-from hrlf.runtime import protocol
-from hrlf.runtime.datasets import group_folds
+from ..runtime import protocol
+from ..runtime.datasets import group_folds
 
 SEEDS = tuple(range(10))
 SWEEP_SEEDS = (100, 101)
@@ -91,7 +91,7 @@ def _init_worker() -> None:
 
 def _splits(data: str, synthetic: dict, proto: str, fold: int, folds: int):
     """(train, valid, eval split, eval row indices into the full eval split)."""
-    from hrlf.train import data as D
+    from . import data as D
 
     ds = D.load_data(data, synthetic)
     if proto == "A":
@@ -111,8 +111,8 @@ def _merge(base: dict, over: dict) -> dict:
 
 def _train(job: dict, prep, teacher):
     """Train every student of ``job``; returns ({name: net}, {name: info})."""
-    from hrlf.train import loop as L
-    from hrlf.train.run import seed_everything
+    from . import loop as L
+    from .run import seed_everything
 
     nets, info = {}, {}
     base = {**job["budget"], "seed": job["seed"]}
@@ -136,10 +136,10 @@ def run_job(job: dict) -> dict:
         {model: {mode: {ratio: (n,)}}}, "info": {model: {...}}, "z_std": {model: {cond:
         {...}}}, "seconds", "cpu_s"}``; a sweep job scores the validation part.
     """
-    from hrlf.train import evaluate as E
-    from hrlf.train import loop as L
-    from hrlf.train.benchmark import INTRA_MODES
-    from hrlf.train.run import seed_everything
+    from . import evaluate as E
+    from . import loop as L
+    from .benchmark import INTRA_MODES
+    from .run import seed_everything
 
     t0, c0 = time.time(), time.process_time()
     tr, va, ev, idx = _splits(job["data"], job["synthetic"], job["proto"], job["fold"],
@@ -257,7 +257,7 @@ def eval_jobs(args, chosen: dict) -> list[dict]:
 
 
 def synthetic_jobs(args) -> list[dict]:
-    from hrlf.train.benchmark import HARDER
+    from .benchmark import HARDER
 
     syn = {**HARDER, **json.loads(args.synthetic_config or "{}")}
     return [dict(kind="eval", data="synthetic", synthetic=syn, proto="A", fold=0,
@@ -383,8 +383,8 @@ def partial_runs(args) -> dict:
 def reproduce(args) -> dict:
     """Train (or, with ``resummarize``, reload) every job and write the results files;
     ``args`` has the attributes of :func:`hrlf.train.reproduce.main`'s options."""
-    from hrlf.runtime import logs
-    from hrlf.train import summary
+    from ..runtime import logs
+    from . import summary
 
     log = logs.tool_log()
     cache = os.path.join(args.out, ".runs.pkl")

@@ -30,8 +30,8 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from hrlf.errors import InputError
-from hrlf.runtime.cpus import load_average, usable_cpus
+from ..errors import InputError
+from ..runtime.cpus import load_average, usable_cpus
 
 ENV = "HRLF_THREADS"
 _POOL_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")

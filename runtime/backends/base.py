@@ -18,9 +18,9 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from hrlf.runtime.backends import BACKEND_ALIASES
-from hrlf.errors import BackendUnavailable, InputError, suggest
-from hrlf.runtime.spec import ModelSpec
+from . import BACKEND_ALIASES
+from ...errors import BackendUnavailable, InputError, suggest
+from ..spec import ModelSpec
 
 log = logging.getLogger("hrlf.runtime")
 
@@ -107,7 +107,7 @@ def open_backend(name: str, model_dir: str, spec: ModelSpec, **opts) -> Backend:
             reasons.append(f"{candidate}: {e}")
             continue
         if candidate == "ort":  # OpenVINO where it measures faster (backends.choice)
-            from hrlf.runtime.backends.choice import prefer
+            from .choice import prefer
 
             backend = prefer(backend, model_dir, spec, **opts)
         log.info("backend auto: picked %s (%s)", candidate, backend.name)

@@ -17,9 +17,9 @@ import logging
 
 import numpy as np
 
-from hrlf.runtime.capture.tracks import Track, check_channel
-from hrlf.errors import BackendUnavailable, import_optional
-from hrlf.runtime.sources import Drop, Event
+from .tracks import Track, check_channel
+from ...errors import BackendUnavailable, import_optional
+from ..sources import Drop, Event
 
 log = logging.getLogger("hrlf.capture")
 AUDIO_RATE = 16000

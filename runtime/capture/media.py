@@ -19,9 +19,9 @@ import weakref
 
 import numpy as np
 
-from hrlf.errors import InputError
-from hrlf.runtime.capture.tracks import Track, check_channel
-from hrlf.runtime.sources import Drop, Event
+from ...errors import InputError
+from .tracks import Track, check_channel
+from ..sources import Drop, Event
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 _CHANNEL = re.compile(r"#channel=(\d+)$")
@@ -62,8 +62,8 @@ def load_audio(path: str, channel: int | None = None) -> tuple[np.ndarray | None
 
 
 def _pyav(path: str, channel: int | None, fix: str):
-    from hrlf.runtime.capture import avmedia
-    from hrlf.errors import BackendUnavailable
+    from . import avmedia
+    from ...errors import BackendUnavailable
 
     try:
         samples, how = avmedia.decode_audio(path, channel)
@@ -244,7 +244,7 @@ class TextCueTrack(Track):
     modality = "text"
 
     def __init__(self, cues, featurizer):
-        from hrlf.runtime.featurizers.text import cue_times
+        from ..featurizers.text import cue_times
 
         super().__init__()
         events = []

@@ -18,13 +18,13 @@ import os
 import sys
 import threading
 
-from hrlf.runtime import featurizers as fz
-from hrlf.runtime.capture import avmedia, base, live, media, native
-from hrlf.runtime.capture import vad as vad_mod
-from hrlf.runtime.capture.health import Health
-from hrlf.runtime.capture.speech import SourceSpeech, speech_chain
-from hrlf.runtime.capture.transcripts import read_transcript, sidecar_transcript
-from hrlf.errors import BackendUnavailable, HrlfError, InputError
+from .. import featurizers as fz
+from . import avmedia, base, live, media, native
+from . import vad as vad_mod
+from .health import Health
+from .speech import SourceSpeech, speech_chain
+from .transcripts import read_transcript, sidecar_transcript
+from ...errors import BackendUnavailable, HrlfError, InputError
 
 log = logging.getLogger("hrlf.capture")
 MIC_RATE = 16000
@@ -61,7 +61,7 @@ def _cv2(uri: str):
 
 
 def _import_vision():
-    from hrlf.runtime.featurizers import vision
+    from ..featurizers import vision
 
     return vision
 
@@ -231,7 +231,7 @@ def open_rtsp(uri: str, spec=None, asr="auto", stall_s: float = STALL_S,
         InputError: the stream cannot be opened, or PyAV/OpenCV is missing.
     """
     native.configure(bool(opts.get("verbose")))
-    from hrlf.runtime.capture.rtsp import open_rtsp_av
+    from .rtsp import open_rtsp_av
 
     return open_rtsp_av(uri, fz.default_names(spec), _vad_of(uri, spec),
                         _speech(uri, spec, asr, opts), float(stall_s), backoff_s, Health())

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from hrlf.runtime import featurizers as fz
-from hrlf.runtime.capture import asr_engines
-from hrlf.runtime.capture.audiochain import AudioChain
-from hrlf.runtime.capture.health import Health
-from hrlf.runtime.capture.heard import Heard
-from hrlf.errors import BackendUnavailable, InputError
+from .. import featurizers as fz
+from . import asr_engines
+from .audiochain import AudioChain
+from .health import Health
+from .heard import Heard
+from ...errors import BackendUnavailable, InputError
 
 log = logging.getLogger("hrlf.runtime.capture.asr")
 

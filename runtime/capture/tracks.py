@@ -4,8 +4,8 @@ for the next poll) and the ``#channel=N`` check. Used by the soundfile and OpenC
 """
 from __future__ import annotations
 
-from hrlf.errors import InputError
-from hrlf.runtime.sources import Event
+from ...errors import InputError
+from ..sources import Event
 
 
 def check_channel(path: str, channel: int | None, n: int) -> None:

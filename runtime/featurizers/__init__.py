@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import importlib.util
 
-from hrlf.errors import BackendUnavailable, InputError, suggest
-from hrlf.runtime.featurizers.catalog import (EGEMAPS, FEATURIZERS, HAARFACE,  # noqa: F401
+from ...errors import BackendUnavailable, InputError, suggest
+from .catalog import (EGEMAPS, FEATURIZERS, HAARFACE,  # noqa: F401
                                              HAARFACE_V2, LOGMEL, VADER_HASH, FeaturizerInfo,
                                              info)
-from hrlf.runtime.spec import ModalitySpec
+from ..spec import ModalitySpec
 
 
 def modality_spec(name: str, window_s: float, vad="default") -> ModalitySpec:
@@ -40,7 +40,7 @@ def modality_spec(name: str, window_s: float, vad="default") -> ModalitySpec:
     if f.modality != "audio":
         vad = None
     elif isinstance(vad, str):
-        from hrlf.runtime.capture.vad import DEFAULT_VAD
+        from ..capture.vad import DEFAULT_VAD
 
         vad = DEFAULT_VAD
     return ModalitySpec(dim=f.dim, frame_rate_hz=f.rate_hz,
@@ -70,7 +70,7 @@ def default_names(spec=None) -> dict[str, str]:
 
 def make_audio(name: str, sample_rate: int, t0_s: float = 0.0, **kw):
     """A streaming audio featurizer (see :mod:`hrlf.runtime.featurizers.audio`)."""
-    from hrlf.runtime.featurizers import audio
+    from . import audio
 
     return audio.make(name, sample_rate, t0_s, **kw)
 
@@ -86,7 +86,7 @@ def make_vision(name: str = HAARFACE_V2.name, **kw):
     if name not in names:
         raise InputError(f"featurizer '{name}': not a vision featurizer"
                          f"{suggest(name, names)}; use {HAARFACE_V2.name}")
-    from hrlf.runtime.featurizers import vision
+    from . import vision
 
     cls = vision.TrackedFaceFeaturizer if name == HAARFACE_V2.name else vision.HaarFaceFeaturizer
     return cls(**kw)
@@ -97,7 +97,7 @@ def make_text(name: str = VADER_HASH.name):
     if name != VADER_HASH.name:
         raise InputError(f"featurizer '{name}': not a text featurizer"
                          f"{suggest(name, [VADER_HASH.name])}; use {VADER_HASH.name}")
-    from hrlf.runtime.featurizers import text
+    from . import text
 
     return text.VaderHashFeaturizer()
 

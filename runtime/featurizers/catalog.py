@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hrlf.errors import InputError, suggest
+from ...errors import InputError, suggest
 
 
 @dataclass(frozen=True)
