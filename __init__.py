@@ -12,7 +12,7 @@ One call streams a source through a model::
         print(r.t_start, r.score, r.label, r.absent)
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["__version__", "stream"]
 
@@ -21,7 +21,7 @@ def __getattr__(name: str):
     """``hrlf.stream`` (the one-call API), imported on first use: ``import hrlf`` stays
     light."""
     if name == "stream":
-        from hrlf.runtime.api import stream
+        from .runtime.api import stream
 
         return stream
     raise AttributeError(f"module 'hrlf' has no attribute '{name}'")

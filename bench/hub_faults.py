@@ -36,7 +36,7 @@ class FakeBackend:
 
     def run(self, feeds):
         if self.stall_s:
-            from hrlf.runtime.errors import BackendUnavailable
+            from hrlf.errors import BackendUnavailable
 
             time.sleep(self.stall_s)
             raise BackendUnavailable("triton: inference failed (DEADLINE_EXCEEDED); stand-in")

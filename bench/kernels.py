@@ -61,7 +61,7 @@ def timeit(fn, repeats: int, warmup: int = 3) -> dict:
 def naive_per_frame(spec, streams, starts):
     """A callable doing one H2D copy per (window, frame), and the number of copies."""
     from hrlf.kernels.cuda_driver import open_api
-    from hrlf.kernels.pack import window_index
+    from hrlf.kernels.pack_ref import window_index
 
     api = open_api()
     jobs, off = [], 0

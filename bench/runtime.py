@@ -27,7 +27,7 @@ import numpy as np
 
 from hrlf.runtime.assets import demo_model_dir
 from hrlf.runtime.backends.base import open_backend
-from hrlf.runtime.errors import BackendUnavailable
+from hrlf.errors import BackendUnavailable
 from hrlf.runtime.session import Session, SessionConfig
 from hrlf.runtime.spec import ModelSpec
 from hrlf.runtime.sources import open_source

@@ -14,18 +14,18 @@ import os
 import shutil
 import time
 
-from hrlf.export.files import clean_stale, make_temp_dir, replace_dir
-from hrlf.export.graph import check_model, clean_graph, save_model
-from hrlf.export.onnx import DEFAULT_OPSET, check_opset, export_onnx
-from hrlf.export import triton as triton_repo
-from hrlf.export.parity import (BATCHES, FP16_ATOL, FP32_ATOL, TorchRunner, check_onnx_parity,
-                                compare_outputs, onnxrt_runner, parity_cases, run_cases)
-from hrlf.runtime.engine_cache import DEFAULT_MAX_BATCH, check_limits, default_max_frames
-from hrlf.runtime.errors import ArtifactError, InputError
-from hrlf.runtime.spec import SPEC_FILE, ModelSpec, sha256_file
-from hrlf.train import interrupt
-from hrlf.train.checkpoint import load_run
-from hrlf.train.progress import Stages
+from .files import clean_stale, make_temp_dir, replace_dir
+from .graph import check_model, clean_graph, save_model
+from .onnx import DEFAULT_OPSET, check_opset, export_onnx
+from . import triton as triton_repo
+from .parity import (BATCHES, FP16_ATOL, FP32_ATOL, TorchRunner, check_onnx_parity,
+                     compare_outputs, onnxrt_runner, parity_cases, run_cases)
+from ..runtime.engine_cache import DEFAULT_MAX_BATCH, check_limits, default_max_frames
+from ..errors import ArtifactError, InputError
+from ..runtime.spec import SPEC_FILE, ModelSpec, sha256_file
+from ..train import interrupt
+from ..train.checkpoint import load_run
+from ..train.progress import Stages
 
 log = logging.getLogger("hrlf.export")
 ONNX_FILE = "model.onnx"
@@ -65,7 +65,7 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: b
     run_dir, out_dir = os.fspath(run_dir), os.path.abspath(os.fspath(out_dir))
     check_opset(opset)
     if engine:  # fail before the slow part, with nothing written
-        from hrlf.export.engine import gpu_name, require_tensorrt
+        from .engine import gpu_name, require_tensorrt
         require_tensorrt()
         gpu_name()
     stages = Stages(log)  # its lines start once the checks passed: an error stays one line
@@ -139,7 +139,7 @@ def _export_into(tmp: str, net, spec: ModelSpec, fp16: bool, opset: int,
     models = {ONNX_FILE: (os.path.join(tmp, ONNX_FILE), FP32_ATOL)}
     save_model(model, models[ONNX_FILE][0])
     if fp16:
-        from hrlf.export.fp16 import to_fp16
+        from .fp16 import to_fp16
         half = to_fp16(model)
         check_model(half, FP16_FILE)
         models[FP16_FILE] = (os.path.join(tmp, FP16_FILE), FP16_ATOL)
@@ -160,7 +160,7 @@ def _export_into(tmp: str, net, spec: ModelSpec, fp16: bool, opset: int,
 def _engine_into(tmp: str, out_dir: str, net, spec: ModelSpec, fp16: bool, max_batch: int,
                  max_frames: int, timing_cache: str | None) -> dict:
     """Build (or reuse) the engine in ``tmp``; compare it with PyTorch and ONNX Runtime."""
-    from hrlf.export.engine import build_engine, trt_runner
+    from .engine import build_engine, trt_runner
 
     precision = "fp16" if fp16 else "fp32"
     rep = build_engine(tmp, spec, precision, max_batch, max_frames, timing_cache,

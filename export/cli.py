@@ -9,8 +9,8 @@ import json
 
 import click
 
-from hrlf.runtime import logs
-from hrlf.runtime.cli_base import OneLineCommand, require_extras, write_failure
+from ..runtime import logs
+from ..runtime.cli_base import OneLineCommand, require_extras, write_failure
 
 EPILOG = """\b
 Examples:
@@ -59,11 +59,11 @@ def main(run_dir, out_dir, fp16, engine, triton_repo, opset, max_batch, max_fram
     """
     require_extras("hrlf-export", {"train": ("torch",), "export": ("onnx", "onnxscript",
                                                                   "onnx_graphsurgeon")})
-    from hrlf.train import interrupt
+    from ..train import interrupt
 
     with interrupt.handled():  # SIGTERM = Ctrl-C: the temp folders are removed either way
         try:
-            from hrlf.export.api import export_model
+            from .api import export_model
 
             report = export_model(run_dir, out_dir, fp16=fp16, engine=engine,
                                   triton=triton_repo, opset=opset, max_batch=max_batch,

@@ -23,10 +23,10 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from hrlf.runtime.engine_cache import (EngineKey, check_engine, engine_source,
-                                       profile_shapes, timing_cache_path)
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable
-from hrlf.runtime.spec import ModelSpec, sha256_file
+from ..runtime.engine_cache import (EngineKey, check_engine, engine_source,
+                                    profile_shapes, timing_cache_path)
+from ..errors import ArtifactError, BackendUnavailable
+from ..runtime.spec import ModelSpec, sha256_file
 
 log = logging.getLogger("hrlf.export")
 _JETSON_HINT = ("install hrlf[tensorrt] on a machine with an NVIDIA GPU, or on a Jetson use "

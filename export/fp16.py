@@ -13,7 +13,7 @@ import warnings
 import onnx
 import onnx_graphsurgeon as gs
 
-from hrlf.runtime.errors import ArtifactError
+from ..errors import ArtifactError
 
 log = logging.getLogger("hrlf.export")
 

@@ -12,7 +12,7 @@ import os
 import onnx
 import onnx_graphsurgeon as gs
 
-from hrlf.runtime.errors import ArtifactError
+from ..errors import ArtifactError
 
 log = logging.getLogger("hrlf.export")
 MAX_ROUNDS = 10

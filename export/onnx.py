@@ -21,10 +21,10 @@ import warnings
 import onnx
 import torch
 
-from hrlf.runtime.engine_cache import TensorDecl, graph_io
-from hrlf.runtime.errors import ArtifactError, InputError
-from hrlf.runtime.spec import ModelSpec
-from hrlf.train.model import HRLFNet, InferenceGraph
+from ..runtime.engine_cache import TensorDecl, graph_io
+from ..errors import ArtifactError, InputError
+from ..runtime.spec import ModelSpec
+from ..train.model import HRLFNet, InferenceGraph
 
 log = logging.getLogger("hrlf.export")
 

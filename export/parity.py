@@ -20,9 +20,9 @@ from polygraphy.backend.base import BaseRunner
 from polygraphy.common import TensorMetadata
 from polygraphy.datatype import DataType
 
-from hrlf.runtime.engine_cache import BATCH, frames_axis, graph_io
-from hrlf.runtime.errors import AtolError, ShapeError
-from hrlf.runtime.spec import LETTERS, MODALITIES, MODALITY_MASK, SCORE, ModelSpec, frame_mask_name
+from ..runtime.engine_cache import BATCH, frames_axis, graph_io
+from ..errors import AtolError, ShapeError
+from ..runtime.spec import LETTERS, MODALITIES, MODALITY_MASK, SCORE, ModelSpec, frame_mask_name
 
 log = logging.getLogger("hrlf.export")
 
@@ -213,7 +213,7 @@ class TorchRunner(BaseRunner):
     def activate_impl(self):
         import torch
 
-        from hrlf.train.model import InferenceGraph
+        from ..train.model import InferenceGraph
 
         self.graph = InferenceGraph(self._net).eval()
         # Small parity batches: one thread is faster, and far faster on a busy machine.

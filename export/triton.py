@@ -19,10 +19,10 @@ from __future__ import annotations
 import os
 import shutil
 
-from hrlf.export.files import clean_stale, make_temp_dir, replace_dir
-from hrlf.runtime.engine_cache import TensorDecl, graph_io
-from hrlf.runtime.errors import ArtifactError
-from hrlf.runtime.spec import ModelSpec
+from .files import clean_stale, make_temp_dir, replace_dir
+from ..runtime.engine_cache import TensorDecl, graph_io
+from ..errors import ArtifactError
+from ..runtime.spec import ModelSpec
 
 ONNX_MODEL = "hrlf_onnx"
 PYTHON_MODEL = "hrlf_python"

@@ -35,8 +35,8 @@ import time
 
 import click
 
-from hrlf.runtime.cli_base import OneLineCommand
-from hrlf.runtime.errors import BackendUnavailable
+from ..runtime.cli_base import OneLineCommand
+from ..errors import BackendUnavailable
 
 ENV_VAR = "HRLF_TRITON_ENV"
 INSTALL_HINT = "create it with: bash tools/install_triton_server.sh (or set $HRLF_TRITON_ENV)"
@@ -254,7 +254,7 @@ _PORT = click.IntRange(1, 65535)
 def main(repo, models, grpc_port, http_port, metrics_port, address) -> None:
     """Serve a model repository (nvidia-pytriton's tritonserver, Python backend) on
     loopback; Triton has no authentication."""
-    from hrlf.runtime import logs
+    from ..runtime import logs
 
     log = logs.tool_log()
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGINT)}

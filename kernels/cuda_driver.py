@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable
+from ..errors import BackendUnavailable
 
 SOURCE_PATH = Path(__file__).with_name("pack.cu")
 KERNELS = ("hrlf_pack_f32", "hrlf_pack_f16")

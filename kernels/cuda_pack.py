@@ -22,9 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
-from hrlf.kernels.cuda_driver import (CudaCallError, kernel_source, open_api, source_define,
-                                      unavailable_reason)
-from hrlf.runtime.errors import InputError
+from .cuda_driver import (CudaCallError, kernel_source, open_api, source_define,
+                          unavailable_reason)
+from ..errors import InputError
 
 __all__ = ["CudaCallError", "CudaPacker", "ModalityParams", "available", "kernel_source",
            "pack_segments_cuda", "packer_for"]
@@ -94,7 +94,7 @@ def plan_batch(params: Sequence[ModalityParams], streams, starts: np.ndarray,
     Raises:
         InputError: streams that do not match ``params``.
     """
-    from hrlf.kernels.pack import window_index
+    from .pack_ref import window_index
 
     if not (np.isfinite(window_s) and window_s > 0) or not np.isfinite(starts).all():
         raise InputError(f"CUDA packing: window_s {window_s} and starts must be finite with "
@@ -324,7 +324,7 @@ def packer_for(params: Sequence[ModalityParams], dtype=np.float32, device: int =
 def pack_segments_cuda(frames, times, starts, *, window_s: float, rate_hz: float,
                        n_frames: int, mean, std, out_frames: int | None = None,
                        dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`hrlf.kernels.pack.pack_segments_numpy` on the GPU (one modality, one launch)."""
+    """:func:`hrlf.kernels.pack_ref.pack_segments_numpy` on the GPU (one modality, one launch)."""
     frames = np.asarray(frames, np.float32)
     out_frames = n_frames if out_frames is None else int(out_frames)
     if out_frames < n_frames:

@@ -9,15 +9,15 @@ click only. The streaming API is imported on first use (``hrlf.runtime.Session``
         for r in results: ...
     session = Session.load("models/mine", config=SessionConfig(strict=True))  # frame by frame
 """
-from hrlf.runtime.errors import (ArtifactError, BackendUnavailable, DataError, HrlfError,
+from ..errors import (ArtifactError, BackendUnavailable, DataError, HrlfError,
                                  InputError, ParityError, SpecError)
-from hrlf.runtime.spec import MODALITIES, ModalitySpec, ModelSpec, OutputSpec
+from .spec import MODALITIES, ModalitySpec, ModelSpec, OutputSpec
 
 #: name -> module of the streaming API, imported on first use (numpy, onnxruntime)
 _LAZY = {"Session": "session", "SessionConfig": "session_config", "SessionError":
          "session_config", "SessionClosed": "session_config", "Hub": "hub",
          "HubConfig": "hub", "Result": "sinks", "Pushed": "refusals", "Refusal": "refusals",
-         "stream": "api", "ResultStream": "api", "DEMO": "api"}
+         "stream": "api", "ResultStream": "api", "DEMO": "model_dir"}
 
 __all__ = ["ArtifactError", "BackendUnavailable", "DataError", "HrlfError", "InputError",
            "ParityError", "SpecError", "MODALITIES", "ModalitySpec", "ModelSpec", "OutputSpec",

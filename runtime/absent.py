@@ -15,7 +15,7 @@ The session's reasons come first (they are certain); a source refines ``no_frame
 """
 from __future__ import annotations
 
-from hrlf.runtime.spec import MODALITIES
+from .spec import MODALITIES
 
 NO_FRAMES = "no_frames"
 

@@ -15,69 +15,18 @@ It is what ``hrlf-run`` does, as a Python iterator: open the model (``"demo"`` i
 built-in synthetic demo model) and the source by URI (``demo``, ``replay:PATH``, ``stdin``,
 ``file:PATH``, ``camera0``, ``mic``, ``rtsp://...``), stream the source through a
 :class:`~hrlf.runtime.session.Session`, and hand out the results in order. Bad arguments
-raise one-line :class:`~hrlf.runtime.errors.HrlfError`\\ s at the call, before anything
+raise one-line :class:`~hrlf.errors.HrlfError`\\ s at the call, before anything
 is streamed; a bad frame later on is a counted drop, never an exception.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 from typing import Iterator, Sequence
 
-from hrlf.runtime.errors import InputError
-from hrlf.runtime.sinks import Result
+from ..errors import InputError
+from .model_dir import resolve_model
+from .sinks import Result
 
-#: The name of the built-in synthetic demo model (a folder called ``demo``: ``./demo``).
-DEMO = "demo"
 PACES = ("auto", "realtime", "fast")
-
-
-def resolve_model(model, backend: str = "auto", what: str = "model") -> str:
-    """The MODEL_DIR to open for ``model``: a folder made by ``hrlf-export``, or ``"demo"``.
-
-    Raises:
-        InputError: no model given, a path that is not a readable folder, or a RUN_DIR
-            (hrlf-train's output) where an exported MODEL_DIR is needed; one line each.
-    """
-    if model is None:
-        raise InputError(f"{what}: no model given; pass a MODEL_DIR made by hrlf-export, or "
-                         f"'{DEMO}' for the built-in synthetic demo model")
-    model = os.fspath(model)
-    if model == DEMO:
-        from hrlf.runtime.assets import demo_model_dir
-
-        return demo_model_dir()
-    if not os.path.exists(model):
-        raise InputError(f"{model}: no such file or directory; pass a MODEL_DIR made by "
-                         f"hrlf-export (or '{DEMO}' for the demo model)")
-    if not os.path.isdir(model):
-        raise InputError(f"{model}: is a file, not a MODEL_DIR; pass the folder that holds "
-                         "spec.json and model.onnx")
-    if not os.access(model, os.R_OK | os.X_OK):
-        raise InputError(f"{model}: permission denied; make the folder readable")
-    _refuse_run_dir(model, backend)
-    return model
-
-
-def _refuse_run_dir(path: str, backend: str) -> None:
-    """A RUN_DIR (student.pt, no model.onnx) runs only on the torch backend: say how to
-    export it, with a MODEL_DIR that is not the RUN_DIR itself."""
-    has = lambda name: os.path.isfile(os.path.join(path, name))  # noqa: E731
-    if backend == "torch" or not has("student.pt") or has("model.onnx"):
-        return
-    torch = " (or score it with PyTorch: --backend torch)" \
-        if importlib.util.find_spec("torch") is not None else ""
-    raise InputError(f"{path}: is a RUN_DIR (hrlf-train's output), not a MODEL_DIR; export "
-                     f"it first: hrlf-export {path} --out {suggest_model_dir(path)}{torch}")
-
-
-def suggest_model_dir(run_dir: str) -> str:
-    """``runs/mine`` -> ``models/mine``; elsewhere ``PATH-model``."""
-    parts = os.path.normpath(run_dir).split(os.sep)
-    if "runs" in parts[:-1]:
-        i = len(parts) - 2 - parts[-2::-1].index("runs")
-        return os.sep.join(parts[:i] + ["models"] + parts[i + 1:])
-    return os.path.normpath(run_dir) + "-model"
 
 
 def parse_drop(text) -> tuple[str, float, float]:
@@ -112,11 +61,11 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
     ``hrlf-run`` and :func:`stream` both build their run here; see :func:`stream` for
     the arguments.
     """
-    from hrlf.runtime.backends.base import open_backend
-    from hrlf.runtime.runner import Runner, check_featurizers
-    from hrlf.runtime.session import Session, SessionConfig
-    from hrlf.runtime.sources import open_source, scheme_of
-    from hrlf.runtime.spec import ModelSpec
+    from .backends.base import open_backend
+    from .runner import Runner, check_featurizers
+    from .session import Session, SessionConfig
+    from .sources import open_source, scheme_of
+    from .spec import ModelSpec
 
     if pace not in PACES:
         raise InputError(f"pace '{pace}': unknown; use one of {', '.join(PACES)}")
@@ -221,7 +170,7 @@ def stream(model, source: str = "demo", **options) -> ResultStream:
     """
     import inspect
 
-    from hrlf.runtime.errors import suggest
+    from ..errors import suggest
 
     allowed = [p for p in inspect.signature(open_runner).parameters
                if p not in ("model", "source") + _RUNNER_ONLY]

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable
+from ..errors import ArtifactError, BackendUnavailable
 
 log = logging.getLogger("hrlf.runtime.backend")
 

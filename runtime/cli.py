@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from hrlf.runtime.cli_base import OneLineCommand
-from hrlf.runtime.cli_types import BACKEND_ALIASES, FiniteRange, HintChoice
+from .cli_base import OneLineCommand
+from .cli_types import BACKEND_ALIASES, FiniteRange, HintChoice
 
 EPILOG = """\b
 Examples:
@@ -136,7 +136,7 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
                                  "leave the option out", param_hint="'--condition'")
     capture_opts = {"stall_s": stall_s, "verbose": verbose, "asr": asr,
                     "asr_model": asr_model, "words": words}
-    from hrlf.runtime.observe.run import RunObservation
+    from .observe.run import RunObservation
 
     try:
         with RunObservation(stream, metrics_port, metrics_address, metrics_linger) as observe:
@@ -150,10 +150,11 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
 def _run(observe, capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
          window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
          pack_device, on_backend_error, **remote):
-    from hrlf.runtime.api import DEMO, open_runner
-    from hrlf.runtime.errors import HrlfError, InputError
-    from hrlf.runtime.outlet import LineWriter
-    from hrlf.runtime.runner import stop_on_signals
+    from .api import open_runner
+    from .model_dir import DEMO
+    from ..errors import HrlfError, InputError
+    from .outlet import LineWriter
+    from .runner import stop_on_signals
 
     holder: list = []
     out = LineWriter(should_stop=lambda: bool(holder) and holder[0].stop_signal is not None)
@@ -170,7 +171,7 @@ def _run(observe, capture_opts, model_dir, stream, backend, precision, provider,
         st = runner.run()
     observe.finish()
     if runner.aborted:  # a third signal during the flush: the summary is out, then say so
-        from hrlf.runtime import logs
+        from . import logs
 
         logs.tool_log().error("interrupted during the final flush; the last windows were not "
                               "all scored or written")

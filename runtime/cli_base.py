@@ -21,7 +21,7 @@ import signal
 
 import click
 
-from hrlf.runtime import logs
+from . import logs
 
 #: exit status -> meaning (docs/exit-status.md's table is this one; a test checks)
 EXIT = {"ok": 0, "user_error": 1, "usage_error": 2, "internal_error": 70,
@@ -31,7 +31,7 @@ EXIT = {"ok": 0, "user_error": 1, "usage_error": 2, "internal_error": 70,
 def _version(ctx: click.Context, _param, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from hrlf import __version__
+    from ..version import __version__
 
     name = getattr(ctx.command, "tool", None) or ctx.find_root().info_name or ctx.command.name
     click.echo(f"{name} {__version__}")
@@ -89,7 +89,7 @@ class OneLineCommand(click.Command):
         levels = {**self.log_levels, **(self.verbose_levels if verbose else {})}
         log = logs.setup(self._tool(ctx.info_name), fmt, levels,
                          third_party=verbose and self.third_party_verbose)
-        from hrlf.runtime.errors import HrlfError
+        from ..errors import HrlfError
 
         try:
             return super().invoke(ctx)

@@ -5,9 +5,9 @@ import math
 
 import click
 
-from hrlf.runtime.errors import suggest
+from ..errors import suggest
 
-from hrlf.runtime.backends import BACKEND_ALIASES  # noqa: F401 (re-exported for the CLIs)
+from .backends import BACKEND_ALIASES  # noqa: F401 (re-exported for the CLIs)
 
 
 class HintChoice(click.Choice):

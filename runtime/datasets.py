@@ -19,11 +19,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from hrlf.kernels.pack import pack_segments
-from hrlf.runtime.errors import DataError
-from hrlf.runtime.limits import check_npz
-from hrlf.runtime.spec import (MODALITIES, MODALITY_MASK, ModalitySpec, ModelSpec,
-                               frame_mask_name, sha256_file)
+from ..kernels.pack import pack_segments
+from ..errors import DataError
+from .limits import check_npz
+from .spec import (MODALITIES, MODALITY_MASK, ModalitySpec, ModelSpec,
+                   frame_mask_name, sha256_file)
 
 Norm = Mapping[str, Mapping[str, Sequence[float]]]
 

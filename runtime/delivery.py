@@ -20,11 +20,11 @@ import queue
 import threading
 from typing import Iterator
 
-from hrlf.runtime.absent import annotate as annotate_absent
-from hrlf.runtime.dispatch import DeliveryPool, Outbox
-from hrlf.runtime.session_config import SessionError
-from hrlf.runtime.sinks import Result
-from hrlf.runtime.spec import MODALITIES
+from .absent import annotate as annotate_absent
+from .dispatch import DeliveryPool, Outbox
+from .session_config import SessionError
+from .sinks import Result
+from .spec import MODALITIES
 
 log = logging.getLogger("hrlf.runtime.session")
 

@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Union
 
-from hrlf.runtime.errors import InputError
-from hrlf.runtime.spec import (MODALITIES, MODALITY_MASK, SCORE, ModelSpec, frame_mask_name,
-                               sha256_file)
+from ..errors import InputError
+from .spec import (MODALITIES, MODALITY_MASK, SCORE, ModelSpec, frame_mask_name,
+                   sha256_file)
 
 Axis = Union[str, int]
 BATCH = "batch"

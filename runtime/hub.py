@@ -46,22 +46,22 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-from hrlf.runtime.backend_guard import BackendGuard
-from hrlf.runtime.backends.base import Backend, open_backend
-from hrlf.runtime.cpus import usable_cpus
-from hrlf.runtime.delivery import INTERRUPTS, Closed
-from hrlf.runtime.dispatch import DeliveryPool
-from hrlf.runtime.errors import InputError
-from hrlf.runtime.hub_batching import CostModel
-from hrlf.runtime.hub_pool import InferencePool
-from hrlf.runtime.hub_schedule import Scheduling
-from hrlf.runtime.hub_scoring import Scoring
-from hrlf.runtime.hub_stream import HubStream, Job, SharedBackend
-from hrlf.runtime.hub_totals import Totals
-from hrlf.runtime.memory import release_freed_memory
-from hrlf.runtime.session_config import CLOSE_TIMEOUT_S, SessionConfig, SessionError
-from hrlf.runtime.sinks import LatencyStats, Result
-from hrlf.runtime.spec import ModelSpec
+from .backend_guard import BackendGuard
+from .backends.base import Backend, open_backend
+from .cpus import usable_cpus
+from .delivery import INTERRUPTS, Closed
+from .dispatch import DeliveryPool
+from ..errors import InputError
+from .hub_batching import CostModel
+from .hub_pool import InferencePool
+from .hub_schedule import Scheduling
+from .hub_scoring import Scoring
+from .hub_stream import HubStream, Job, SharedBackend
+from .hub_totals import Totals
+from .memory import release_freed_memory
+from .session_config import CLOSE_TIMEOUT_S, SessionConfig, SessionError
+from .sinks import LatencyStats, Result
+from .spec import ModelSpec
 
 log = logging.getLogger("hrlf.runtime.hub")
 
@@ -194,7 +194,7 @@ class Hub(Scheduling, Scoring):
         Raises:
             InputError: no model given, or not a MODEL_DIR (one line naming the fix).
         """
-        from hrlf.runtime.api import resolve_model
+        from .model_dir import resolve_model
 
         model_dir = resolve_model(model_dir, backend, "Hub.load")
         spec = ModelSpec.load(model_dir)
@@ -302,7 +302,7 @@ class Hub(Scheduling, Scoring):
         """Run the worker thread that scores every stream's due windows (and serve metrics
         when ``HubConfig.metrics_port`` is set)."""
         if self.cfg.metrics_port is not None and self.observe is None and not self.closed:
-            from hrlf.runtime.observe.server import serve_hub
+            from .observe.server import serve_hub
 
             self.observe = serve_hub(self)
         with self._lock:

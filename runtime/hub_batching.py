@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from hrlf.runtime.spec import MODALITIES, MODALITY_MASK, ModelSpec, frame_mask_name
+from .spec import MODALITIES, MODALITY_MASK, ModelSpec, frame_mask_name
 
 #: the batch sizes timed when a hub opens its backend (those above max_batch are skipped)
 SIZES = (1, 2, 4, 8, 16, 32, 64)

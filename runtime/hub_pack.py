@@ -8,7 +8,7 @@ it per-call overhead: at 2,000 streams that was a third of the hub's Python time
 hub stream only *cuts* a due window (copies its frames of each modality, two binary
 searches and a copy: the buffers move on as frames arrive), and
 :func:`pack_batch` packs the cut windows of every stream of the call with the same code
-that packs a Session's (``kernels.pack.pack_runs``): identical features and masks, one
+that packs a Session's (``kernels.pack_ref.pack_runs``): identical features and masks, one
 pass per modality for the whole batch.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
-from hrlf.kernels.pack import pack_runs
-from hrlf.runtime.buffers import Accounting
-from hrlf.runtime.spec import MODALITIES, MODALITY_MASK, frame_mask_name
-from hrlf.runtime.windows import Z_LIMIT
+from ..kernels.pack_ref import pack_runs
+from .buffers import Accounting
+from .spec import MODALITIES, MODALITY_MASK, frame_mask_name
+from .windows import Z_LIMIT
 
 
 class Cut:
@@ -55,7 +55,7 @@ class _Part:
 
 def cut_windows(buffers: dict, starts: list[float], window_s: float) -> list[Cut]:
     """Copy the frames of windows starting at ``starts`` out of ``buffers`` (the stream's
-    lock held): the frames :func:`~hrlf.kernels.pack.window_index` selects."""
+    lock held): the frames :func:`~hrlf.kernels.pack_ref.window_index` selects."""
     cuts = []
     for start in starts:
         end = start + window_s

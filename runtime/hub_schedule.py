@@ -30,7 +30,7 @@ import logging
 import math
 import time
 
-from hrlf.runtime.hub_stream import HubStream, Job
+from .hub_stream import HubStream, Job
 
 log = logging.getLogger("hrlf.runtime.hub")
 

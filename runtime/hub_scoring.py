@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from hrlf.runtime.backend_guard import BackendFailed
-from hrlf.runtime.hub_pack import pack_batch
-from hrlf.runtime.hub_stream import Job
+from .backend_guard import BackendFailed
+from .hub_pack import pack_batch
+from .hub_stream import Job
 
 
 class Scoring:

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hrlf.runtime.delivery import Closed
-from hrlf.runtime.frames import T_MAX
-from hrlf.runtime.hub_pack import Cut, cut_windows
-from hrlf.runtime.session import Session
-from hrlf.runtime.session_config import CLOSE_TIMEOUT_S
-from hrlf.runtime.sinks import LatencyStats, Result
+from .delivery import Closed
+from .frames import T_MAX
+from .hub_pack import Cut, cut_windows
+from .session import Session
+from .session_config import CLOSE_TIMEOUT_S
+from .sinks import LatencyStats, Result
 
 #: Latencies each stream keeps for its own p50/p99 (bounded: memory per stream stays flat).
 STREAM_LATENCY_KEEP = 256

@@ -11,7 +11,7 @@ import json
 import math
 import zipfile
 
-from hrlf.runtime.errors import InputError
+from ..errors import InputError
 
 #: Largest array in a replay or data ``.npz``, decompressed (the CMU-MOSI file's 19
 #: arrays take 2.6 MB together).

@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from typing import Callable, TextIO
 
-from hrlf.runtime.errors import HrlfError
+from ..errors import HrlfError
 
 #: Result lines held for a slow reader (a few seconds of any stream).
 QUEUE_LINES = 1000

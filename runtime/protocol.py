@@ -19,8 +19,8 @@ from typing import Mapping
 
 import numpy as np
 
-from hrlf.runtime.errors import InputError, suggest
-from hrlf.runtime.spec import LETTERS, MODALITIES, MODALITY_MASK, frame_mask_name
+from ..errors import InputError, suggest
+from .spec import LETTERS, MODALITIES, MODALITY_MASK, frame_mask_name
 
 Batch = dict  # str -> np.ndarray, keyed by input_names()
 

@@ -10,7 +10,7 @@ is wrong and the fix)::
         print(ok.reason, ok.message)   # unknown_modality  push: modality 'Audio' is ...
 
 With ``SessionConfig(strict=True)`` a refusal the caller caused (:data:`CALLER_MISTAKES`)
-raises :class:`~hrlf.runtime.errors.InputError` with that message instead.
+raises :class:`~hrlf.errors.InputError` with that message instead.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import enum
 
 import numpy as np
 
-from hrlf.runtime.errors import InputError, suggest
-from hrlf.runtime.spec import MODALITIES
+from ..errors import InputError, suggest
+from .spec import MODALITIES
 
 
 class Refusal(str, enum.Enum):

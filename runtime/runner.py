@@ -22,13 +22,13 @@ import time
 from collections import deque
 from typing import Callable, Iterator, TextIO
 
-from hrlf.runtime import logs
-from hrlf.runtime.absent import annotate_source
-from hrlf.runtime.errors import InputError
-from hrlf.runtime.session import Session, SessionError
-from hrlf.runtime.sinks import Result, format_result, stats_line
-from hrlf.runtime.sources import Source, Status
-from hrlf.runtime.spec import ModelSpec
+from . import logs
+from .absent import annotate_source
+from ..errors import InputError
+from .session import Session, SessionError
+from .sinks import Result, format_result, stats_line
+from .sources import Source, Status
+from .spec import ModelSpec
 
 PACES = ("auto", "realtime", "fast")
 
@@ -235,7 +235,7 @@ class Runner:
         if callable(src_stats):
             st["source"] = src_stats()
         if self.pairs:
-            from hrlf.runtime.metrics import regression_metrics
+            from .metrics import regression_metrics
 
             import numpy as np
             p = np.array(self.pairs)

@@ -44,26 +44,26 @@ import time
 from collections import deque
 from typing import Callable, Iterable
 
-from hrlf.runtime.backend_guard import BackendFailed, BackendGuard
-from hrlf.runtime.backends.base import Backend, open_backend
-from hrlf.runtime.buffers import Accounting, ModalityBuffer
-from hrlf.runtime.delivery import Delivery
-from hrlf.runtime.errors import InputError
-from hrlf.runtime.frames import check_time, to_frame
-from hrlf.runtime.limits import check_window
-from hrlf.runtime.protocol import condition_modalities, parse_condition
-from hrlf.runtime.refusals import ACCEPTED, Pushed, refuse
-from hrlf.runtime.session_close import Closed, Closing  # noqa: F401 (re-exported)
-from hrlf.runtime.session_config import (  # noqa: F401 (re-exported)
+from .backend_guard import BackendFailed, BackendGuard
+from .backends.base import Backend, open_backend
+from .buffers import Accounting, ModalityBuffer
+from .delivery import Delivery
+from ..errors import InputError
+from .frames import check_time, to_frame
+from .limits import check_window
+from .protocol import condition_modalities, parse_condition
+from .refusals import ACCEPTED, Pushed, refuse
+from .session_close import Closed, Closing  # noqa: F401 (re-exported)
+from .session_config import (  # noqa: F401 (re-exported)
     CALLBACK_POLICIES,
     SessionClosed,
     SessionConfig,
     SessionError,
 )
-from hrlf.runtime.sinks import LatencyStats, Result
-from hrlf.runtime.spec import MODALITIES, ModelSpec
-from hrlf.runtime.timebase import Timebase
-from hrlf.runtime.windows import Packer
+from .sinks import LatencyStats, Result
+from .spec import MODALITIES, ModelSpec
+from .timebase import Timebase
+from .windows import Packer
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class Session(Delivery, Closing):
         Raises:
             InputError: no model given, or not a MODEL_DIR (one line naming the fix).
         """
-        from hrlf.runtime.api import resolve_model
+        from .model_dir import resolve_model
 
         model_dir = resolve_model(model_dir, backend, "Session.load")
         spec = ModelSpec.load(model_dir)

@@ -7,10 +7,10 @@ import logging
 import threading
 import time
 
-from hrlf.runtime.backend_guard import BackendFailed
-from hrlf.runtime.delivery import Closed
-from hrlf.runtime.session_config import CLOSE_TIMEOUT_S, SessionError
-from hrlf.runtime.sinks import Result
+from .backend_guard import BackendFailed
+from .delivery import Closed
+from .session_config import CLOSE_TIMEOUT_S, SessionError
+from .sinks import Result
 
 log = logging.getLogger("hrlf.runtime.session")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from hrlf.runtime.errors import HrlfError, InputError
+from ..errors import HrlfError, InputError
 
 CALLBACK_POLICIES = ("continue", "stop")
 BACKEND_POLICIES = ("continue", "stop")

@@ -15,7 +15,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from hrlf.runtime.errors import InputError, suggest
+from ..errors import InputError, suggest
 
 
 class Status(enum.Enum):

@@ -17,9 +17,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from hrlf import __version__
-from hrlf.runtime.errors import ArtifactError, SpecError, suggest
-from hrlf.runtime.limits import load_json
+from ..version import __version__
+from ..errors import ArtifactError, SpecError, suggest
+from .limits import load_json
 
 SPEC_VERSION = 1
 SPEC_FILE = "spec.json"

@@ -28,11 +28,11 @@ import threading
 
 import numpy as np
 
-from hrlf.runtime.datasets import MOSI_FEATURIZERS, Recording, mosi_recording
-from hrlf.runtime.errors import InputError
-from hrlf.runtime.limits import check_npz
-from hrlf.runtime.sources import Drop, Event, ReadResult, Status
-from hrlf.runtime.spec import MODALITIES, ModelSpec
+from .datasets import MOSI_FEATURIZERS, Recording, mosi_recording
+from ..errors import InputError
+from .limits import check_npz
+from .sources import Drop, Event, ReadResult, Status
+from .spec import MODALITIES, ModelSpec
 
 DEMO_OUTAGES = (("audio", 8.0, 14.0), ("vision", 12.0, 18.0), ("text", 20.0, 24.0))
 DEMO_DURATION_S = 30.0
@@ -96,7 +96,7 @@ class RecordingSource:
 
 
 def open_demo(uri: str, spec: ModelSpec, duration_s: float = DEMO_DURATION_S, **_) -> RecordingSource:
-    from hrlf.runtime.synthetic import SyntheticConfig, generate_recordings
+    from .synthetic import SyntheticConfig, generate_recordings
 
     if spec.data.get("source") != "synthetic" or "config" not in spec.data:
         raise InputError(f"{uri}: the demo stream needs a model trained on synthetic data (this "

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from hrlf.runtime.datasets import Dataset, Recording, pack_recordings
-from hrlf.runtime.spec import MODALITIES, ModalitySpec
+from .datasets import Dataset, Recording, pack_recordings
+from .spec import MODALITIES, ModalitySpec
 
 GENERATOR_VERSION = 1
 _DT = 0.05  # trajectory grid (s)

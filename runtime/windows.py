@@ -5,8 +5,9 @@ import dataclasses
 import time
 
 import numpy as np
-from hrlf.kernels.pack import pack_segments_numpy, pack_windows, resolve_device
-from hrlf.runtime.spec import MODALITIES, MODALITY_MASK, ModelSpec, frame_mask_name
+from ..kernels.pack import pack_windows, resolve_device
+from ..kernels.pack_ref import pack_segments_numpy
+from .spec import MODALITIES, MODALITY_MASK, ModelSpec, frame_mask_name
 
 #: |z-score| beyond which a packed slot is treated as broken: finite in FP16 (max 65504).
 Z_LIMIT = 1e4

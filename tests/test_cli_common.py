@@ -17,7 +17,7 @@ from hrlf.runtime.cli import main as run_main
 from hrlf.runtime.cli_base import EXIT
 from hrlf.train.cli import eval_main, train_main
 from hrlf.train.heads import main as heads_main
-from hrlf.train.reproduce_cli import main as reproduce_main
+from hrlf.train.reproduce import main as reproduce_main
 from tests.conftest import is_error_line
 
 COMMANDS = [("hrlf-train", train_main), ("hrlf-eval", eval_main), ("hrlf-export", export_main),

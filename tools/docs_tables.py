@@ -24,7 +24,7 @@ COMMANDS = (
     ("hrlf-eval", "hrlf.train.cli", "eval_main"),
     ("hrlf-export", "hrlf.export.cli", "main"),
     ("hrlf-run", "hrlf.runtime.cli", "main"),
-    ("python -m hrlf.train.reproduce", "hrlf.train.reproduce_cli", "main"),
+    ("python -m hrlf.train.reproduce", "hrlf.train.reproduce", "main"),
     ("python -m hrlf.train.heads", "hrlf.train.heads", "main"),
     ("python -m hrlf.runtime.capture.realmedia", "hrlf.runtime.capture.realmedia", "main"),
     ("python -m hrlf.export.triton_server", "hrlf.export.triton_server", "main"),

@@ -19,8 +19,8 @@ from typing import Mapping
 
 import numpy as np
 
-from hrlf.runtime import protocol
-from hrlf.runtime.spec import MODALITIES, frame_mask_name
+from ..runtime import protocol
+from ..runtime.spec import MODALITIES, frame_mask_name
 
 #: :class:`hrlf.runtime.synthetic.SyntheticConfig` overrides of the harder benchmark.
 HARDER = {"videos": {"train": 40, "valid": 10, "test": 20}, "window_s": 4.0, "hop_s": 2.0,

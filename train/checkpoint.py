@@ -13,10 +13,10 @@ import zipfile
 
 import torch
 
-from hrlf import __version__
-from hrlf.runtime.errors import ArtifactError, SpecError
-from hrlf.runtime.spec import MODALITIES, SPEC_FILE, ModelSpec
-from hrlf.train.model import HRLFNet, ModelConfig, config_dict
+from ..version import __version__
+from ..errors import ArtifactError, SpecError
+from ..runtime.spec import MODALITIES, SPEC_FILE, ModelSpec
+from .model import HRLFNet, ModelConfig, config_dict
 
 FORMAT = "hrlf-network"
 FORMAT_VERSION = 1

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from hrlf.runtime import logs
-from hrlf.runtime.cli_base import OneLineCommand, require_extras, write_failure
-from hrlf.train.regime import MIN_STEPS  # the standard library only: --help stays instant
+from ..runtime import logs
+from ..runtime.cli_base import OneLineCommand, require_extras, write_failure
+from .regime import MIN_STEPS  # the standard library only: --help stays instant
 
 TRAIN_EPILOG = """\b
 Examples:
@@ -92,7 +92,7 @@ def _set_threads(requested: int | None):
         :class:`hrlf.train.threads.Tuner` that re-chooses after each epoch (None when the
         count was given explicitly).
     """
-    from hrlf.train import threads as T
+    from . import threads as T
 
     choice = T.choose(requested)
     T.apply(choice)
@@ -144,8 +144,8 @@ def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, base
                asr, asr_model, config_file, resume, quiet, threads):
     """Train the HRLF teacher and student (or a baseline / ablation) into RUN_DIR."""
     require_extras("hrlf-train", TRAIN_NEEDS)
-    from hrlf.runtime.errors import HrlfError
-    from hrlf.train import interrupt
+    from ..errors import HrlfError
+    from . import interrupt
 
     with interrupt.handled():  # SIGTERM = Ctrl-C: stop after saving nothing half-written
         try:
@@ -153,14 +153,14 @@ def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, base
         except HrlfError as e:
             raise _fail(e) from None
         except KeyboardInterrupt as e:
-            from hrlf.train import run
+            from . import run
 
             interrupt.stop(e, run.interrupted_state(out))
         except (OSError, RuntimeError) as e:  # a full disk: one line, no temp file left
             why = write_failure(e)
             if why is None:
                 raise
-            from hrlf.train import run
+            from . import run
 
             raise click.ClickException(f"cannot write the run ({why}); "
                                        f"{run.interrupted_state(out)}") from None
@@ -173,7 +173,7 @@ def train_main(ctx, data, out, epochs, batch_size, min_steps, seed, ablate, base
 
 def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
     choice, tuner = _set_threads(threads)
-    from hrlf.train import loop, run
+    from . import loop, run
 
     given = {k: ctx.params[k] for k in _OVERRIDES
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
@@ -212,13 +212,13 @@ def _train(ctx, data, out, config_file, resume, quiet, threads) -> dict:
 def eval_main(run_dirs, data, out, split, seed, no_plots, threads):
     """Evaluate RUN_DIR's student (and teacher) under every missing-modality condition."""
     require_extras("hrlf-eval", TRAIN_NEEDS)
-    from hrlf.runtime.errors import HrlfError
-    from hrlf.train import interrupt
+    from ..errors import HrlfError
+    from . import interrupt
 
     with interrupt.handled():
         try:
             _set_threads(threads)
-            from hrlf.train import report
+            from . import report
 
             res = report.evaluate_runs(list(run_dirs), data, out, split=split, seed=seed,
                                        plots=not no_plots)

@@ -24,10 +24,10 @@ import os
 
 import numpy as np
 
-from hrlf.runtime import featurizers as fz
-from hrlf.runtime.datasets import Dataset, Recording, pack_recordings
-from hrlf.runtime.errors import BackendUnavailable, DataError, HrlfError, suggest
-from hrlf.runtime.spec import MODALITIES, sha256_file
+from ..runtime import featurizers as fz
+from ..runtime.datasets import Dataset, Recording, pack_recordings
+from ..errors import BackendUnavailable, DataError, HrlfError, suggest
+from ..runtime.spec import MODALITIES, sha256_file
 
 log = logging.getLogger("hrlf.train")
 WINDOW_S = 2.0
@@ -75,7 +75,7 @@ def load_clips(path: str, cache_dir: str | None = None, window_s: float = WINDOW
     names = {**fz.default_names(), **dict(featurizers or {})}
     _check_featurizers(path, names)
     cache_dir = cache_dir or os.path.join(os.path.dirname(os.path.abspath(path)), ".hrlf-cache")
-    from hrlf.train.featurize import featurize_rows
+    from .featurize import featurize_rows
 
     keys = [clip_key(row, names) for row in rows]  # the clip list's identity and splits
     digest = _digest(path, keys)
@@ -129,7 +129,7 @@ def _counts(split_of: list[str]) -> str:
 
 def needs_asr(row: dict) -> bool:
     """True when a clip's text must be recognized: no transcript column, no sidecar."""
-    from hrlf.runtime.capture.transcripts import sidecar_transcript
+    from ..runtime.capture.transcripts import sidecar_transcript
 
     return row["transcript"] is None and sidecar_transcript(row["media"]) is None
 
@@ -138,7 +138,7 @@ def _asr_choice(path: str, asr, asr_model, needed: bool):
     """The recognizer for this clip list and its tag (``{"engine", "model"}`` as JSON)."""
     import json
 
-    from hrlf.runtime.capture import asr_engines
+    from ..runtime.capture import asr_engines
 
     if not needed:
         return asr_engines.AsrChoice(None, why="every clip has a transcript"), ""
@@ -255,8 +255,8 @@ def _check_featurizers(path: str, names: dict) -> None:
 def clip_key(row: dict, names: dict, asr: str = "") -> str:
     """sha256 over the clip's media, sidecar audio/transcript, transcript, featurizers and
     (for a clip whose text is recognized) the recognizer ``asr``."""
-    from hrlf.runtime.capture.media import AUDIO_EXTS
-    from hrlf.runtime.capture.transcripts import TRANSCRIPT_EXTS
+    from ..runtime.capture.media import AUDIO_EXTS
+    from ..runtime.capture.transcripts import TRANSCRIPT_EXTS
 
     h = hashlib.sha256(f"clips-cache-v{CACHE_VERSION}|{sorted(names.items())}|{asr}".encode())
     h.update(sha256_file(row["media"]).encode())
@@ -297,61 +297,6 @@ def _recording(row: dict, data: dict, window_s: float) -> Recording:
                      knots=np.zeros(1), values=np.array([row["label"]], np.float64))
 
 
-def extract_clip(media: str, transcript, names: dict, asr="auto") -> dict:
-    """Featurize one clip with the ``file:`` source's tracks (``asr``: the recognizer for
-    a clip without transcript, an :class:`~hrlf.runtime.capture.asr_engines.AsrChoice`).
-
-    Returns:
-        ``times_<m>`` (N,), ``frames_<m>`` (N, dim), ``duration`` (s), ``no_face`` (count).
-    """
-    from hrlf.runtime.capture.base import FileSource
-    from hrlf.runtime.capture.sources import file_tracks
-    from hrlf.runtime.sources import Status
-
-    cues = [] if transcript is not None and transcript[0] == "text" else (
-        transcript[1] if transcript is not None else None)
-    try:
-        tracks, feats, notes, _ = file_tracks(media, names, cues, asr=asr)
-    except HrlfError as e:
-        raise DataError(f"{media}: {e}") from None
-    if not tracks:
-        raise DataError(f"{media}: nothing to read ({'; '.join(notes.values())})")
-    src = FileSource(f"file:{media}", tracks, feats, notes, step_s=1e9)
-    events, no_face = [], 0
-    while True:
-        res = src.read(0.0)
-        events += res.events
-        no_face += sum(d.count for d in res.drops if d.reason == "no_face")
-        if res.status == Status.EOS:
-            break
-    duration = _duration(tracks, events)
-    src.close()
-    out = {"duration": np.float64(duration), "no_face": np.int64(no_face)}
-    for m in MODALITIES:
-        ev = [e for e in events if e.modality == m]
-        dim = fz.info(names[m]).dim
-        out[f"times_{m}"] = np.array([e.t for e in ev], np.float64)
-        out[f"frames_{m}"] = np.array([e.x for e in ev], np.float32).reshape(len(ev), dim)
-    if transcript is not None and transcript[0] == "text":
-        from hrlf.runtime.featurizers.text import cue_times
-
-        tf = fz.make_text(names["text"])
-        t = cue_times(0.0, duration, tf.rate_hz)
-        out["times_text"] = t
-        out["frames_text"] = np.repeat(tf(transcript[1])[None], len(t), axis=0)
-    return out
-
-
-def _duration(tracks, events) -> float:
-    d = max((e.t for e in events), default=0.0)
-    for tr in tracks:
-        if hasattr(tr, "fps"):
-            d = max(d, tr.index / tr.fps)
-        if hasattr(tr, "sr"):
-            d = max(d, len(tr.x) / tr.sr)
-    return float(d)
-
-
 def _check_frames(path: str, train) -> None:
     for m in MODALITIES:
         if train.masks[m].sum() > 0:
@@ -364,30 +309,3 @@ def _check_frames(path: str, train) -> None:
         else:
             why = "no training clip has readable audio (sidecar .wav or ffmpeg)"
         raise DataError(f"{path}: the {m} modality has no frames in the train split: {why}")
-
-
-def _cache_load(cache_dir: str, key: str, names: dict) -> dict | None:
-    p = os.path.join(cache_dir, f"{key[:32]}.npz")
-    if not os.path.isfile(p):
-        return None
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-        for m in MODALITIES:
-            if data[f"frames_{m}"].shape[1:] != (fz.info(names[m]).dim,):
-                return None
-        return data
-    except (OSError, ValueError, KeyError) as e:  # a stale or truncated cache entry
-        log.warning("%s: unreadable feature cache (%s); re-extracting", p, e)
-        return None
-
-
-def _cache_save(cache_dir: str, key: str, data: dict) -> None:
-    p = os.path.join(cache_dir, f"{key[:32]}.npz")
-    try:
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = f"{p}.tmp{os.getpid()}.npz"
-        np.savez(tmp, **data)
-        os.replace(tmp, p)
-    except OSError as e:
-        log.warning("%s: cannot write the feature cache (%s); continuing without it", p, e)

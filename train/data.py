@@ -13,10 +13,10 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from hrlf.runtime import protocol
-from hrlf.runtime.datasets import Dataset, Split, load_mosi
-from hrlf.runtime.errors import DataError
-from hrlf.runtime.spec import MODALITIES
+from ..runtime import protocol
+from ..runtime.datasets import Dataset, Split, load_mosi
+from ..errors import DataError
+from ..runtime.spec import MODALITIES
 
 SYNTHETIC = "synthetic"
 #: Smaller than the generator's default so that one CLI epoch stays fast on 2 CPU cores.
@@ -51,7 +51,7 @@ def load_data(data: str | None, synthetic: Mapping | None = None,
     """
     source = resolve_source(data)
     if source == SYNTHETIC:
-        from hrlf.runtime.synthetic import SyntheticConfig, make_synthetic
+        from ..runtime.synthetic import SyntheticConfig, make_synthetic
 
         fields = {**SYNTHETIC_DEFAULT, **dict(synthetic or {})}
         try:
@@ -60,7 +60,7 @@ def load_data(data: str | None, synthetic: Mapping | None = None,
             raise DataError(f"config: bad 'synthetic' section ({e}); use SyntheticConfig "
                             "field names") from None
     elif source.lower().endswith(".csv"):
-        from hrlf.train.clips import load_clips  # lazy: its own dependencies
+        from .clips import load_clips  # lazy: its own dependencies
 
         ds = load_clips(source, splits=splits, **dict(clips or {}))
     else:

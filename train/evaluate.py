@@ -18,11 +18,11 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from hrlf.runtime import protocol
-from hrlf.runtime.metrics import METRIC_KEYS, regression_metrics
-from hrlf.runtime.spec import input_names
-from hrlf.train import data as D
-from hrlf.train.model import HRLFNet, InferenceGraph
+from ..runtime import protocol
+from ..runtime.metrics import METRIC_KEYS, regression_metrics
+from ..runtime.spec import input_names
+from . import data as D
+from .model import HRLFNet, InferenceGraph
 
 #: Columns of the Markdown tables (all of them are in the JSON).
 TABLE_KEYS = ("f1", "acc2", "f1_has0", "acc2_has0", "acc7", "mae", "corr")

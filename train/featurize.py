@@ -43,7 +43,7 @@ def _init_worker() -> None:
 
 
 def _extract(args):
-    from hrlf.train.clips import extract_clip
+    from .clip_extract import extract_clip
 
     media, transcript, names, asr = args
     t0 = time.perf_counter()
@@ -52,13 +52,13 @@ def _extract(args):
 
 def featurize_rows(rows: list[dict], keys: list[str], names: dict, cache_dir: str,
                    progress: bool = False, workers: int | None = None, asr="auto") -> list[dict]:
-    """Features of every row (see :func:`hrlf.train.clips.extract_clip`), cached by key.
+    """Features of every row (see :func:`hrlf.train.clip_extract.extract_clip`), cached by key.
 
     Raises:
         DataError: a clip that cannot be read (one line naming it).
     """
-    from hrlf.train.clips import _cache_load, _cache_save
-    from hrlf.train.progress import progress as reporter
+    from .clip_extract import cache_load as _cache_load, cache_save as _cache_save
+    from .progress import progress as reporter
 
     t0 = time.perf_counter()
     out: list = [_cache_load(cache_dir, k, names) for k in keys]

@@ -3,7 +3,7 @@
     python -m hrlf.train.heads --data ../shared/data/mosi --out results/
 
 writes ``results/heads.json`` and ``results/heads.md``. Same design as
-:mod:`hrlf.train.reproduce`: MOSI protocols A and B (10 seeds) and the harder synthetic
+:mod:`hrlf.train.reproduce_runs`: MOSI protocols A and B (10 seeds) and the harder synthetic
 benchmark (10 seeds), HRLF at the weights and design that the reproduction froze on the
 train/valid split (read from ``OUT/mosi.json``; the defaults for synthetic), one torch
 thread per job, ``--workers`` processes. For every seed (and fold) a head count trains its
@@ -27,13 +27,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import click
 import numpy as np
 
-from hrlf.runtime import protocol
-from hrlf.runtime.cli_base import OneLineCommand
-from hrlf.runtime.errors import InputError
-from hrlf.train import reproduce as R
-from hrlf.train import stats as ST
-from hrlf.train import summary as S
-from hrlf.train.reproduce_cli import IntList
+from ..runtime import protocol
+from ..runtime.cli_base import OneLineCommand
+from ..errors import InputError
+from . import reproduce_runs as R
+from . import stats as ST
+from . import summary as S
+from .reproduce import IntList
 
 HEADS = (10, 2, 1)
 PAPER = 10
@@ -72,7 +72,7 @@ def mosi_jobs(args, cfg: dict) -> list[dict]:
 
 
 def synthetic_jobs(args) -> list[dict]:
-    from hrlf.train.benchmark import HARDER
+    from .benchmark import HARDER
 
     model = R.SYN_BUDGET["model"]
     return [dict(kind="eval", data="synthetic", synthetic=dict(HARDER), proto="A", fold=0,
@@ -284,8 +284,8 @@ def main(**options) -> dict:
     args = types.SimpleNamespace(**options)
     if PAPER not in args.heads:
         raise click.BadParameter(f"must include the paper's {PAPER}", param_hint="'--heads'")
-    from hrlf.runtime import logs
-    from hrlf.train import heads_md
+    from ..runtime import logs
+    from . import heads_md
 
     log = logs.tool_log()
     done = run(args, log=lambda msg, **_: log.info(msg))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from hrlf.train.report_md import WORD, diff_cell, model_table
+from .report_md import WORD, diff_cell, model_table
 
 KEYS = ("f1", "corr", "auc", "mae")
 TITLES = {"mosi_A": "MOSI, protocol A (train on train, select on valid, report test: 752 "

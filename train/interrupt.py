@@ -55,7 +55,7 @@ def signal_name(e: KeyboardInterrupt) -> str:
 def stop(e: KeyboardInterrupt, state: str) -> None:
     """End a command interrupted by ``e``: one log line saying what was kept (the last
     line it writes), then exit with 128 + the signal."""
-    from hrlf.runtime import logs
+    from ..runtime import logs
 
     logs.tool_log().warning("Interrupted by %s: %s", signal_name(e), state,
                             extra=logs.fields(signal=signal_name(e)))

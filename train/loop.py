@@ -21,13 +21,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from hrlf.runtime import protocol
-from hrlf.runtime.datasets import Dataset, Split
-from hrlf.runtime.errors import InputError
-from hrlf.train import data as D
-from hrlf.train import ddp
-from hrlf.train.losses import Discriminators, Objective, disc_loss, hal_loss
-from hrlf.train.model import HRLFNet, ModelConfig
+from ..runtime import protocol
+from ..runtime.datasets import Dataset, Split
+from ..errors import InputError
+from . import data as D
+from . import ddp
+from .losses import Discriminators, Objective, disc_loss, hal_loss
+from .model import HRLFNet, ModelConfig
 
 ABLATIONS = ("frf", "hmi", "hal")
 #: Students without the HRLF terms: ``dropout`` (L_task, modality dropout), ``msm_only``
@@ -139,7 +139,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         for k in d:
             if k not in names:
-                from hrlf.runtime.errors import suggest
+                from ..errors import suggest
 
                 raise InputError(f"{source}: unknown field '{k}'{suggest(k, names)}; "
                                  f"fields are {sorted(names)}")
@@ -186,7 +186,7 @@ class Stage:
 
     def __init__(self, role: str, cfg: TrainConfig, mcfg: ModelConfig, terms: tuple[str, ...],
                  corruption: str, teacher: HRLFNet | None = None):
-        from hrlf.train.regime import filled
+        from .regime import filled
 
         cfg = filled(cfg)  # unset fields the caller did not choose: the paper's values
         self.role, self.cfg, self.terms, self.corruption = role, cfg, terms, corruption
@@ -341,7 +341,7 @@ def run_stage(stage: Stage, prep: Prepared, epochs: int, progress: bool = False,
 
     ``progress``: a bar on a terminal, else a log line at the end of the stage
     (:mod:`hrlf.train.progress`)."""
-    from hrlf.train.progress import progress as reporter
+    from .progress import progress as reporter
 
     rank, world = ddp.rank_world()
     n = len(prep.train_y)

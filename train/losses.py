@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrlf.runtime.spec import MODALITIES
-from hrlf.train.model import HRLFNet, mlp
+from ..runtime.spec import MODALITIES
+from .model import HRLFNet, mlp
 
 SCALES = (("H", "Ht"), ("I1", "I3"), ("I2",))
 TERMS = ("task", "frf", "hmi", "hal", "kd")

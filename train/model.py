@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from hrlf.runtime.spec import MODALITIES, MODALITY_MASK, frame_mask_name
+from ..runtime.spec import MODALITIES, MODALITY_MASK, frame_mask_name
 
 MASK_BIAS = -1e4  # finite in FP16 (max 65504); exp(-1e4) underflows to exactly 0
 #: Attention logits more than this far below their row's maximum are raised to it

@@ -5,7 +5,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from hrlf.runtime import protocol
+from ..runtime import protocol
 
 
 def _plt():

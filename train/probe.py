@@ -14,8 +14,8 @@ from typing import Mapping
 
 import numpy as np
 
-from hrlf.runtime.metrics import regression_metrics
-from hrlf.runtime.spec import MODALITIES, frame_mask_name
+from ..runtime.metrics import regression_metrics
+from ..runtime.spec import MODALITIES, frame_mask_name
 
 PROBES = MODALITIES + ("all",)
 ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
@@ -132,7 +132,7 @@ def _metrics(pred: np.ndarray, y: np.ndarray, groups) -> dict:
     res = regression_metrics(pred, y)
     out = {k: round(float(res[k]), 4) for k in KEEP}
     if groups is not None:
-        from hrlf.train.evaluate import clip_metrics
+        from .evaluate import clip_metrics
 
         out["clip"] = clip_metrics(pred, y, groups)
     return out

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 
-from hrlf.runtime import logs
+from ..runtime import logs
 
 log = logging.getLogger("hrlf.train")
 #: seconds between the lines of a long stage without a terminal

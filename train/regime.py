@@ -129,7 +129,7 @@ def threads(n_train: int) -> dict | None:
     count given as ``--threads``, ``HRLF_THREADS`` or ``OMP_NUM_THREADS`` wins; the
     automatic count of ``hrlf.train.threads`` is capped at one, also when re-tuned.
     """
-    from hrlf.train import threads as T
+    from . import threads as T
 
     T.cap_auto(None)
     if n_train >= SMALL_WINDOWS:
@@ -145,7 +145,7 @@ def threads(n_train: int) -> dict | None:
 
 def edge_heads(cfg, out: dict) -> None:
     """The edge configuration's heads (:data:`hrlf.train.model.EDGE_HEADS`) unless set."""
-    from hrlf.train.model import EDGE_HEADS
+    from .model import EDGE_HEADS
 
     if "heads" in cfg.model:
         out["model.heads"] = {"value": cfg.model["heads"], "why": "set by the user"}

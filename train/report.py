@@ -19,13 +19,13 @@ import shutil
 
 import numpy as np
 
-from hrlf.runtime import protocol
-from hrlf.runtime.errors import ArtifactError, InputError
-from hrlf.train import data as D
-from hrlf.train import evaluate as E
-from hrlf.train import interrupt
-from hrlf.train.checkpoint import TEACHER_FILE, load_network, load_run
-from hrlf.train.progress import Stages
+from ..runtime import protocol
+from ..errors import ArtifactError, InputError
+from . import data as D
+from . import evaluate as E
+from . import interrupt
+from .checkpoint import TEACHER_FILE, load_network, load_run
+from .progress import Stages
 
 log = logging.getLogger("hrlf.train")
 
@@ -150,7 +150,7 @@ def _write_files(tmp, out, res, sp, preds, spec, net, batch, seed, plots, stages
 
 
 def _plots(tmp, res, sp, spec, net, batch, seed) -> None:
-    from hrlf.train import plots as P
+    from . import plots as P
 
     P.plot_conditions(res["models"], os.path.join(tmp, "conditions.png"),
                       title=f"F1 by condition ({res['split']})")

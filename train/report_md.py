@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from hrlf.runtime import protocol
+from ..runtime import protocol
 
 KEYS = ("f1", "corr", "auc", "mae")
 WORD = {"better": "**better**", "worse": "**worse**", "indistinguishable": "indist."}
@@ -177,7 +177,7 @@ def _intra_diff(rep: dict) -> str:
 
 def write(res: dict, out: str, name: str) -> list[str]:
     """``<name>.md`` (+ notes) and the PNGs; returns the paths written."""
-    from hrlf.train import plots as P
+    from . import plots as P
 
     paths = []
     for proto, rep in res["stats"].items():

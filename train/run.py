@@ -19,14 +19,14 @@ import time
 import numpy as np
 import torch
 
-from hrlf import __version__
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError
-from hrlf.train import data as D
-from hrlf.train import ddp, interrupt
-from hrlf.train import loop as L
-from hrlf.train import probe, regime
-from hrlf.train.checkpoint import (STUDENT_FILE, TEACHER_FILE, load_network, save_atomic,
-                                   save_network)
+from ..version import __version__
+from ..errors import ArtifactError, BackendUnavailable, InputError
+from . import data as D
+from . import ddp, interrupt
+from . import loop as L
+from . import probe, regime
+from .checkpoint import (STUDENT_FILE, TEACHER_FILE, load_network, save_atomic,
+                         save_network)
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -162,13 +162,13 @@ def _say(msg: str, level: int = logging.INFO) -> None:
 
 def load(data: str | None, cfg: L.TrainConfig, progress: bool):
     """The dataset; a clip list is featurized with a progress bar (and its cache)."""
-    from hrlf.train import featurize
+    from . import featurize
 
     featurize.LAST.clear()
     source = D.resolve_source(data)
     if not source.lower().endswith(".csv"):
         return D.load_data(data, cfg.synthetic)
-    from hrlf.train.clips import load_clips
+    from .clips import load_clips
 
     ds = load_clips(source, progress=progress, asr=cfg.asr, asr_model=cfg.asr_model)
     D.check_finite(ds, source)
@@ -193,7 +193,7 @@ def train_run(cfg: L.TrainConfig, data: str | None, out: str, resume: bool = Fal
     Raises:
         HrlfError: bad data, config, RUN_DIR, device or checkpoint (one line each).
     """
-    from hrlf.train import threads
+    from . import threads
 
     try:
         return _train_run(cfg, data, out, resume, progress, on_epoch, on_start, say)
@@ -277,7 +277,7 @@ def _teacher(cfg, prep, dims, work, state, save, progress):
 
 
 def _finish(cfg, ds, prep, student, work, out, logs, t0, clock, probes, say) -> dict:
-    from hrlf.train.evaluate import clip_metrics, condition_metrics
+    from .evaluate import clip_metrics, condition_metrics
 
     valid, preds = condition_metrics(student, prep.valid, prep.valid_y, cfg.device)
     keep = ("f1", "acc2", "mae", "corr")
@@ -326,7 +326,7 @@ def _finish(cfg, ds, prep, student, work, out, logs, t0, clock, probes, say) -> 
 
 
 def _where_time_went(clock: dict, logs: dict) -> str:
-    from hrlf.train import featurize
+    from . import featurize
 
     parts = []
     if featurize.LAST and "data_s" in clock:

@@ -1,4 +1,4 @@
-"""Results files of :mod:`hrlf.train.reproduce`: ``mosi.json``/``synthetic.json``, their
+"""Results files of :mod:`hrlf.train.reproduce_runs`: ``mosi.json``/``synthetic.json``, their
 Markdown (tables generated here + the hand-written ``<name>.notes.md``) and the PNGs."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import os
 
 import numpy as np
 
-from hrlf.runtime import protocol
-from hrlf.runtime.metrics import regression_metrics
-from hrlf.train import evaluate as E
-from hrlf.train import stats as ST
+from ..runtime import protocol
+from ..runtime.metrics import regression_metrics
+from . import evaluate as E
+from . import stats as ST
 
 RIDGE_FLOOR = {"lav": {"mae": 0.954, "corr": 0.627, "acc2": 0.778},
                "l": {"mae": 0.956, "corr": 0.603, "acc2": 0.784}}
@@ -35,8 +35,8 @@ def inference_cost(dims: dict, frames: dict, d_model: dict | None = None) -> dic
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from hrlf.runtime.spec import input_names
-    from hrlf.train.model import HRLFNet, InferenceGraph, ModelConfig, inference_parameters
+    from ..runtime.spec import input_names
+    from .model import HRLFNet, InferenceGraph, ModelConfig, inference_parameters
 
     net = HRLFNet(ModelConfig(dims=dict(dims), **(d_model or {}))).eval()
     x = {m: torch.randn(1, frames[m], dims[m]) for m in dims}
@@ -214,7 +214,7 @@ def _round(x, nd: int = 5):
 
 def write_all(runs: dict, out: str, n_boot: int = 2000) -> list[str]:
     """Write every results file the runs allow; returns the paths written."""
-    from hrlf.train import report_md
+    from . import report_md
 
     os.makedirs(out, exist_ok=True)
     written = []

@@ -9,8 +9,8 @@ the CPUs this process may use and what other processes use of them:
     threads = clamp(floor(cpus - others + 0.25), 1, cpus)
 
 where ``cpus`` is the size of ``os.sched_getaffinity`` (capped by a cgroup CPU quota) and
-``others`` the CPUs busy with other work: the busy time of those CPUs in ``/proc/stat``
-minus this process's own CPU time, over a 0.3 s sample at start and then over every
+``others`` the CPUs busy with other work: the busy time of those CPUs (psutil) minus
+this process's own CPU time, over a 0.3 s sample at start and then over every
 epoch (:class:`Tuner`), so a competitor that starts or stops mid-run changes the count
 (the 1-minute load average, which lags by a minute, is the fallback off Linux). An
 explicit count wins and stays fixed, in this order: ``--threads``, ``$HRLF_THREADS``,
@@ -18,7 +18,8 @@ explicit count wins and stays fixed, in this order: ``--threads``, ``$HRLF_THREA
 training loop runs one op at a time.
 
 Standard library only at import: :func:`choose` runs before numpy and torch are imported,
-so the ``*_NUM_THREADS`` variables it sets also size numpy's BLAS pool.
+so the ``*_NUM_THREADS`` variables it sets also size numpy's BLAS pool; where numpy came
+first, :func:`apply` resizes the loaded pools with threadpoolctl.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from hrlf.runtime.errors import InputError
+from ..errors import InputError
+from ..runtime.cpus import load_average, usable_cpus
 
 ENV = "HRLF_THREADS"
 _POOL_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -69,22 +71,6 @@ class ThreadChoice:
                 "cpus": self.cpus, "others_busy_cpus": self.others}
 
 
-def available_cpus() -> int:
-    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        n = os.cpu_count() or 1
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
-
-
 def _parse(value: str, source: str) -> int:
     try:
         n = int(value)
@@ -108,7 +94,7 @@ def choose(requested: int | None = None, env: Mapping[str, str] | None = None,
         InputError: ``requested`` or ``$HRLF_THREADS`` is not an integer >= 1.
     """
     env = os.environ if env is None else env
-    cpus = available_cpus() if cpus is None else cpus
+    cpus = usable_cpus() if cpus is None else cpus
     if requested is not None:
         return ThreadChoice(_parse(str(requested), "--threads"), 1, "--threads", cpus, None)
     for var in (ENV, "OMP_NUM_THREADS"):
@@ -131,7 +117,8 @@ def auto_threads(cpus: int, others: float | None) -> int:
 
 
 class CpuSampler:
-    """CPU time other processes used on this process's CPUs between two calls."""
+    """CPU time other processes used on this process's CPUs between two calls (psutil:
+    the busy time of those CPUs minus this process's own)."""
 
     def __init__(self):
         try:
@@ -143,13 +130,12 @@ class CpuSampler:
     def _snapshot(self):
         busy = None
         try:
-            with open("/proc/stat") as f:
-                lines = [ln.split() for ln in f if ln.startswith("cpu") and ln[3] != " "]
-            want = None if self.cpu_ids is None else {f"cpu{i}" for i in self.cpu_ids}
-            ticks = [list(map(int, ln[1:9])) for ln in lines if want is None or ln[0] in want]
-            # user nice system idle iowait irq softirq steal: busy = all but idle + iowait
-            busy = sum(sum(t) - t[3] - t[4] for t in ticks) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
+            import psutil
+
+            per_cpu = psutil.cpu_times(percpu=True)
+            ids = range(len(per_cpu)) if self.cpu_ids is None else self.cpu_ids
+            busy = sum(_busy(per_cpu[i]) for i in ids if i < len(per_cpu))
+        except (ImportError, OSError, RuntimeError):  # no psutil, or no per-CPU times here
             pass
         return time.monotonic(), time.process_time(), busy
 
@@ -166,11 +152,13 @@ class CpuSampler:
         (t0, own0, busy0), (t1, own1, busy1) = self._last, now
         self._last = now
         if busy0 is None or busy1 is None or t1 - t0 < 0.05:
-            try:
-                return max(0.0, os.getloadavg()[0])
-            except (AttributeError, OSError):
-                return None
+            return load_average()
         return max(0.0, ((busy1 - busy0) - (own1 - own0)) / (t1 - t0))
+
+
+def _busy(t) -> float:
+    """Seconds a CPU was busy: everything but idle and iowait (psutil's cpu_times)."""
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
 
 # What :func:`apply` chose for this process, and a cap on the automatic count (small data:
@@ -222,6 +210,10 @@ def apply(choice: ThreadChoice, set_env: bool = True) -> None:
     if set_env and not {"numpy", "torch"} & set(sys.modules):  # only then do they count
         for var in _POOL_VARS:
             os.environ[var] = str(choice.threads)
+    elif "numpy" in sys.modules:  # the BLAS/OpenMP pools exist already: resize them
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=choice.threads)
     import torch
 
     torch.set_num_threads(choice.threads)

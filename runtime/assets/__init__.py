@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from hrlf.runtime.errors import ArtifactError
+from ...errors import ArtifactError
 
 
 def demo_model_dir() -> str:

@@ -18,9 +18,9 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from hrlf.runtime.backends import BACKEND_ALIASES
-from hrlf.runtime.errors import BackendUnavailable, InputError, suggest
-from hrlf.runtime.spec import ModelSpec
+from . import BACKEND_ALIASES
+from ...errors import BackendUnavailable, InputError, suggest
+from ..spec import ModelSpec
 
 log = logging.getLogger("hrlf.runtime")
 
@@ -48,9 +48,13 @@ REGISTRY: dict[str, str] = {
     "trt": "hrlf.runtime.backends.trt:open_backend",
     "openvino": "hrlf.runtime.backends.openvino:open_backend",
     "ort": "hrlf.runtime.backends.ort:open_backend",
-    "torch": "hrlf.runtime.backends.torch_ref:open_backend",
     "triton": "hrlf.runtime.backends.triton:open_backend",
 }
+#: Backends outside the torch-free core register under this entry-point group (the
+#: package's own ``torch`` reference backend lives in ``hrlf.train``; see pyproject.toml).
+PLUGIN_GROUP = "hrlf.backends"
+#: where each plugin backend named here comes from, for the error when none is registered
+PLUGIN_EXTRA = {"torch": "train"}
 AUTO_ORDER = ("trt", "ort", "torch")
 #: the library each auto candidate needs: auto skips a candidate whose library is not
 #: installed without importing its backend module (trt's pulls in the engine cache)
@@ -63,8 +67,18 @@ BACKENDS = ("auto",) + AUTO_ORDER + NAMED_ONLY
 
 
 def _factory(name: str) -> Callable:
-    mod, fn = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(mod), fn)
+    if name in REGISTRY:
+        mod, fn = REGISTRY[name].split(":")
+        return getattr(importlib.import_module(mod), fn)
+    from importlib.metadata import entry_points
+
+    eps = entry_points()
+    found = (eps.select(group=PLUGIN_GROUP, name=name) if hasattr(eps, "select")  # 3.10+
+             else [e for e in eps.get(PLUGIN_GROUP, ()) if e.name == name])
+    for ep in found:
+        return ep.load()
+    raise BackendUnavailable(f"backend '{name}': no plugin registered under '{PLUGIN_GROUP}'; "
+                             f"reinstall hrlf with pip install 'hrlf[{PLUGIN_EXTRA.get(name, 'dev')}]'")
 
 
 def open_backend(name: str, model_dir: str, spec: ModelSpec, **opts) -> Backend:
@@ -93,7 +107,7 @@ def open_backend(name: str, model_dir: str, spec: ModelSpec, **opts) -> Backend:
             reasons.append(f"{candidate}: {e}")
             continue
         if candidate == "ort":  # OpenVINO where it measures faster (backends.choice)
-            from hrlf.runtime.backends.choice import prefer
+            from .choice import prefer
 
             backend = prefer(backend, model_dir, spec, **opts)
         log.info("backend auto: picked %s (%s)", candidate, backend.name)

@@ -30,8 +30,8 @@ import os
 import platform
 import time
 
-from hrlf.runtime.backends import ort_cache
-from hrlf.runtime.spec import MODALITIES, ModelSpec, frame_mask_name
+from . import ort_cache
+from ..spec import MODALITIES, ModelSpec, frame_mask_name
 
 log = logging.getLogger("hrlf.runtime")
 MARGIN = 0.10
@@ -176,7 +176,7 @@ def _prefer(ort_be, model_dir: str, spec: ModelSpec, **opts):
         log.info("backend auto: %s (measured once, %s): %s", rec["choice"], path, _describe(rec))
     if rec["choice"] == "ort":
         return ort_be
-    from hrlf.runtime.backends.openvino import open_backend as open_openvino
+    from .openvino import open_backend as open_openvino
 
     ov = open_openvino(model_dir, spec, **opts)
     ort_be.close()
@@ -223,8 +223,8 @@ def _measure_and_keep(ort_be, model_dir, spec, batches, path, opts) -> dict | No
 
 def measure_to(model_dir: str, path: str, threads: int, batches) -> dict:
     """The child's work: both backends on this model at ``batches``; the verdict to ``path``."""
-    from hrlf.runtime.backends.openvino import OpenVinoBackend
-    from hrlf.runtime.backends.ort import OrtBackend
+    from .openvino import OpenVinoBackend
+    from .ort import OrtBackend
 
     spec = ModelSpec.load(model_dir)
     t0 = time.perf_counter()

@@ -18,9 +18,9 @@ import weakref
 
 import numpy as np
 
-from hrlf.runtime.backends.ort import model_file
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable
-from hrlf.runtime.spec import MODALITIES, ModelSpec, check_artifact, frame_mask_name, input_names
+from .ort import model_file
+from ...errors import ArtifactError, BackendUnavailable
+from ..spec import MODALITIES, ModelSpec, check_artifact, frame_mask_name, input_names
 
 X86 = ("x86_64", "amd64", "i386", "i686")
 INSTALL = "pip install 'hrlf[openvino]'"

@@ -5,9 +5,9 @@ import os
 
 import numpy as np
 
-from hrlf.runtime.backends import ort_cache
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError, import_optional
-from hrlf.runtime.spec import SCORE, ModelSpec, check_artifact
+from . import ort_cache
+from ...errors import ArtifactError, BackendUnavailable, InputError, import_optional
+from ..spec import SCORE, ModelSpec, check_artifact
 
 FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx"}
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")

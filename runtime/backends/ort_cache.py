@@ -31,7 +31,7 @@ import logging
 import os
 import platform
 
-from hrlf.runtime.spec import sha256_file
+from ..spec import sha256_file
 
 log = logging.getLogger("hrlf.runtime")
 CACHE_DIR = ".hrlf-cache"

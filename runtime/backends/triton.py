@@ -38,8 +38,8 @@ import time
 
 import numpy as np
 
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError, import_optional
-from hrlf.runtime.spec import MODALITIES, SCORE, ModelSpec, input_names
+from ...errors import ArtifactError, BackendUnavailable, InputError, import_optional
+from ..spec import MODALITIES, SCORE, ModelSpec, input_names
 
 log = logging.getLogger("hrlf.runtime")
 

@@ -12,9 +12,9 @@ import logging
 
 import numpy as np
 
-from hrlf.runtime.engine_cache import EngineKey, check_engine, engine_source
-from hrlf.runtime.errors import BackendUnavailable
-from hrlf.runtime.spec import SCORE, ModelSpec, input_names
+from ..engine_cache import EngineKey, check_engine, engine_source
+from ...errors import BackendUnavailable
+from ..spec import SCORE, ModelSpec, input_names
 
 log = logging.getLogger("hrlf.runtime")
 

@@ -34,9 +34,9 @@ import logging
 
 import numpy as np
 
-from hrlf.runtime.capture.asr_worker import DecodeWorker, Resampler, Utt
-from hrlf.runtime.capture.heard import Heard
-from hrlf.runtime.featurizers.text import Word, WordFrames
+from .asr_worker import DecodeWorker, Resampler, Utt
+from .heard import Heard
+from ..featurizers.text import Word, WordFrames
 
 log = logging.getLogger("hrlf.runtime.capture.asr")
 ASR_RATE = 16000
@@ -73,7 +73,7 @@ class SpeechToText:
     def __init__(self, text_featurizer, gate, sample_rate: int, engine=None,
                  live: bool = False, heard: Heard | None = None, clock=None):
         if engine is None:
-            from hrlf.runtime.capture import asr_engines
+            from . import asr_engines
 
             engine = asr_engines.open_engine(asr_engines.choose("auto"))
         self.engine, self.live = engine, bool(live)
@@ -289,6 +289,6 @@ class TextTiming:
 
 def unavailable_reason() -> str | None:
     """Why no speech recognition can run here (one line), or None."""
-    from hrlf.runtime.capture import asr_engines
+    from . import asr_engines
 
     return asr_engines.choose("auto").why or None

@@ -24,7 +24,7 @@ import os
 import logging
 from dataclasses import dataclass
 
-from hrlf.runtime.errors import InputError
+from ...errors import InputError
 
 log = logging.getLogger("hrlf.runtime.capture.asr")
 ENGINES = {"whisper": "hrlf.runtime.capture.asr_whisper",

@@ -12,8 +12,8 @@ import functools
 
 import numpy as np
 
-from hrlf.runtime.errors import import_optional, unavailable_reason_of
-from hrlf.runtime.featurizers.text import Word
+from ...errors import import_optional, unavailable_reason_of
+from ..featurizers.text import Word
 
 NAME = "pocketsphinx"
 MODEL = "en-us (pocketsphinx 5.1.1 wheel)"

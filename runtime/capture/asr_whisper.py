@@ -22,8 +22,8 @@ import threading
 
 import numpy as np
 
-from hrlf.runtime.errors import InputError, import_optional
-from hrlf.runtime.featurizers.text import Word
+from ...errors import InputError, import_optional
+from ..featurizers.text import Word
 
 log = logging.getLogger("hrlf.runtime.capture.asr")
 NAME = "whisper"

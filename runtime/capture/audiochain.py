@@ -11,8 +11,8 @@ import logging
 
 import numpy as np
 
-from hrlf.runtime.capture.health import Health
-from hrlf.runtime.sources import Drop, Event
+from .health import Health
+from ..sources import Drop, Event
 
 log = logging.getLogger("hrlf.capture")
 
@@ -42,7 +42,7 @@ class AudioChain:
     def __init__(self, featurizer, sample_rate: int, vad=None, asr=False,
                  text_featurizer=None, health: Health | None = None, t0_s: float = 0.0,
                  live: bool = False, heard=None, clock=None):
-        from hrlf.runtime.capture import vad as vad_mod
+        from . import vad as vad_mod
 
         self.feat, self.sr = featurizer, int(sample_rate)
         self.health = health if health is not None else Health()
@@ -51,7 +51,7 @@ class AudioChain:
             if (vad is not None or asr) else None
         self.asr = None
         if asr:
-            from hrlf.runtime.capture.asr import SpeechToText
+            from .asr import SpeechToText
 
             self.asr = SpeechToText(text_featurizer, self.gate, self.sr,
                                     engine=None if asr is True else asr, live=live, heard=heard,

@@ -17,9 +17,9 @@ import logging
 
 import numpy as np
 
-from hrlf.runtime.capture.media import _Track
-from hrlf.runtime.errors import BackendUnavailable, import_optional
-from hrlf.runtime.sources import Drop, Event
+from .tracks import Track, check_channel
+from ...errors import BackendUnavailable, import_optional
+from ..sources import Drop, Event
 
 log = logging.getLogger("hrlf.capture")
 AUDIO_RATE = 16000
@@ -64,7 +64,6 @@ def decode_audio(path: str, channel: int | None = None) -> tuple[np.ndarray | No
     Raises:
         InputError: no such channel.
     """
-    from hrlf.runtime.capture.media import check_channel
 
     av = import_av()
     try:
@@ -88,7 +87,7 @@ def decode_audio(path: str, channel: int | None = None) -> tuple[np.ndarray | No
     return np.concatenate(chunks).astype(np.float32), "pyav"
 
 
-class AvVideoTrack(_Track):
+class AvVideoTrack(Track):
     """Frames of a file's video track at their media time, featurized at the gate's rate.
 
     Only frames the rate gate keeps are converted to images (decoding every frame is

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import threading
 
-from hrlf.runtime.capture.health import Health
-from hrlf.runtime.sources import Drop, ReadResult, Status
+from .health import Health
+from ..sources import Drop, ReadResult, Status
 
 
 class _Reasons:

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from hrlf.runtime.sources import Drop, Event
+from ..sources import Drop, Event
 
 log = logging.getLogger("hrlf.capture")
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)
@@ -136,7 +136,7 @@ class LiveVideoTrack(_LiveTrack):
 
     def __init__(self, name, cap, reopen, featurizer, gate, clock, wake, fail_limit: int = 5,
                  stall_s: float = 2.0, health=None, **kw):
-        from hrlf.runtime.capture.health import Health
+        from .health import Health
 
         super().__init__(name, clock, wake, queue_len=kw.pop("queue_len", 8), **kw)
         self.cap, self.reopen, self.feat, self.gate = cap, reopen, featurizer, gate
@@ -236,7 +236,7 @@ class MicTrack(_LiveTrack):
     def __init__(self, name, open_stream, chain, sample_rate, clock, wake,
                  block_s: float = 0.1, stall_s: float = 2.0, startup_s: float | None = None,
                  health=None, **kw):
-        from hrlf.runtime.capture.health import Health
+        from .health import Health
 
         super().__init__(name, clock, wake, queue_len=kw.pop("queue_len", 256), **kw)
         self.open_stream, self.chain, self.sr = open_stream, chain, int(sample_rate)

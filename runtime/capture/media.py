@@ -19,8 +19,9 @@ import weakref
 
 import numpy as np
 
-from hrlf.runtime.errors import InputError
-from hrlf.runtime.sources import Drop, Event
+from ...errors import InputError
+from .tracks import Track, check_channel
+from ..sources import Drop, Event
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 _CHANNEL = re.compile(r"#channel=(\d+)$")
@@ -61,21 +62,14 @@ def load_audio(path: str, channel: int | None = None) -> tuple[np.ndarray | None
 
 
 def _pyav(path: str, channel: int | None, fix: str):
-    from hrlf.runtime.capture import avmedia
-    from hrlf.runtime.errors import BackendUnavailable
+    from . import avmedia
+    from ...errors import BackendUnavailable
 
     try:
         samples, how = avmedia.decode_audio(path, channel)
     except BackendUnavailable as e:
         return None, 0, f"{e}{fix}"
     return samples, avmedia.AUDIO_RATE if samples is not None else 0, how
-
-
-def check_channel(path: str, channel: int | None, n: int) -> None:
-    """Raise InputError when ``channel`` is not one of the ``n`` channels of ``path``."""
-    if channel is not None and not 0 <= channel < n:
-        raise InputError(f"{path}#channel={channel}: the file has {n} channel"
-                         f"{'s' if n != 1 else ''} (0..{n - 1}); pick one of them")
 
 
 def _soundfile(path: str, channel: int | None = None) -> tuple[np.ndarray, int]:
@@ -94,33 +88,7 @@ def _soundfile(path: str, channel: int | None = None) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(x, np.float32), int(sr)
 
 
-class _Track:
-    """Holds events produced past ``until_t`` for the next poll."""
-
-    modality = ""
-    done = False
-    health = None  # a Health where absence spans are recorded (set by the source)
-
-    def __init__(self):
-        self._pending: list[Event] = []
-        self.counts = {"frames": 0}
-
-    def _split(self, events: list[Event], until_t: float) -> list[Event]:
-        self._pending.extend(events)
-        out = [e for e in self._pending if e.t < until_t]
-        self._pending = [e for e in self._pending if e.t >= until_t]
-        self.counts["frames"] += len(out)
-        return out
-
-    @property
-    def exhausted(self) -> bool:
-        return self.done and not self._pending
-
-    def close(self) -> None:
-        pass
-
-
-class AudioArrayTrack(_Track):
+class AudioArrayTrack(Track):
     """Audio already in memory, processed chunk by chunk (like a live stream) through an
     :class:`~hrlf.runtime.capture.audiochain.AudioChain` (features, voice gate, speech).
 
@@ -234,7 +202,7 @@ def _stop_workers() -> None:
         tr.close()
 
 
-class VideoFileTrack(_Track):
+class VideoFileTrack(Track):
     """Frames of a cv2.VideoCapture at their media time, sampled at the featurizer's rate."""
 
     modality = "vision"
@@ -270,13 +238,13 @@ class VideoFileTrack(_Track):
         self.cap.release()
 
 
-class TextCueTrack(_Track):
+class TextCueTrack(Track):
     """Transcript cues as text frames at the text featurizer's rate."""
 
     modality = "text"
 
     def __init__(self, cues, featurizer):
-        from hrlf.runtime.featurizers.text import cue_times
+        from ..featurizers.text import cue_times
 
         super().__init__()
         events = []

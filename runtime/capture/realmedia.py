@@ -27,8 +27,8 @@ import subprocess
 import click
 import numpy as np
 
-from hrlf.runtime.cli_base import OneLineCommand
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from ..cli_base import OneLineCommand
+from ...errors import BackendUnavailable, InputError
 
 SAMPLE_RATE = 16000
 FPS = 10.0
@@ -169,7 +169,7 @@ def write_clip(folder: str, name: str, label: float, rng: np.random.Generator,
     Returns:
         ``{"media": path, "label", "seconds", "sentences", "voice"}``.
     """
-    from hrlf.runtime.capture import testmedia
+    from . import testmedia
 
     faces = faces if faces is not None else face_photos()
     pool = POSITIVE if label > 0 else NEGATIVE

@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from hrlf.runtime import featurizers as fz
-from hrlf.runtime.capture import avmedia, base, live
-from hrlf.runtime.capture.live import _LiveTrack
-from hrlf.runtime.errors import BackendUnavailable, InputError
-from hrlf.runtime.sources import Drop, Event
+from .. import featurizers as fz
+from . import avmedia, base, live
+from .live import _LiveTrack
+from ...errors import BackendUnavailable, InputError
+from ..sources import Drop, Event
 
 log = logging.getLogger("hrlf.capture")
 #: a frame stamped further than this from the clock re-anchors the media-time mapping
@@ -206,7 +206,7 @@ def open_rtsp_av(uri: str, names: dict, vad, speech, stall_s: float, backoff_s, 
     Raises:
         InputError: cannot connect, or a featurizer/library is missing.
     """
-    from hrlf.runtime.featurizers.vision import RateGate
+    from ..featurizers.vision import RateGate
 
     try:
         feat = fz.make_vision(names["vision"])
@@ -219,7 +219,7 @@ def open_rtsp_av(uri: str, names: dict, vad, speech, stall_s: float, backoff_s, 
     has_audio = bool(c.streams.audio)
     chain = None
     if has_audio:  # built here so a missing library is one line now, not a thread's death
-        from hrlf.runtime.capture.sources import speech_chain
+        from .speech import speech_chain
 
         rate = avmedia.AUDIO_RATE
         try:

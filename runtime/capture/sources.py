@@ -18,14 +18,13 @@ import os
 import sys
 import threading
 
-from hrlf.runtime import featurizers as fz
-from hrlf.runtime.capture import avmedia, base, live, media, native
-from hrlf.runtime.capture import vad as vad_mod
-from hrlf.runtime.capture.audiochain import AudioChain
-from hrlf.runtime.capture.health import Health
-from hrlf.runtime.capture.speech import SourceSpeech
-from hrlf.runtime.capture.transcripts import read_transcript, sidecar_transcript
-from hrlf.runtime.errors import BackendUnavailable, HrlfError, InputError
+from .. import featurizers as fz
+from . import avmedia, base, live, media, native
+from . import vad as vad_mod
+from .health import Health
+from .speech import SourceSpeech, speech_chain
+from .transcripts import read_transcript, sidecar_transcript
+from ...errors import BackendUnavailable, HrlfError, InputError
 
 log = logging.getLogger("hrlf.capture")
 MIC_RATE = 16000
@@ -62,7 +61,7 @@ def _cv2(uri: str):
 
 
 def _import_vision():
-    from hrlf.runtime.featurizers import vision
+    from ..featurizers import vision
 
     return vision
 
@@ -232,23 +231,10 @@ def open_rtsp(uri: str, spec=None, asr="auto", stall_s: float = STALL_S,
         InputError: the stream cannot be opened, or PyAV/OpenCV is missing.
     """
     native.configure(bool(opts.get("verbose")))
-    from hrlf.runtime.capture.rtsp import open_rtsp_av
+    from .rtsp import open_rtsp_av
 
     return open_rtsp_av(uri, fz.default_names(spec), _vad_of(uri, spec),
                         _speech(uri, spec, asr, opts), float(stall_s), backoff_s, Health())
-
-
-def speech_chain(feat, rate: int, vad, speech: SourceSpeech, names: dict, health: Health,
-                 live: bool = False, clock=None) -> AudioChain:
-    """An :class:`AudioChain` that recognizes speech when ``speech`` is on.
-
-    Raises:
-        BackendUnavailable: a featurizer, the gate or the recognizer cannot start.
-    """
-    engine = speech.engine(live) if speech.on else None
-    return AudioChain(feat, rate, vad=vad, asr=engine if engine is not None else False,
-                      text_featurizer=fz.make_text(names["text"]) if engine is not None else None,
-                      health=health, live=live, heard=speech.heard, clock=clock)
 
 
 def open_file(uri: str, spec=None, transcript: str | None = None, step_s: float = 0.5,

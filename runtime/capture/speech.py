@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from hrlf.runtime.capture import asr_engines
-from hrlf.runtime.capture.heard import Heard
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from .. import featurizers as fz
+from . import asr_engines
+from .audiochain import AudioChain
+from .health import Health
+from .heard import Heard
+from ...errors import BackendUnavailable, InputError
 
 log = logging.getLogger("hrlf.runtime.capture.asr")
 
@@ -98,3 +101,16 @@ def warn_parity(spec, engine) -> None:
                              f"{trained.get('engine')} ({trained.get('model')}), this stream's "
                              f"by {engine.name} ({engine.model}); pass --asr "
                              f"{trained.get('engine')} for parity")
+
+
+def speech_chain(feat, rate: int, vad, speech: SourceSpeech, names: dict, health: Health,
+                 live: bool = False, clock=None) -> AudioChain:
+    """An :class:`AudioChain` that recognizes speech when ``speech`` is on.
+
+    Raises:
+        BackendUnavailable: a featurizer, the gate or the recognizer cannot start.
+    """
+    engine = speech.engine(live) if speech.on else None
+    return AudioChain(feat, rate, vad=vad, asr=engine if engine is not None else False,
+                      text_featurizer=fz.make_text(names["text"]) if engine is not None else None,
+                      health=health, live=live, heard=speech.heard, clock=clock)

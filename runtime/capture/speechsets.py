@@ -103,7 +103,7 @@ def beckett() -> list[tuple[str, np.ndarray]]:
 
 def espeak(sentences=None, voices=ESPEAK_VOICES) -> list[tuple[str, np.ndarray]]:
     """espeak-ng reading ``sentences`` (default: :data:`UNSEEN`) in each voice."""
-    from hrlf.runtime.capture import realmedia
+    from . import realmedia
 
     sentences = [s for s, _ in UNSEEN] if sentences is None else sentences
     return [(s, realmedia.speak(s, voice=v, speed_wpm=150)) for v in voices for s in sentences]
@@ -158,15 +158,15 @@ def recognize(x: np.ndarray, rate: int, engine, gate: bool = True, chunk_s: floa
         ``(text, heard)``: the words in order, and the :class:`Heard` (None without gate).
     """
     if not gate:
-        from hrlf.runtime.capture.asr_worker import Resampler
+        from .asr_worker import Resampler
 
         utt = engine.start()
         utt.feed(Resampler(rate)(x))
         return " ".join(w.word for w in utt.finish()), None
-    from hrlf.runtime import featurizers as fz
-    from hrlf.runtime.capture import vad
-    from hrlf.runtime.capture.audiochain import AudioChain
-    from hrlf.runtime.capture.heard import Heard
+    from .. import featurizers as fz
+    from . import vad
+    from .audiochain import AudioChain
+    from .heard import Heard
 
     heard = Heard(keep_text=True)
     ch = AudioChain(fz.make_audio("logmel40-v1", rate), rate, vad=vad.DEFAULT_VAD, asr=engine,

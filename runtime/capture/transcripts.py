@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from hrlf.runtime.errors import InputError
+from ...errors import InputError
 
 TRANSCRIPT_EXTS = (".srt", ".jsonl")
 _SRT_TIME = re.compile(r"(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})")

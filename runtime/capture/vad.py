@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hrlf.runtime.errors import SpecError, import_optional, unavailable_reason_of
+from ...errors import SpecError, import_optional, unavailable_reason_of
 
 VAD_NAME = "webrtcvad-v1"
 _VAD_RATES = (8000, 16000, 32000, 48000)

@@ -15,55 +15,17 @@ vader-hash-v1       text      64     2          VADER scores + signed hashed 1/2
 
 Nothing here imports torch, and cv2/opensmile/vaderSentiment are imported only when a
 featurizer that needs them is built; a missing library raises
-:class:`~hrlf.runtime.errors.BackendUnavailable` with one line.
+:class:`~hrlf.errors.BackendUnavailable` with one line.
 """
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
 
-from hrlf.runtime.errors import BackendUnavailable, InputError, suggest
-from hrlf.runtime.spec import ModalitySpec
-
-
-@dataclass(frozen=True)
-class FeaturizerInfo:
-    """What a featurizer produces.
-
-    Attributes:
-        name: versioned name written into the model spec.
-        modality: ``text``, ``audio`` or ``vision``.
-        dim: feature dimension of every frame.
-        rate_hz: frames per second (text: frames per second over a transcript cue).
-        needs: the library it needs (for messages).
-    """
-
-    name: str
-    modality: str
-    dim: int
-    rate_hz: float
-    needs: str
-
-
-EGEMAPS = FeaturizerInfo("egemaps-lld-v02", "audio", 25, 100.0, "opensmile")
-LOGMEL = FeaturizerInfo("logmel40-v1", "audio", 40, 100.0, "numpy")
-HAARFACE = FeaturizerInfo("haarface-v1", "vision", 198, 10.0, "opencv-python-headless<5")
-HAARFACE_V2 = FeaturizerInfo("haarface-v2", "vision", 198, 10.0, "opencv-python-headless<5")
-VADER_HASH = FeaturizerInfo("vader-hash-v1", "text", 64, 2.0, "vaderSentiment")
-FEATURIZERS = {f.name: f for f in (EGEMAPS, LOGMEL, HAARFACE, HAARFACE_V2, VADER_HASH)}
-
-
-def info(name: str) -> FeaturizerInfo:
-    """The :class:`FeaturizerInfo` of ``name``.
-
-    Raises:
-        InputError: unknown name (with the closest known one).
-    """
-    try:
-        return FEATURIZERS[name]
-    except KeyError:
-        raise InputError(f"featurizer '{name}': unknown{suggest(name, FEATURIZERS)}; use one of "
-                         f"{sorted(FEATURIZERS)}") from None
+from ...errors import BackendUnavailable, InputError, suggest
+from .catalog import (EGEMAPS, FEATURIZERS, HAARFACE,  # noqa: F401
+                                             HAARFACE_V2, LOGMEL, VADER_HASH, FeaturizerInfo,
+                                             info)
+from ..spec import ModalitySpec
 
 
 def modality_spec(name: str, window_s: float, vad="default") -> ModalitySpec:
@@ -78,7 +40,7 @@ def modality_spec(name: str, window_s: float, vad="default") -> ModalitySpec:
     if f.modality != "audio":
         vad = None
     elif isinstance(vad, str):
-        from hrlf.runtime.capture.vad import DEFAULT_VAD
+        from ..capture.vad import DEFAULT_VAD
 
         vad = DEFAULT_VAD
     return ModalitySpec(dim=f.dim, frame_rate_hz=f.rate_hz,
@@ -108,7 +70,7 @@ def default_names(spec=None) -> dict[str, str]:
 
 def make_audio(name: str, sample_rate: int, t0_s: float = 0.0, **kw):
     """A streaming audio featurizer (see :mod:`hrlf.runtime.featurizers.audio`)."""
-    from hrlf.runtime.featurizers import audio
+    from . import audio
 
     return audio.make(name, sample_rate, t0_s, **kw)
 
@@ -124,7 +86,7 @@ def make_vision(name: str = HAARFACE_V2.name, **kw):
     if name not in names:
         raise InputError(f"featurizer '{name}': not a vision featurizer"
                          f"{suggest(name, names)}; use {HAARFACE_V2.name}")
-    from hrlf.runtime.featurizers import vision
+    from . import vision
 
     cls = vision.TrackedFaceFeaturizer if name == HAARFACE_V2.name else vision.HaarFaceFeaturizer
     return cls(**kw)
@@ -135,7 +97,7 @@ def make_text(name: str = VADER_HASH.name):
     if name != VADER_HASH.name:
         raise InputError(f"featurizer '{name}': not a text featurizer"
                          f"{suggest(name, [VADER_HASH.name])}; use {VADER_HASH.name}")
-    from hrlf.runtime.featurizers import text
+    from . import text
 
     return text.VaderHashFeaturizer()
 

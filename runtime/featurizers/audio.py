@@ -22,8 +22,8 @@ import functools
 
 import numpy as np
 
-from hrlf.runtime.errors import InputError, import_optional
-from hrlf.runtime.featurizers import EGEMAPS, LOGMEL, FeaturizerInfo
+from ...errors import InputError, import_optional
+from .catalog import EGEMAPS, LOGMEL, FeaturizerInfo
 
 _EMPTY_T = np.zeros(0, np.float64)
 

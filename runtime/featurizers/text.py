@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hrlf.runtime.errors import import_optional
-from hrlf.runtime.featurizers import VADER_HASH
+from ...errors import import_optional
+from .catalog import VADER_HASH
 
 _N_VADER = 4
 _N_HASH = VADER_HASH.dim - _N_VADER

@@ -27,8 +27,8 @@ import os
 
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable, import_optional, unavailable_reason_of
-from hrlf.runtime.featurizers import HAARFACE, HAARFACE_V2
+from ...errors import BackendUnavailable, import_optional, unavailable_reason_of
+from .catalog import HAARFACE, HAARFACE_V2
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 _PATCH = 32

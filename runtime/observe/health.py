@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 
-from hrlf.runtime.observe import redact
+from . import redact
 
 log = logging.getLogger("hrlf.runtime.observe")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 import time
 
-from hrlf import __version__
-from hrlf.runtime.observe.health import readiness
-from hrlf.runtime.spec import MODALITIES
+from ...version import __version__
+from .health import readiness
+from ..spec import MODALITIES
 
 #: seconds of stream time the page draws by default (``?seconds=`` up to the ring's length)
 WINDOW_S = 300.0

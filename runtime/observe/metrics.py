@@ -55,11 +55,11 @@ from __future__ import annotations
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, InfoMetricFamily)
 
-from hrlf import __version__
-from hrlf.runtime.observe.health import readiness
-from hrlf.runtime.observe.observer import STAGES
-from hrlf.runtime.observe.targets import results_queued
-from hrlf.runtime.spec import MODALITIES
+from ...version import __version__
+from .health import readiness
+from .observer import STAGES
+from .targets import results_queued
+from ..spec import MODALITIES
 
 P = "hrlf_"
 #: (key in stats(), series name, help) of the plain totals

@@ -20,7 +20,7 @@ from collections import Counter, deque
 
 import numpy as np
 
-from hrlf.runtime.spec import MODALITIES
+from ..spec import MODALITIES
 
 #: latency histogram buckets (seconds): 1 ms .. 10 s
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,

@@ -3,9 +3,9 @@ protocol (``$NOTIFY_SOCKET``), either of which may be off; with both off nothing
 and nothing runs on the hot path."""
 from __future__ import annotations
 
-from hrlf.runtime import logs
-from hrlf.runtime.observe.health import SystemdNotifier
-from hrlf.runtime.observe.targets import RunTarget
+from .. import logs
+from .health import SystemdNotifier
+from .targets import RunTarget
 
 
 class RunObservation:
@@ -23,7 +23,7 @@ class RunObservation:
         self.server = None
         self.linger_s = float(linger_s)
         if port is not None:
-            from hrlf.runtime.observe.server import ObserveServer
+            from .server import ObserveServer
 
             self.server = ObserveServer(self.target, port, address, "--metrics-port")
             logs.tool_log().info("metrics, health and live view at %s (/metrics, /healthz, "

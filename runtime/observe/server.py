@@ -16,10 +16,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from hrlf.runtime.errors import InputError
-from hrlf.runtime.observe import LOOPBACK
-from hrlf.runtime.observe.health import liveness, readiness
-from hrlf.runtime.observe.live import WINDOW_S, live_json
+from ...errors import InputError
+from . import LOOPBACK
+from .health import liveness, readiness
+from .live import WINDOW_S, live_json
 
 log = logging.getLogger("hrlf.runtime.observe")
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -111,7 +111,7 @@ class ObserveServer:
         require_prometheus(what)
         from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
-        from hrlf.runtime.observe.metrics import HrlfCollector
+        from .metrics import HrlfCollector
 
         self.target = target
         self.registry = CollectorRegistry(auto_describe=False)
@@ -188,7 +188,7 @@ def _bind(address: str, port: int, what: str):
 
 def serve_hub(hub) -> ObserveServer:
     """Serve a hub's metrics, health and live page (``HubConfig.metrics_*``)."""
-    from hrlf.runtime.observe.targets import HubTarget
+    from .targets import HubTarget
 
     cfg = hub.cfg
     n = cfg.metrics_streams

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 
-from hrlf.runtime.observe import redact
-from hrlf.runtime.observe.observer import Observer
+from . import redact
+from .observer import Observer
 
 #: per-stream series (label ``stream``) while a hub has at most this many open streams;
 #: above it, totals only (bounded cardinality; see README, *Metrics*)

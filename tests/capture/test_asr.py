@@ -92,7 +92,7 @@ def test_espeak_sentences_in_three_voices(whisper):
 
 def test_engine_choice_and_pocketsphinx_without_whisper(monkeypatch, real_speech):
     from hrlf.runtime.capture import asr_pocketsphinx
-    from hrlf.runtime.errors import InputError
+    from hrlf.errors import InputError
 
     if asr_pocketsphinx.unavailable_reason():
         pytest.skip(asr_pocketsphinx.unavailable_reason())
@@ -143,7 +143,7 @@ def test_runtime_stays_torch_free_with_whisper(whisper):
 def test_spec_asr_field_is_optional_and_warns_once(caplog):
     from hrlf.runtime.assets import demo_model_dir
     from hrlf.runtime.capture import speech
-    from hrlf.runtime.errors import SpecError
+    from hrlf.errors import SpecError
     from hrlf.runtime.spec import ModelSpec
 
     old = ModelSpec.load(demo_model_dir())

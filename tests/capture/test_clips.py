@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from hrlf.runtime.capture import testmedia
-from hrlf.runtime.errors import DataError
-from hrlf.train import clips
+from hrlf.errors import DataError
+from hrlf.train import clip_extract, clips
 
 pytest.importorskip("cv2")
 pytest.importorskip("soundfile")
@@ -70,7 +70,7 @@ def test_short_clip_gives_one_padded_window(tmp_path, media_dir, face_featurizer
 def test_deterministic_and_cached(tmp_path, media_dir, face_featurizer, monkeypatch):
     path = _csv(tmp_path, media_dir)
     a = clips.load_clips(path)
-    monkeypatch.setattr(clips, "extract_clip", lambda *a, **k: pytest.fail("cache not used"))
+    monkeypatch.setattr(clip_extract, "extract_clip", lambda *a, **k: pytest.fail("cache not used"))
     b = clips.load_clips(path)
     assert a.fingerprint == b.fingerprint
     for s in clips.SPLITS:

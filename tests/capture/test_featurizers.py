@@ -6,7 +6,7 @@ import pytest
 
 from hrlf.runtime import featurizers as fz
 from hrlf.runtime.capture import testmedia
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from hrlf.errors import BackendUnavailable, InputError
 from hrlf.runtime.featurizers import audio, text, vision
 
 SR = 16000

@@ -62,7 +62,7 @@ def virtual_mic(tmp_path):
     if why:
         pytest.skip(why)
     from hrlf.runtime.capture.sources import import_sounddevice
-    from hrlf.runtime.errors import InputError
+    from hrlf.errors import InputError
 
     env = {"XDG_RUNTIME_DIR": str(tmp_path / "xdg"), "PULSE_SERVER": ""}
     os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)

@@ -10,7 +10,7 @@ import pytest
 from hrlf.runtime import featurizers as fz
 from hrlf.runtime.capture import sources as cap_sources
 from hrlf.runtime.capture import testmedia
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.sources import Status, open_source
 
 cv2 = pytest.importorskip("cv2")

@@ -12,7 +12,7 @@ import pytest
 from hrlf.runtime import featurizers as fz
 from hrlf.runtime.capture import asr, vad
 from hrlf.runtime.capture.audiochain import AudioChain
-from hrlf.runtime.errors import SpecError
+from hrlf.errors import SpecError
 from hrlf.runtime.featurizers.text import TextFeed
 from hrlf.runtime.spec import ModelSpec
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hrlf.export.cli import main
 from hrlf.export.graph import check_model
-from hrlf.runtime.errors import AtolError
+from hrlf.errors import AtolError
 from hrlf.runtime.spec import ModelSpec, sha256_file
 from tests.conftest import is_error_line
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hrlf.export import engine
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable
+from hrlf.errors import ArtifactError, BackendUnavailable
 from hrlf.runtime.spec import sha256_file
 
 

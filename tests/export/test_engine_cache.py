@@ -9,7 +9,7 @@ import pytest
 from hrlf.runtime.engine_cache import (EngineKey, check_engine, check_limits, default_max_frames,
                                        engine_name, engine_source, gpu_slug, graph_io,
                                        parse_engine_name, profile_shapes, timing_cache_path)
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.spec import input_names, sha256_file
 
 SHA = "0123456789abcdef" * 4

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from hrlf.export.graph import check_model, clean_graph
-from hrlf.runtime.errors import ArtifactError
+from hrlf.errors import ArtifactError
 
 
 def _foldable_model() -> onnx.ModelProto:

@@ -11,7 +11,7 @@ import pytest
 from hrlf.export.onnx import (MIN_OPSET, check_interface, check_opset, dummy_inputs,
                               dynamic_shapes, fix_axis_names, max_opset)
 from hrlf.runtime.engine_cache import graph_io
-from hrlf.runtime.errors import ArtifactError, InputError
+from hrlf.errors import ArtifactError, InputError
 from hrlf.runtime.spec import input_names
 
 

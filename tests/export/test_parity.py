@@ -9,7 +9,7 @@ import pytest
 from hrlf.export.parity import (BATCHES, FP16_ATOL, FP32_ATOL, MASKS, TorchRunner,
                                 check_onnx_parity, compare_outputs, frame_sets, mask_label,
                                 onnxrt_runner, parity_cases, run_cases)
-from hrlf.runtime.errors import AtolError, ShapeError
+from hrlf.errors import AtolError, ShapeError
 from hrlf.runtime.spec import SCORE
 
 FRAMES = ("one", "window", "long")

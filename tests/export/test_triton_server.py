@@ -17,7 +17,7 @@ import pytest
 
 from hrlf.export.triton import PYTHON_MODEL, config_pbtxt
 from hrlf.export.triton_server import INSTALL_HINT, TritonServer, default_env, free_port
-from hrlf.runtime.errors import BackendUnavailable
+from hrlf.errors import BackendUnavailable
 from tests.conftest import zero_feeds
 
 ENV = default_env()

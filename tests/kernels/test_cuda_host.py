@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from hrlf.kernels import cuda_driver, cuda_pack, pack
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from hrlf.kernels import cuda_driver, cuda_pack, pack, pack_ref
+from hrlf.errors import BackendUnavailable, InputError
 
 IN_BASE, OUT_BASE, STATS_BASE = 0x7F0000000000, 0x7F1000000000, 0x7F2000000000
 
@@ -140,7 +140,7 @@ def test_only_the_touched_frames_are_staged(streams):
     frames, times = streams.random(rng, dim=4, rate_hz=10.0, duration_s=60.0, bad_frac=0)
     plan = cuda_pack.plan_batch(params, [(frames, times)], np.array([30.0]), 1.0, np.float32)
     m = plan.mods[0]
-    lo, hi = pack.window_index(times, np.array([30.0]), 1.0)
+    lo, hi = pack_ref.window_index(times, np.array([30.0]), 1.0)
     assert (m["first"], m["n"]) == (lo[0], hi[0] - lo[0]) and m["n"] < len(times) / 20
     assert m["ranges"].tolist() == [[0, m["n"]]]
     offsets = [plan.starts_off, m["range_off"], m["times_off"], m["frames_off"]]

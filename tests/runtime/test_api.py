@@ -10,7 +10,7 @@ import pytest
 
 import hrlf
 from hrlf.runtime import Hub, InputError, Result, Session, SessionConfig, stream
-from hrlf.runtime.api import suggest_model_dir
+from hrlf.runtime.model_dir import suggest_model_dir
 from hrlf.runtime.assets import demo_model_dir
 from hrlf.runtime.refusals import Refusal
 from hrlf.runtime.spec import ModelSpec, SpecError

@@ -10,7 +10,7 @@ import pytest
 from hrlf.runtime.backends import trt as trt_backend
 from hrlf.runtime.backends.base import open_backend
 from hrlf.runtime.engine_cache import EngineKey
-from hrlf.runtime.errors import ArtifactError, BackendUnavailable, InputError, SpecError
+from hrlf.errors import ArtifactError, BackendUnavailable, InputError, SpecError
 from hrlf.runtime.protocol import apply_condition
 from hrlf.runtime.spec import ModelSpec, input_names, sha256_file
 

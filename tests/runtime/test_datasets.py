@@ -6,7 +6,7 @@ import pytest
 
 from hrlf.runtime.datasets import (MOSI_SIZES, group_folds, load_mosi, mosi_recording,
                                    pack_recordings)
-from hrlf.runtime.errors import DataError
+from hrlf.errors import DataError
 from hrlf.runtime.metrics import regression_metrics
 from hrlf.runtime.synthetic import SyntheticConfig, generate_recordings, make_synthetic
 

@@ -195,7 +195,7 @@ def test_line_reader_fuzz(make_session, chunks):
 @given(cut=st.floats(0, 1), flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)),
                                            max_size=4))
 def test_replay_npz_fuzz(tmp_path_factory, recording, small_spec, cut, flips):
-    from hrlf.runtime.errors import InputError
+    from hrlf.errors import InputError
     from hrlf.runtime.sources import Status, open_source
     from hrlf.runtime.stream_sources import save_replay
 

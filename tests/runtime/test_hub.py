@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.hub import Hub, HubConfig
 from hrlf.runtime.session import Session, SessionConfig
 from hrlf.runtime.sources import Status, open_source

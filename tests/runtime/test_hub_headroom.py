@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hrlf.runtime import cpus
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.hub import Hub, HubConfig
 from hrlf.runtime.hub_batching import CostModel
 from hrlf.runtime.hub_pack import cut_windows, pack_batch

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.hub import Hub, HubConfig
 from hrlf.runtime.session import Session, SessionConfig, SessionError
 from tests.runtime.conftest import SMALL, FakeBackend

@@ -64,7 +64,7 @@ def test_npz_bomb_is_one_line_and_never_allocated(tmp_path):
 
 def test_npz_bomb_in_the_data_file_is_one_line(tmp_path):
     from hrlf.runtime.datasets import load_mosi
-    from hrlf.runtime.errors import DataError
+    from hrlf.errors import DataError
 
     bomb = tmp_path / "mosi_utterance.npz"
     _bomb(bomb, shape=(10**6, 10**4))
@@ -134,7 +134,7 @@ def test_deeply_nested_train_config_is_one_line(tmp_path):
 
 
 def test_hub_config_delivery_threads_is_checked(small_spec):
-    from hrlf.runtime.errors import InputError
+    from hrlf.errors import InputError
     from hrlf.runtime.hub import Hub, HubConfig
     from tests.runtime.conftest import FakeBackend
 

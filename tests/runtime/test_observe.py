@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from hrlf.runtime.cli import main as run_main
-from hrlf.runtime.errors import BackendUnavailable, InputError
+from hrlf.errors import BackendUnavailable, InputError
 from hrlf.runtime.observe import redact
 from hrlf.runtime.observe.observer import LATENCY_BUCKETS_S, Histogram
 from tests.conftest import is_error_line

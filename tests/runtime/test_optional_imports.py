@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from hrlf.runtime.capture import asr_pocketsphinx, asr_whisper, avmedia, vad
-from hrlf.runtime.errors import BackendUnavailable, import_optional, unavailable_reason_of
+from hrlf.errors import BackendUnavailable, import_optional, unavailable_reason_of
 from hrlf.runtime.featurizers import audio, text, vision
 
 

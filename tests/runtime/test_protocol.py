@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.protocol import (CONDITIONS, apply_condition, condition_label,
                                    condition_modalities, drop_frames, parse_condition,
                                    sample_msm)

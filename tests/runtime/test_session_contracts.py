@@ -206,7 +206,7 @@ def test_live_no_data_lines_with_reasons(make_session):
     ({"window_s": 2.0, "hop_s": 1e-4}, "must be seconds in [0.001, 3600]"),
 ])
 def test_session_config_is_checked(make_session, cfg, needle):
-    from hrlf.runtime.errors import InputError
+    from hrlf.errors import InputError
 
     with pytest.raises(InputError) as e:
         make_session(**cfg)

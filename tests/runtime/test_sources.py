@@ -3,7 +3,7 @@ import io
 import numpy as np
 import pytest
 
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.runtime.sources import Status, open_source, scheme_of
 from hrlf.runtime.stream_sources import LinesSource, RecordingSource, save_replay
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from hrlf.runtime.errors import ArtifactError, SpecError
+from hrlf.errors import ArtifactError, SpecError
 from hrlf.runtime.spec import (MASK_SEMANTICS, ModalitySpec, ModelSpec, check_artifact,
                                input_names, sha256_file)
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from hrlf.runtime.assets import demo_model_dir
 from hrlf.runtime.cli import main
-from hrlf.runtime.errors import InputError, suggest
+from hrlf.errors import InputError, suggest
 from hrlf.runtime.sources import open_source
 from hrlf.runtime.spec import ModelSpec
 from tests.conftest import one_line_error

@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from hrlf.runtime.errors import ArtifactError
+from hrlf.errors import ArtifactError
 from hrlf.train.checkpoint import load_network, save_network
 from hrlf.train.model import HRLFNet, InferenceGraph, ModelConfig, inference_parameters
 

@@ -4,7 +4,7 @@ import pytest
 from hrlf.runtime import protocol
 from hrlf.runtime.datasets import load_mosi
 from hrlf.train import data as D
-from hrlf.train import reproduce as RP
+from hrlf.train import reproduce_runs as RP
 from hrlf.train import summary as S
 
 from .conftest import fake_mosi

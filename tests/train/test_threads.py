@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hrlf.runtime.errors import InputError
+from hrlf.errors import InputError
 from hrlf.train import threads as T
 from hrlf.train.cli import train_main
 
@@ -38,8 +38,10 @@ def test_explicit_counts_win_in_order():
         T.choose(None, env={"HRLF_THREADS": "0"})
 
 
-def test_available_cpus_is_the_affinity_mask():
-    assert 1 <= T.available_cpus() <= len(os.sched_getaffinity(0))
+def test_usable_cpus_is_the_affinity_mask():
+    from hrlf.runtime.cpus import usable_cpus
+
+    assert 1 <= usable_cpus() <= len(os.sched_getaffinity(0))
 
 
 def test_sampler_sees_another_busy_process():

@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from hrlf.runtime.errors import BackendUnavailable, SpecError
-from hrlf.runtime.spec import MODALITIES, ModelSpec
+from ..errors import BackendUnavailable, SpecError
+from ..runtime.spec import MODALITIES, ModelSpec
 
 
 class TorchBackend:
@@ -18,8 +18,8 @@ class TorchBackend:
                  max_batch: int = 64, device: str = "cpu"):
         import torch
 
-        from hrlf.train.checkpoint import STUDENT_FILE, load_network
-        from hrlf.train.model import InferenceGraph
+        from .checkpoint import STUDENT_FILE, load_network
+        from .model import InferenceGraph
 
         path = os.path.join(model_dir, STUDENT_FILE)
         if not os.path.isfile(path):

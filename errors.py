@@ -1,7 +1,8 @@
-"""Typed errors. Every message is one line: ``<thing>: <what is wrong>; <fix>``.
+"""Typed errors, shared by every layer. Every message is one line: ``<thing>: <what is
+wrong>; <fix>``.
 
-CLIs turn an :class:`HrlfError` into a one-line ``Error: ...`` and exit status 1; anything
-else is a bug and keeps its traceback.
+The CLIs turn an :class:`HrlfError` into one log line (``hrlf-run ERROR ...``) and exit
+status 1; anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
