@@ -34,6 +34,7 @@ import logging
 
 import numpy as np
 
+from hrlf.runtime.capture.asr_timing import TextTiming
 from hrlf.runtime.capture.asr_worker import DecodeWorker, Resampler, Utt
 from hrlf.runtime.capture.heard import Heard
 from hrlf.runtime.featurizers.text import Word, WordFrames
@@ -155,6 +156,7 @@ class SpeechToText:
             self._last_voiced = t + self.block_s
             if u is not None:
                 u.speech_s = (u.speech_s[0], self._last_voiced)
+                self._run(u, t)
         quiet = t - self._last_voiced  # seconds since the speech paused
         if u is not None and (quiet >= self.hangover_s - 1e-9 or t - u.t_start >= self.max_utt_s
                               or (t - u.t_start >= self.soft_max_s and quiet >= self.endpoint_s)):
@@ -165,6 +167,7 @@ class SpeechToText:
             t0 = t - sum(len(b) for b in ring) / ASR_RATE
             u = self._utt = Utt(t0, max(t0, t - self.preroll_s))
             u.speech_s = (t, t + self.block_s)
+            self._run(u, t)
             if ring:
                 self.worker.feed(u, np.concatenate(ring))
             u.partial_at = u.audio_s
@@ -186,9 +189,19 @@ class SpeechToText:
             # the endpoint decode behind it
             self.worker.partial(u)
 
+    def _run(self, u: Utt, t: float) -> None:
+        """A voiced block at ``t``: the utterance's speech runs (pauses of ``endpoint_s`` or
+        more split them)."""
+        if u.runs and t - u.runs[-1][1] < self.endpoint_s - 1e-9:
+            u.runs[-1][1] = t + self.block_s
+        else:
+            u.runs.append([t, t + self.block_s])
+
     def _end(self, t_end: float) -> None:
         u, self._utt = self._utt, None
         u.t_end = t_end
+        # an endpoint decode covered all of its speech: the final may reuse its words
+        u.reuse = u.endpoint_at is not None and u.endpoint_at == u.speech_s[1]
         decode = u.voiced * self.block_s >= self.min_voiced_s
         if not decode:
             u.voiced = -1  # too little voice (a click, a cough): not decoded
@@ -203,7 +216,9 @@ class SpeechToText:
             if kind == "partial":
                 words, audio_s, endpoint = rest
                 ws = self._abs(u, words)
-                f, s = self.frames.until(ws, u.t0 + audio_s - (0.0 if endpoint else self.lag_s))
+                until = u.t0 + audio_s - (0.0 if endpoint else self.lag_s)
+                f, s = self.frames.until(ws, until)
+                self.timing.emitted(u, until, bool(f))
                 if endpoint:
                     self.timing.endpoint(u, bool(ws))
             elif kind == "error" and rest[1] == "partial":
@@ -215,14 +230,13 @@ class SpeechToText:
                     self._failed(rest[0])
                 ws = self._abs(u, words)
                 f, s = self.frames.until(ws, u.t_end, end=True)
+                self.timing.emitted(u, u.t_end, bool(f))
                 self._framing = None
                 if u.voiced >= 0:
                     self.utterances += 1
                     self.words_total += len(ws)
                     self.heard.add(ws)
                     self.timing.final(u, bool(ws))
-            if f:
-                self.timing.emitted(u)
             frames += f
             silent += s
         return frames
@@ -242,49 +256,6 @@ class SpeechToText:
     def pop_failures(self) -> int:
         n, self.failures = self.failures, 0
         return n
-
-
-class TextTiming:
-    """Live text latency: from the end of an utterance's speech to its final text, and the
-    gaps between text emissions inside utterances of 3 s or more (partials)."""
-
-    def __init__(self, clock=None, keep: int = 1000):
-        self.clock = clock
-        self.after_end: collections.deque = collections.deque(maxlen=keep)
-        self.gaps: collections.deque = collections.deque(maxlen=keep)
-
-    def emitted(self, u: Utt) -> None:
-        if self.clock is not None:
-            u.emits.append(self.clock())
-
-    def endpoint(self, u: Utt, has_words: bool) -> None:
-        """The text of speech that paused at ``u.endpoint_at`` is out."""
-        if self.clock is not None and has_words:
-            self.after_end.append(self.clock() - u.endpoint_at)
-
-    def final(self, u: Utt, has_words: bool) -> None:
-        if self.clock is None or not has_words:
-            return
-        now = self.clock()
-        if u.endpoint_at != u.speech_s[1]:  # no endpoint decode covered the last speech
-            self.after_end.append(now - u.speech_s[1])
-        if u.speech_s[1] - u.speech_s[0] >= 3.0:
-            times = sorted(u.emits + [now])
-            self.gaps.extend(np.diff(times).tolist())
-
-    def stats(self) -> dict:
-        """``{"after_end_s": {p50, p95, n}, "partial_gap_s": {p50, max, n}}`` (live only)."""
-        if self.clock is None:
-            return {}
-        out = {}
-        for key, vals, qs in (("after_end_s", self.after_end, ("p50", "p95")),
-                              ("partial_gap_s", self.gaps, ("p50", "max"))):
-            a = np.asarray(vals, float)
-            if len(a):
-                out[key] = {q: round(float(np.max(a) if q == "max" else
-                                           np.percentile(a, int(q[1:]))), 3) for q in qs}
-                out[key]["n"] = len(a)
-        return {"text_latency": out}
 
 
 def unavailable_reason() -> str | None:
