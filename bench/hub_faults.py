@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from streams import rss_mb  # bench/streams.py (same folder)
+from streams_proc import rss_mb  # bench/streams_proc.py (same folder)
 
 
 class FakeBackend:

@@ -1,7 +1,8 @@
 """Many concurrent real-time streams: one Session per stream vs the shared hub vs Triton.
 
-    python bench/streams.py --json bench/results/streams.json [--n 1 10 100 1000]
-        [--modes session hub triton] [--seconds 20] [--warmup 4]
+    python bench/streams.py --modes hub --n 1000 2000 --runs 5
+        [--json bench/results/streams.json] [--seconds 20] [--warmup 4]
+        [--budget-ms 250] [--workers N] [--target-batch N] [--in-time-ms 100]
 
 N streams of the demo model (text 4 Hz x 32, audio 20 Hz x 24, vision 10 Hz x 32; 2 s
 windows, 1 s hop) are fed at real-time pace: every frame is pushed at its timestamp on the
@@ -10,20 +11,23 @@ come due spread over each second, as independent calls do). Modes:
 
 * ``session``: one live ``Session`` per stream, each with its own worker thread, all
   sharing one ONNX Runtime session (1 thread) — N sessions started side by side;
-* ``hub``: one ``Hub`` with one ONNX Runtime backend (1 thread) scoring all streams, with
-  cross-stream batching (``--max-batch``, ``--max-wait-ms``);
+* ``hub``: one ``Hub`` (``Hub.load``: its batch size measured, inference threads from the
+  usable CPUs, latency budget ``--budget-ms``) on ONNX Runtime (1 intra-op thread);
 * ``triton``: the same hub with ``--backend triton``: windows are packed here and scored by
   a ``tritonserver`` on loopback (Python backend running onnxruntime, 1 thread, dynamic
   batching), started by this script from the repository ``hrlf-export --triton`` writes.
 
-Each (mode, N) runs in a fresh process. Reported, over the measured seconds (after
-``--warmup``): per-segment latency p50/p99 (from the moment a window is due — its end plus
-the 0.1 s grace — until its result is delivered), CPU seconds per segment (this process;
-plus the server's for triton), peak RSS, resident memory per stream (RSS after the run
-minus RSS with the model loaded and no stream, divided by N), segments expected vs
-delivered, windows dropped, and how late the pushes ran behind the wall clock
-(``push_lag_ms``: when it grows, the box could not keep up). The machine's load average at
-the start of each run is recorded: this 2-core VM is shared.
+Every (mode, N) runs ``--runs`` times, each in a fresh process (a single run says little on
+a shared machine). Per run, over the measured seconds (after ``--warmup``): latency p50/p99
+of the windows that came due in the span (from the moment a window is due — its end plus
+the 0.1 s grace — until its result is delivered); ``delivered_pct`` and ``in_time_pct``:
+of those windows, how many got a result, and how many within ``--in-time-ms``; windows
+shed (``segments_dropped``, by reason); CPU cores used (this process's CPU time over wall
+time; plus the server's for triton); what the rest of the machine used meanwhile
+(``others_cpu_cores``: busy CPU time of the machine minus ours) and the load average at
+start and end; peak RSS and resident memory per stream; how late the pushes ran
+(``push_lag_ms``). The summary per (mode, N) gives the median and the worst of every run,
+and whether every run held (p99 <= --in-time-ms and >= 99 % delivered).
 """
 from __future__ import annotations
 
@@ -33,133 +37,21 @@ import os
 import platform
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from streams_feed import feed_second, recording, windows_due
+from streams_proc import loadavg, machine_busy_s, proc_cpu_s, proc_hwm_mb, rss_mb  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _stat(pid: int) -> list:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def family(pid: int) -> list[int]:
-    """``pid`` and its descendants (the server and its Python-backend stub)."""
-    kids: dict = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                kids.setdefault(int(_stat(int(d))[1]), []).append(int(d))
-            except (OSError, IndexError):
-                pass
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += kids.get(p, [])
-    return out
-
-
-def proc_cpu_s(pid: int) -> float:
-    """user + system CPU seconds of a process and its descendants (from /proc)."""
-    total = 0
-    for p in family(pid):
-        try:
-            f = _stat(p)
-            total += int(f[11]) + int(f[12])
-        except (OSError, IndexError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def proc_hwm_mb(pid: int) -> float:
-    """Peak resident memory of a process and its descendants, summed (MB)."""
-    total = 0.0
-    for p in family(pid):
-        try:
-            with open(f"/proc/{p}/status") as f:
-                total += next((int(x.split()[1]) for x in f if x.startswith("VmHWM:")), 0) / 1024
-        except OSError:
-            pass
-    return total
-
-
-def recording(spec, seconds: float) -> dict:
-    """The demo stream as per-modality (times, frames) arrays, shared by every stream."""
-    from hrlf.runtime.sources import Status, open_source
-
-    src = open_source("demo:0", spec, duration_s=seconds)
-    per: dict = {m: ([], []) for m in spec.modalities}
-    while True:
-        r = src.read(0)
-        for e in r.events:
-            per[e.modality][0].append(e.t)
-            per[e.modality][1].append(np.asarray(e.x, np.float32))
-        if r.status == Status.EOS:
-            break
-    return {m: (np.asarray(t), np.stack(x)) for m, (t, x) in per.items()}
-
-
-def second_schedule(rec: dict, phases: np.ndarray, s: int, mods: list):
-    """Every push of wall second [s, s+1) of the run: (wall offsets, stream, modality, row),
-    sorted by wall time. Stream i's clock starts at wall ``phases[i]``."""
-    walls, sid, mid, row = [], [], [], []
-    for j, m in enumerate(mods):
-        times = rec[m][0]
-        lo = np.searchsorted(times, s - phases, "left")
-        hi = np.searchsorted(times, s + 1 - phases, "left")
-        n = hi - lo
-        streams = np.repeat(np.arange(len(phases)), n)
-        idx = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(lo, n)
-        walls.append(phases[streams] + times[idx])
-        sid.append(streams)
-        mid.append(np.full(len(idx), j))
-        row.append(idx)
-    w = np.concatenate(walls)
-    order = np.argsort(w, kind="stable")
-    return w[order], np.concatenate(sid)[order], np.concatenate(mid)[order], \
-        np.concatenate(row)[order]
-
-
-def chunk_schedule(rec: dict, phases: np.ndarray, s: int, mods: list, chunk_s: float):
-    """Every chunk released in wall second [s, s+1): (wall offsets, stream, modality, lo, hi)
-    sorted by wall time. A chunk holds a modality's frames of stream time
-    [c * chunk_s, (c + 1) * chunk_s) and is released when it ends (as a featurizer emits)."""
-    per_s = int(round(1 / chunk_s))
-    c_lo = np.ceil((s - phases) * per_s).astype(int) - 1
-    c_hi = np.ceil((s + 1 - phases) * per_s).astype(int) - 1
-    n = np.maximum(c_hi - c_lo, 0)
-    sid = np.repeat(np.arange(len(phases)), n)
-    c = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(c_lo, n)
-    keep = c >= 0
-    sid, c = sid[keep], c[keep]
-    walls = phases[sid] + (c + 1) * chunk_s
-    out = []
-    for j, m in enumerate(mods):
-        lo = np.searchsorted(rec[m][0], c * chunk_s - 1e-9, "left")
-        hi = np.searchsorted(rec[m][0], (c + 1) * chunk_s - 1e-9, "left")
-        ok = hi > lo
-        out.append((walls[ok], sid[ok], np.full(ok.sum(), j), lo[ok], hi[ok]))
-    w = np.concatenate([o[0] for o in out])
-    order = np.argsort(w, kind="stable")
-    return tuple(np.concatenate([o[i] for o in out])[order] for i in range(5))
-
-
 def open_streams(mode: str, n: int, args, on_result):
-    """(streams with push/clock, closer, backend name) for one mode."""
+    """(streams with push/clock, closer, backend name, hub or None, base RSS) for a mode."""
     from hrlf.runtime.hub import Hub, HubConfig
     from hrlf.runtime.session import Session, SessionConfig
 
@@ -176,12 +68,13 @@ def open_streams(mode: str, n: int, args, on_result):
         base = rss_mb()
         sessions = [Session(SharedBackend(be), spec, live, on_result=on_result).start()
                     for _ in range(n)]
-        sessions[0].base_rss = base
-        return sessions, lambda: [s.close() for s in sessions], be.name
+        return sessions, lambda: [s.close() for s in sessions], be.name, None, base
     opts = {"backend": args.backend, "threads": args.threads} if mode == "hub" else \
         {"backend": "triton", "triton_url": args.triton_url}
-    hub = Hub.load(args.model_dir, config=HubConfig(
-        max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1e3, stream=live), **opts)
+    cfg = HubConfig(max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1e3, stream=live,
+                    workers=args.workers or None, target_batch=args.target_batch or None,
+                    latency_budget_s=args.budget_ms / 1e3 if args.budget_ms > 0 else None)
+    hub = Hub.load(args.model_dir, config=cfg, **opts)
     if hasattr(hub.backend, "compile_all"):  # compiled models are not per-stream memory
         hub.backend.compile_all()
     base = rss_mb()
@@ -189,31 +82,11 @@ def open_streams(mode: str, n: int, args, on_result):
     streams = [hub.add_stream(on_result=on_result) for _ in range(n)]
     hub.add_ms_per_stream = (time.perf_counter() - t_add) * 1e3 / n
     hub.start()
-    hub.base_rss = base
-    return streams, hub.close, hub.backend.name
+    return streams, hub.close, hub.backend.name, hub, base
 
 
-def feed_second(args, streams, rec, phases, mods, t0, sec, lags) -> None:
-    """Push wall second ``sec`` of every stream at its timestamps (``lags``: push lateness)."""
-    frames = [rec[m][1] for m in mods]
-    times = [rec[m][0] for m in mods]
-    chunked = args.chunk_ms > 0 and args.mode != "session"
-    if chunked:
-        walls, sid, mid, lo, hi = chunk_schedule(rec, phases, sec, mods, args.chunk_ms / 1e3)
-    else:
-        walls, sid, mid, lo = second_schedule(rec, phases, sec, mods)
-    for k in range(len(walls)):
-        due = t0 + walls[k]
-        now = time.monotonic()
-        if due > now + 0.002:
-            time.sleep(due - now)
-        elif lags is not None and k % 16 == 0:
-            lags.append(max(0.0, now - due) * 1e3)
-        j, r = mid[k], lo[k]
-        if chunked:
-            streams[sid[k]].push_many(mods[j], times[j][r:hi[k]], frames[j][r:hi[k]])
-        else:
-            streams[sid[k]].push(mods[j], float(times[j][r]), frames[j][r])
+def _pct(a, q) -> float:
+    return round(float(np.percentile(a, q)), 2) if len(a) else 0.0
 
 
 def worker(args) -> dict:
@@ -226,56 +99,59 @@ def worker(args) -> dict:
     mods = list(spec.modalities)
     total_s = args.warmup + args.seconds
     rec = recording(spec, total_s + 3)
-    rng = np.random.default_rng(args.n)
-    phases = np.sort(rng.uniform(0, 1, args.n))
-    lat, measuring = [], [False]
+    phases = np.sort(np.random.default_rng(args.n).uniform(0, 1, args.n))
+    got: list = []  # (monotonic time delivered, latency ms) of every scored window
 
     def on_result(r):
-        if measuring[0] and r.status == "ok":
-            lat.append(r.latency_ms["total"])
+        if r.status == "ok":
+            got.append((time.monotonic(), r.latency_ms["total"]))
 
-    rss0 = rss_mb()
-    streams, close, backend = open_streams(args.mode, args.n, args, on_result)
+    streams, close, backend, hub, base = open_streams(args.mode, args.n, args, on_result)
     t0 = time.monotonic()
     for i, s in enumerate(streams):  # each stream's clock starts at its phase
         s._t0_wall = t0 + phases[i]
-    lags = []
+    lags: list = []
     for sec in range(int(total_s)):
         if sec == args.warmup:
-            measuring[0] = True
-            cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+            cpu0, busy0 = resource.getrusage(resource.RUSAGE_SELF), machine_busy_s()
             srv0 = proc_cpu_s(args.server_pid) if args.server_pid else 0.0
-            tm0 = time.monotonic()
-        feed_second(args, streams, rec, phases, mods, t0, sec, lags if measuring[0] else None)
-    measured_s = time.monotonic() - tm0
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+            tm0, load0 = time.monotonic(), loadavg()
+        feed_second(streams, rec, phases, mods, t0, sec, args.chunk_ms / 1e3,
+                    lags if sec >= args.warmup else None)
+    tm1 = time.monotonic()
+    cpu1, busy1 = resource.getrusage(resource.RUSAGE_SELF), machine_busy_s()
     srv_cpu = (proc_cpu_s(args.server_pid) - srv0) if args.server_pid else 0.0
-    n_lat = len(lat)
-    rss_run = rss_mb()
+    load1, rss_run = loadavg(), rss_mb()
+    time.sleep(min(2.0, 3 * args.in_time_ms / 1e3 + 0.5))  # the span's last windows
     t_close = time.perf_counter()
-    close()
+    stats = close()
     close_s = time.perf_counter() - t_close
+    measured_s = tm1 - tm0
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    a = np.asarray(lat[:n_lat]) if n_lat else np.zeros(1)
-    base = getattr(getattr(streams[0], "hub", streams[0]), "base_rss", rss0)
+    d = np.asarray(got) if got else np.zeros((0, 2))
+    lat = d[(d[:, 0] - d[:, 1] / 1e3 >= tm0) & (d[:, 0] - d[:, 1] / 1e3 < tm1), 1]
+    expected = windows_due(phases, t0, tm0, tm1)
     out = {"mode": args.mode, "n": args.n, "backend": backend, "measured_s": round(measured_s, 2),
-           "segments": n_lat, "segments_expected": int(round(args.n * measured_s / 1.0)),
-           "latency_ms": {"p50": round(float(np.percentile(a, 50)), 2),
-                          "p99": round(float(np.percentile(a, 99)), 2),
-                          "max": round(float(a.max()), 2)},
-           "cpu_s_per_segment_ms": round(1e3 * (cpu + srv_cpu) / max(1, n_lat), 4),
+           "segments": int(len(lat)), "segments_expected": expected,
+           "delivered_pct": round(100 * len(lat) / max(1, expected), 2),
+           "in_time_pct": round(100 * float((lat <= args.in_time_ms).sum()) / max(1, expected), 2),
+           "latency_ms": {"p50": _pct(lat, 50), "p99": _pct(lat, 99),
+                          "max": round(float(lat.max()), 2) if len(lat) else 0.0},
+           "cpu_cores": round((cpu + srv_cpu) / measured_s, 3),
            "client_cpu_cores": round(cpu / measured_s, 3),
            "server_cpu_cores": round(srv_cpu / measured_s, 3),
+           "others_cpu_cores": round((busy1 - busy0 - cpu - srv_cpu) / measured_s, 3),
+           "loadavg": {"start": load0, "end": load1},
+           "cpu_ms_per_segment": round(1e3 * (cpu + srv_cpu) / max(1, len(lat)), 4),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
            "rss_model_loaded_mb": round(base, 1),
            "rss_per_stream_kb": round((rss_run - base) * 1024 / args.n, 1),
-           "push_lag_ms": {"p50": round(float(np.percentile(lags, 50)), 2) if lags else 0.0,
-                           "p99": round(float(np.percentile(lags, 99)), 2) if lags else 0.0},
+           "push_lag_ms": {"p50": _pct(lags, 50), "p99": _pct(lags, 99)},
            "close_s": round(close_s, 2)}
-    hub = getattr(streams[0], "hub", None)
     if hub is not None:
-        out["add_stream_ms"] = round(hub.add_ms_per_stream, 3)
-        out["mean_batch"] = hub.stats()["mean_batch"]
+        st = getattr(stats, "stats", None) or hub.stats()
+        out.update(add_stream_ms=round(hub.add_ms_per_stream, 3), mean_batch=st["mean_batch"],
+                   segments_dropped=st["segments_dropped"], batching=st["batching"])
     if args.server_pid:
         out["server_peak_rss_mb"] = round(proc_hwm_mb(args.server_pid), 1)
     return out
@@ -287,20 +163,63 @@ def run_one(mode: str, n: int, args, server) -> dict:
            "--seconds", str(args.seconds), "--warmup", str(args.warmup),
            "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
            "--threads", str(args.threads), "--backend", args.backend,
-           "--chunk-ms", str(args.chunk_ms)]
-    if args.model_dir:
-        cmd += ["--model-dir", args.model_dir]
+           "--chunk-ms", str(args.chunk_ms), "--budget-ms", str(args.budget_ms),
+           "--in-time-ms", str(args.in_time_ms)]
+    for flag, v in (("--workers", args.workers), ("--target-batch", args.target_batch),
+                    ("--model-dir", args.model_dir)):
+        if v:
+            cmd += [flag, str(v)]
     if mode == "triton":
         cmd += ["--triton-url", server.grpc_url, "--server-pid", str(server.proc.pid)]
-    load = os.getloadavg()[0]
     out = subprocess.run(cmd, capture_output=True, text=True,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     if out.returncode != 0:
-        run = {"mode": mode, "n": n, "error": out.stderr.strip().splitlines()[-1:]}
-    else:
-        run = json.loads(out.stdout.strip().splitlines()[-1])
-    run["loadavg_1min_at_start"] = round(load, 2)
-    return run
+        return {"mode": mode, "n": n, "error": out.stderr.strip().splitlines()[-3:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summarize(runs: list[dict], in_time_ms: float) -> list[dict]:
+    """Per (mode, N): the median and the worst of its runs, and whether every run held."""
+    out = []
+    for key in dict.fromkeys((r["mode"], r["n"]) for r in runs):
+        rs = [r for r in runs if (r["mode"], r["n"]) == key and "latency_ms" in r]
+        if not rs:
+            continue
+        p99 = [r["latency_ms"]["p99"] for r in rs]
+        dl = [r["delivered_pct"] for r in rs]
+        it = [r["in_time_pct"] for r in rs]
+        cores = [r["cpu_cores"] for r in rs]
+        out.append({
+            "mode": key[0], "n": key[1], "runs": len(rs),
+            "errors": sum(1 for r in runs if (r["mode"], r["n"]) == key and "error" in r),
+            "p50_ms_median": round(statistics.median(r["latency_ms"]["p50"] for r in rs), 2),
+            "p99_ms_median": round(statistics.median(p99), 2), "p99_ms_worst": max(p99),
+            "p99_ms_all": p99,
+            "delivered_pct_median": statistics.median(dl), "delivered_pct_worst": min(dl),
+            "in_time_pct_median": statistics.median(it), "in_time_pct_worst": min(it),
+            "cpu_cores_median": round(statistics.median(cores), 3), "cpu_cores_worst": max(cores),
+            "others_cpu_cores_median": round(statistics.median(
+                r["others_cpu_cores"] for r in rs), 3),
+            "loadavg_1min": [r["loadavg"]["start"][0] for r in rs],
+            "held_every_run": all(r["latency_ms"]["p99"] <= in_time_ms
+                                  and r["delivered_pct"] >= 99.0 for r in rs)})
+    return out
+
+
+def table(summary: list[dict]) -> str:
+    """The summary as a markdown table (what README quotes)."""
+    lines = ["| mode | N | runs | p50 median | p99 median | p99 worst | delivered (worst) | "
+             "in time (worst) | CPU cores median (worst) | others' cores | load avg (1 min) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in summary:
+        la = s["loadavg_1min"]
+        lines.append(
+            f"| {s['mode']} | {s['n']} | {s['runs']} | {s['p50_ms_median']} ms | "
+            f"{s['p99_ms_median']} ms | {s['p99_ms_worst']} ms | {s['delivered_pct_median']} % "
+            f"({s['delivered_pct_worst']} %) | {s['in_time_pct_median']} % "
+            f"({s['in_time_pct_worst']} %) | {s['cpu_cores_median']} ({s['cpu_cores_worst']}) | "
+            f"{s['others_cpu_cores_median']} | {min(la)}–{max(la)} |")
+    return "\n".join(lines)
 
 
 def serve_demo(tmp: str):
@@ -317,17 +236,24 @@ def serve_demo(tmp: str):
     return TritonServer(repo, (triton_repo.PYTHON_MODEL,)).start()
 
 
-def main() -> None:
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default=os.path.join(HERE, "results", "streams.json"))
-    ap.add_argument("--n", type=int, nargs="+", default=[1, 10, 100, 1000])
+    ap.add_argument("--n", type=int, nargs="+", default=[1, 10, 100, 1000, 2000])
     ap.add_argument("--modes", nargs="+", default=["session", "hub", "triton"],
                     choices=["session", "hub", "triton"])
+    ap.add_argument("--runs", type=int, default=5, help="fresh processes per (mode, N)")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=int, default=4)
     ap.add_argument("--max-batch", type=int, default=64)
     ap.add_argument("--max-wait-ms", type=float, default=20.0)
-    ap.add_argument("--threads", type=int, default=1, help="inference threads (hub, triton)")
+    ap.add_argument("--workers", type=int, default=0, help="hub inference threads (0: auto)")
+    ap.add_argument("--target-batch", type=int, default=0, help="hub batch size (0: measured)")
+    ap.add_argument("--budget-ms", type=float, default=250.0,
+                    help="hub latency budget: windows that would miss it are shed (0: never)")
+    ap.add_argument("--in-time-ms", type=float, default=100.0,
+                    help="a result within this of its window's due time is in time")
+    ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
     ap.add_argument("--backend", default="ort", choices=["ort", "openvino"],
                     help="in-process backend of the session and hub modes")
     ap.add_argument("--chunk-ms", type=float, default=250.0,
@@ -342,9 +268,15 @@ def main() -> None:
     ap.add_argument("--mode", default="hub", help=argparse.SUPPRESS)
     ap.add_argument("--triton-url", default="", help=argparse.SUPPRESS)
     ap.add_argument("--server-pid", type=int, default=0, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.worker:
         args.n = args.n[0]
+        if args.mode == "session":
+            args.chunk_ms = 0.0
         print(json.dumps(worker(args)), flush=True)
         return
     runs, server = [], None
@@ -356,28 +288,26 @@ def main() -> None:
         for mode in args.modes:
             for n in args.n:
                 if mode == "session" and n > args.max_session_n:
-                    runs.append({"mode": mode, "n": n, "skipped": (
-                        f"N > --max-session-n {args.max_session_n}: one worker thread per "
-                        "stream polling every 5 ms; at N=1000 the load average of this "
-                        "2-core VM passed 100 within a minute and the run was stopped")})
                     continue
-                run = run_one(mode, n, args, server)
-                print(json.dumps(run), flush=True)
-                runs.append(run)
+                for _ in range(args.runs):
+                    run = run_one(mode, n, args, server)
+                    print(json.dumps(run), flush=True)
+                    runs.append(run)
     finally:
         if server is not None:
             server.stop()
+    summary = summarize(runs, args.in_time_ms)
     result = {"command": "python bench/streams.py " + " ".join(sys.argv[1:]),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version()},
-              "settings": {"seconds": args.seconds, "warmup": args.warmup,
-                           "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
-                           "threads": args.threads, "backend": args.backend,
-                           "chunk_ms": args.chunk_ms, "grace_s": 0.1, "hop_s": 1.0},
-              "runs": runs}
+              "machine": {"cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)),
+                          "platform": platform.platform(), "python": platform.python_version()},
+              "settings": {k: getattr(args, k) for k in (
+                  "runs", "seconds", "warmup", "max_batch", "max_wait_ms", "workers",
+                  "target_batch", "budget_ms", "in_time_ms", "threads", "backend", "chunk_ms")},
+              "summary": summary, "runs": runs}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(result, f, indent=1)
+    print(table(summary), file=sys.stderr)
 
 
 if __name__ == "__main__":

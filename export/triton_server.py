@@ -25,16 +25,17 @@ parent-death signal), so a killed wrapper leaves no server listening.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
+import click
+
+from hrlf.runtime.cli_base import OneLineCommand
 from hrlf.runtime.errors import BackendUnavailable
 
 ENV_VAR = "HRLF_TRITON_ENV"
@@ -233,48 +234,48 @@ def _raise_stop(signum, frame) -> None:
     raise _Stop(signum)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Serve a model repository (nvidia-pytriton's "
-                                 "tritonserver, Python backend) on loopback; Triton has no "
-                                 "authentication.")
-    ap.add_argument("repo")
-    ap.add_argument("--model", action="append", default=None,
-                    help="model to load (repeatable; default hrlf_python)")
-    ap.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
-    ap.add_argument("--http-port", type=int, default=8000, help="HTTP port (default 8000)")
-    ap.add_argument("--metrics-port", type=int, default=None,
-                    help="serve Prometheus metrics on this port (default: off)")
-    ap.add_argument("--address", default="127.0.0.1",
-                    help="interface to bind (default 127.0.0.1; anything else is reachable "
-                         "by others, without authentication)")
-    args = ap.parse_args(argv)
-    for name in ("grpc_port", "http_port", "metrics_port"):
-        v = getattr(args, name)
-        if v is not None and not 1 <= v <= 65535:
-            ap.error(f"--{name.replace('_', '-')} {v}: out of range; use a port in [1, 65535]")
+_PORT = click.IntRange(1, 65535)
+
+
+@click.command(cls=OneLineCommand, tool="triton_server",
+               context_settings={"help_option_names": ["-h", "--help"]},
+               epilog="\b\nExample:\n  python -m hrlf.export.triton_server models/mosi-triton "
+                      "--grpc-port 8001")
+@click.argument("repo")
+@click.option("--model", "models", multiple=True, default=("hrlf_python",), show_default=True,
+              help="Model to load (repeatable).")
+@click.option("--grpc-port", type=_PORT, default=8001, show_default=True, help="gRPC port.")
+@click.option("--http-port", type=_PORT, default=8000, show_default=True, help="HTTP port.")
+@click.option("--metrics-port", type=_PORT, default=None,
+              help="Serve Triton's Prometheus metrics on this port [off].")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Interface to bind (anything else is reachable by others, without "
+                   "authentication).")
+def main(repo, models, grpc_port, http_port, metrics_port, address) -> None:
+    """Serve a model repository (nvidia-pytriton's tritonserver, Python backend) on
+    loopback; Triton has no authentication."""
+    from hrlf.runtime import logs
+
+    log = logs.tool_log()
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     server = None
     try:
-        server = TritonServer(args.repo, tuple(args.model or ["hrlf_python"]),
-                              log_path=os.path.abspath("tritonserver.log"), address=args.address)
-        server.start(grpc_port=args.grpc_port, http_port=args.http_port,
-                     metrics_port=args.metrics_port)
-        if args.address not in ("127.0.0.1", "localhost", "::1"):
-            print(f"warning: serving on {args.address} without authentication", file=sys.stderr)
-        print(f"serving {args.repo} at {server.grpc_url} (gRPC), port {server.http_port} "
-              f"(HTTP); log: {server.log_path}; Ctrl-C or SIGTERM stops", flush=True)
+        server = TritonServer(repo, tuple(models), log_path=os.path.abspath("tritonserver.log"),
+                              address=address)
+        server.start(grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port)
+        if address not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("serving on %s without authentication", address)
+        log.info("serving %s at %s (gRPC), port %s (HTTP); log: %s; Ctrl-C or SIGTERM stops",
+                 repo, server.grpc_url, server.http_port, server.log_path)
         code = server.proc.wait()
-        print(f"tritonserver exited with status {code}; log: {server.log_path}", file=sys.stderr)
-        sys.exit(1)
+        log.error("tritonserver exited with status %s; log: %s", code, server.log_path)
+        raise click.exceptions.Exit(1)
     except _Stop as e:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop; a second signal waits
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if server is not None:
             server.stop(e.signum)
-        print(f"{signal.Signals(e.signum).name}: tritonserver stopped", file=sys.stderr)
-    except BackendUnavailable as e:
-        print(f"Error: {e}", file=sys.stderr)
-        sys.exit(1)
+        log.info("%s: tritonserver stopped", signal.Signals(e.signum).name)
     finally:
         if server is not None:
             server.stop()
@@ -283,4 +284,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="python -m hrlf.export.triton_server")

@@ -65,22 +65,41 @@ def pack_segments_numpy(frames: np.ndarray, times: np.ndarray, starts: np.ndarra
     frames = np.asarray(frames, dtype=np.float32)
     times = np.asarray(times, dtype=np.float64)
     starts = np.atleast_1d(np.asarray(starts, dtype=np.float64))
+    n_seg = len(starts)
+    lo, hi = window_index(times, starts, window_s)
+    lengths = hi - lo
+    if n_seg == 1:  # the streaming case: one contiguous run of frames, no gathering
+        fr, t = frames[lo[0]:hi[0]], times[lo[0]:hi[0]]
+    else:  # frame index of every (window, frame) pair, window by window
+        total = int(lengths.sum())
+        idx = np.arange(total) + np.repeat(lo - (np.cumsum(lengths) - lengths), lengths)
+        fr, t = frames[idx], times[idx]
+    return pack_runs(fr, t, lengths, starts, rate_hz=rate_hz, n_frames=n_frames, mean=mean,
+                     std=std, out_frames=out_frames, dtype=dtype)
+
+
+def pack_runs(fr: np.ndarray, t: np.ndarray, lengths: np.ndarray, starts: np.ndarray, *,
+              rate_hz: float, n_frames: int, mean: np.ndarray, std: np.ndarray,
+              out_frames: int | None = None, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Pack B windows whose frames are given window after window: the first
+    ``lengths[0]`` rows of ``fr`` (times ``t``) belong to window 0, and so on, each inside
+    its window ``[starts[i], starts[i] + window_s)`` (as :func:`window_index` selects them).
+    What :func:`pack_segments_numpy` computes once it has found each window's frames; a
+    caller that cut the windows out of several buffers packs them in one pass.
+
+    Args:
+        fr: (N, d) float32 frames; t: (N,) float64 times; lengths: (B,) frames per window;
+        starts: (B,) float64 window starts; the rest as :func:`pack_segments_numpy`.
+    """
     out_frames = n_frames if out_frames is None else int(out_frames)
     if out_frames < n_frames:
         raise ValueError(f"out_frames {out_frames} < frames per window {n_frames}")
-    n_seg, dim = len(starts), frames.shape[1]
+    n_seg, dim = len(starts), fr.shape[1]
     x = np.zeros((n_seg * out_frames, dim), np.float32)
     mask = np.zeros(n_seg * out_frames, np.float32)
-    lo, hi = window_index(times, starts, window_s)
-    lengths = hi - lo
-    total = int(lengths.sum())
+    total = len(fr)
     if total:
-        if n_seg == 1:  # the streaming case: one contiguous run of frames, no gathering
-            seg, fr, t = np.zeros(total, np.int64), frames[lo[0]:hi[0]], times[lo[0]:hi[0]]
-        else:  # frame index and window of every (window, frame) pair, window by window
-            seg = np.repeat(np.arange(n_seg), lengths)
-            idx = np.arange(total) + np.repeat(lo - (np.cumsum(lengths) - lengths), lengths)
-            fr, t = frames[idx], times[idx]
+        seg = np.zeros(total, np.int64) if n_seg == 1 else np.repeat(np.arange(n_seg), lengths)
         slot = np.floor((t - starts[seg]) * rate_hz + SLOT_EPS).astype(np.int64)
         np.minimum(slot, n_frames - 1, out=slot)  # t >= start, so slot >= 0 already
         # a finite float64 sum <=> every value finite; only then skip the per-row check

@@ -58,6 +58,7 @@ class BackendGuard:
         self._down = False
         self.last_error = ""
         self._last_kind = ""  # the exception type of the last failure (a new kind is logged)
+        self.on_call = None  # metrics (hrlf.runtime.observe): called with each call's windows
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Scores for the batch, one per row.
@@ -84,6 +85,8 @@ class BackendGuard:
                 self._down = False
             log.warning("backend %s is back after %d failed calls", self.backend.name,
                         self.failures)
+        if self.on_call is not None:
+            self.on_call(n)
         return scores
 
     def _failed(self, e: Exception, n: int, outage: bool) -> None:
@@ -105,4 +108,5 @@ class BackendGuard:
 
     def stats(self) -> dict:
         with self._lock:
-            return {"failures": self.failures, "outages": self.outages, "down": self._down}
+            return {"failures": self.failures, "outages": self.outages, "down": self._down,
+                    "last_error": self.last_error}

@@ -19,6 +19,7 @@ Examples:
   tail -n0 -f feats.jsonl | hrlf-run MODEL_DIR --stream stdin   # live: no_data in gaps
   hrlf-run MODEL_DIR --stream stdin --pace fast < recorded.jsonl
   hrlf-run MODEL_DIR --stream camera0       # needs hrlf[capture] and a camera
+  hrlf-run MODEL_DIR --stream rtsp://cam/1 --metrics-port 9108   # /metrics, /readyz, live page
 
 \b
 Output: one JSON line per segment on stdout (t_start, t_end, score in [-3, 3], label,
@@ -113,10 +114,20 @@ _VERBOSE = {name: logging.INFO for name in _QUIET}
 @click.option("--words", is_flag=True,
               help="Show the recognized words: in each result line, the summary's "
                    "source.transcript and -v logs (off: call recordings are private).")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve Prometheus /metrics, /healthz, /readyz and a live page (/) on this "
+                   "port (0: a free one; the address is logged) [off; needs hrlf[metrics]].")
+@click.option("--metrics-address", default="127.0.0.1", show_default=True, metavar="IP",
+              help="Interface for --metrics-port (anything but loopback is reachable by "
+                   "others, without authentication).")
+@click.option("--metrics-linger", type=_range(0.0, 3600.0), default=0.0, show_default=True,
+              metavar="S", help="After the stream ends, serve until one more scrape took the "
+                                "final counters, at most S seconds.")
 @click.option("-v", "--verbose", is_flag=True, help="Log backend selection and source details.")
 def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, window, hop, drops,
          condition, grace, stats_every, threads, max_batch, max_jump, pack_device, stall_s, asr,
-         asr_model, words, verbose, on_backend_error, **remote):
+         asr_model, words, verbose, on_backend_error, metrics_port, metrics_address,
+         metrics_linger, **remote):
     """Stream timestamped feature windows per modality through MODEL_DIR (default: the
     built-in demo model) and emit one sentiment result per segment, whatever modalities
     are present."""
@@ -125,15 +136,18 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
                                  "leave the option out", param_hint="'--condition'")
     capture_opts = {"stall_s": stall_s, "verbose": verbose, "asr": asr,
                     "asr_model": asr_model, "words": words}
+    from hrlf.runtime.observe.run import RunObservation
+
     try:
-        _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
-             window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
-             pack_device, on_backend_error, **remote)
+        with RunObservation(stream, metrics_port, metrics_address, metrics_linger) as observe:
+            _run(observe, capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
+                 window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
+                 pack_device, on_backend_error, **remote)
     except BrokenPipeError:  # stderr went away: nobody is left to tell
         sys.stderr.close()
 
 
-def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
+def _run(observe, capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
          window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
          pack_device, on_backend_error, **remote):
     from hrlf.runtime.api import DEMO, open_runner
@@ -151,8 +165,10 @@ def _run(capture_opts, model_dir, stream, backend, precision, provider, fmt, dur
         backend_options=remote, on_backend_error=on_backend_error, write=out.write,
         output=out, fmt=fmt, stats_every_s=stats_every)
     holder.append(runner)
+    observe.attach(runner)
     with stop_on_signals(runner):
         st = runner.run()
+    observe.finish()
     if runner.aborted:  # a third signal during the flush: the summary is out, then say so
         from hrlf.runtime import logs
 

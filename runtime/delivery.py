@@ -56,6 +56,8 @@ class Delivery:
     _outbox: Outbox | None = None
     _own_pool: DeliveryPool | None = None
     _interrupt: BaseException | None = None
+    #: metrics and the live page (hrlf.runtime.observe): sees every result handed out
+    observer = None
 
     def _reasons(self, k: int) -> list[str]:
         end = k * self.hop_s + self.window_s
@@ -101,6 +103,8 @@ class Delivery:
             return results
         for r in results:
             annotate_absent(self, r)  # every result says why it lacks a modality
+        if self.observer is not None:
+            self.observer.seen(self, results)
         mode = self.delivery
         if mode == "return":
             return results

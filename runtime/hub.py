@@ -3,9 +3,11 @@
 Each stream (a call, a camera, a robot's sensor set) is a
 :class:`~hrlf.runtime.hub_stream.HubStream`: a full ``Session`` with its own buffers,
 deadlines, timestamp policy, results and exact accounting. What the streams share is the
-backend, and the hub's worker thread, which scores windows that come due at about the same
-time across streams in **one backend call**: a due window waits at most ``max_wait_s`` for
-others to join it, and a call holds at most ``max_batch`` windows.
+backend, the hub's worker thread, which packs the windows that come due across streams,
+and a few inference threads (hub_pool.py), which score them in batches in parallel. How
+large a batch, when it goes, and which windows are shed when the machine cannot keep up
+(``segments_dropped.overload``, a latency budget) is hub_schedule.py's policy, from the
+backend's measured cost per call (hub_batching.py).
 
 * Adding a stream is cheap (its buffers, no model load); removing one scores its last
   windows and frees it.
@@ -33,6 +35,7 @@ Embedding::
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
 import itertools
@@ -45,11 +48,15 @@ from typing import Callable
 
 from hrlf.runtime.backend_guard import BackendGuard
 from hrlf.runtime.backends.base import Backend, open_backend
+from hrlf.runtime.cpus import usable_cpus
 from hrlf.runtime.delivery import INTERRUPTS, Closed
 from hrlf.runtime.dispatch import DeliveryPool
 from hrlf.runtime.errors import InputError
-from hrlf.runtime.hub_stream import HubStream, Job, SharedBackend
+from hrlf.runtime.hub_batching import CostModel
+from hrlf.runtime.hub_pool import InferencePool
+from hrlf.runtime.hub_schedule import Scheduling
 from hrlf.runtime.hub_scoring import Scoring
+from hrlf.runtime.hub_stream import HubStream, Job, SharedBackend
 from hrlf.runtime.hub_totals import Totals
 from hrlf.runtime.memory import release_freed_memory
 from hrlf.runtime.session_config import CLOSE_TIMEOUT_S, SessionConfig, SessionError
@@ -77,12 +84,34 @@ class HubConfig:
         stream: the default SessionConfig of new streams (live, by default).
         delivery_threads: most threads running callbacks (one blocked callback holds one;
             another starts when all are blocked and other streams wait).
+        workers: inference threads (backend calls at once). None: the CPUs this process
+            may use (affinity, cgroup quota) for a backend that runs calls in parallel
+            (ONNX Runtime, Triton), else 1.
+        target_batch: windows per call when many are due. None: measured (the smallest
+            batch within 10 % of the best cost per window; ``max_batch`` for a Hub built
+            without a measured cost model).
+        latency_budget_s: a live window whose result would come later than this after it
+            was due is dropped unscored (``segments_dropped.overload``) instead of making
+            every stream late; None: never shed.
+        metrics_port: serve Prometheus metrics, /healthz, /readyz and the live page on this
+            port from ``start()`` (None: off; 0: a free port, see ``hub.observe.url``);
+            needs ``hrlf[metrics]`` (hrlf.runtime.observe).
+        metrics_address: the interface to bind (loopback unless you say otherwise).
+        metrics_streams: per-stream series while at most this many streams are open.
+        metrics_linger_s: at close(), keep serving until one more scrape, at most this long.
     """
 
     max_batch: int = 64
     max_wait_s: float = 0.02
     stream: SessionConfig = field(default_factory=lambda: SessionConfig(live=True))
     delivery_threads: int = 16
+    workers: int | None = None
+    target_batch: int | None = None
+    latency_budget_s: float | None = 0.25
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    metrics_streams: int = 32
+    metrics_linger_s: float = 0.0
 
     def check(self) -> None:
         if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) \
@@ -90,21 +119,46 @@ class HubConfig:
             raise InputError(f"hub config: max_batch={self.max_batch!r} must be a whole number >= 1")
         if not (isinstance(self.max_wait_s, (int, float)) and 0 <= self.max_wait_s <= 10):
             raise InputError(f"hub config: max_wait_s={self.max_wait_s!r} must be in [0, 10] s")
-        if isinstance(self.delivery_threads, bool) or not isinstance(self.delivery_threads, int) \
-                or not 1 <= self.delivery_threads <= 1024:
-            raise InputError(f"hub config: delivery_threads={self.delivery_threads!r} must be "
-                             "a whole number in [1, 1024]")
+        for name, hi in (("delivery_threads", 1024), ("workers", 256), ("target_batch", 1 << 20)):
+            v = getattr(self, name)
+            if (v is not None or name == "delivery_threads") and (
+                    isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi):
+                raise InputError(f"hub config: {name}={v!r} must be a whole number in [1, {hi}]")
+        b = self.latency_budget_s
+        if b is not None and not (isinstance(b, (int, float)) and not isinstance(b, bool)
+                                  and 0 < b <= 3600):
+            raise InputError(f"hub config: latency_budget_s={b!r} must be in (0, 3600] s, or "
+                             "None (never shed)")
 
 
-class Hub(Scoring):
-    """Streams sharing one backend, with cross-stream batching. Thread-safe."""
+class Hub(Scheduling, Scoring):
+    """Streams sharing one backend, with cross-stream batching. Thread-safe.
+
+    Args:
+        backend: the backend every stream's windows are scored on.
+        spec: its model's spec.
+        config: batching, threads, latency budget, the streams' default config.
+        monotonic: clock (injectable for tests).
+        cost: the backend's measured cost per call (:meth:`load` measures it); None:
+            batches of ``max_batch``, and only lateness counts against the budget.
+    """
+
+    observer = None  # metrics (hrlf.runtime.observe): sees every stream's results
+    observe = None  # the metrics server, while HubConfig.metrics_port serves
 
     def __init__(self, backend: Backend, spec: ModelSpec, config: HubConfig | None = None,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic,
+                 cost: CostModel | None = None):
         self.cfg = config or HubConfig()
         self.cfg.check()
         self.backend, self.spec, self._monotonic = backend, spec, monotonic
         self.max_batch = max(1, min(self.cfg.max_batch, getattr(backend, "max_batch", 1 << 30)))
+        self.cost = cost
+        self.target_batch = min(self.max_batch, self.cfg.target_batch or (
+            cost.target_batch(self.max_batch) if cost is not None else self.max_batch))
+        parallel = bool(getattr(backend, "concurrent_runs", False))
+        self.workers = self.cfg.workers or (usable_cpus() if parallel else 1)
+        self._close_timeout_s = CLOSE_TIMEOUT_S
         self._shared = SharedBackend(backend)
         self._guard = BackendGuard(backend, monotonic=monotonic)
         self._pool = DeliveryPool("hrlf-hub-cb", self.cfg.delivery_threads)
@@ -115,8 +169,12 @@ class Hub(Scoring):
         self._heap: list = []  # (due wall time, tiebreak, stream) for live streams
         self._tie = itertools.count()
         self._dirty: set = set()  # non-live streams pushed since the last step
-        self._pending: list[Job] = []  # worker only
-        self._infer_lock = threading.Lock()
+        self._pending: list[Job] = []  # under the step lock
+        # backends that cannot run calls in parallel still overlap packing and delivery
+        self._infer_lock = contextlib.nullcontext() if parallel else threading.Lock()
+        self._count_lock = threading.Lock()
+        self._drain_s = 0.0  # seconds per queued window, lately (hub_schedule.py)
+        self._infer = InferencePool(self._score_jobs, self.workers, done=self._wake_worker)
         self._step_lock = threading.Lock()  # the worker's step vs. a caller's advance()
         self._thread: threading.Thread | None = None
         self._stop = self._closing = self.closed = False
@@ -140,8 +198,16 @@ class Hub(Scoring):
 
         model_dir = resolve_model(model_dir, backend, "Hub.load")
         spec = ModelSpec.load(model_dir)
-        backend_opts.setdefault("max_batch", (config or HubConfig()).max_batch)
-        return cls(open_backend(backend, model_dir, spec, **backend_opts), spec, config)
+        cfg = config or HubConfig()
+        backend_opts.setdefault("max_batch", cfg.max_batch)
+        be = open_backend(backend, model_dir, spec, **backend_opts)
+        try:
+            cost = CostModel.measure(be.run, spec, min(cfg.max_batch, be.max_batch))
+        except Exception as e:  # a backend that fails here fails (counted) while streaming
+            log.warning("hub: could not time the backend (%s: %s); batches of max_batch",
+                        type(e).__name__, e)
+            cost = None
+        return cls(be, spec, config, cost=cost)
 
     # ---- streams ---------------------------------------------------------------------
     def add_stream(self, name: str | None = None, config: SessionConfig | None = None,
@@ -182,13 +248,16 @@ class Hub(Scoring):
         s = self.stream(stream) if isinstance(stream, str) else stream
         return s.close(timeout_s)
 
-    def _flush_stream(self, s: HubStream) -> None:
-        """Score the windows of ``s`` still waiting for a batch (before it closes)."""
+    def _flush_stream(self, s: HubStream, deadline: float) -> None:
+        """Score the windows of ``s`` still waiting for a batch (before it closes), after
+        those in flight (bounded by ``deadline``)."""
         with self._step_lock:
             mine = [j for j in self._pending if j.stream is s]
-            if mine:
-                self._pending = [j for j in self._pending if j.stream is not s]
-                self._score_jobs(mine)
+            self._pending = [j for j in self._pending if j.stream is not s]
+        if mine:
+            self._score_now(mine, deadline)
+        else:
+            self._infer.wait_streams([s], deadline)
 
     def _forget(self, s: HubStream, final: dict | None = None) -> None:
         """A closed stream leaves: its counts join the totals (``final``: its stats())."""
@@ -230,60 +299,24 @@ class Hub(Scoring):
 
     # ---- the worker ------------------------------------------------------------------
     def start(self) -> "Hub":
-        """Run the worker thread that scores every stream's due windows."""
+        """Run the worker thread that scores every stream's due windows (and serve metrics
+        when ``HubConfig.metrics_port`` is set)."""
+        if self.cfg.metrics_port is not None and self.observe is None and not self.closed:
+            from hrlf.runtime.observe.server import serve_hub
+
+            self.observe = serve_hub(self)
         with self._lock:
             if self._thread is None and not self.closed:
                 self._thread = threading.Thread(target=self._work, daemon=True, name="hrlf-hub")
                 self._thread.start()
         return self
 
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                if self._stop:
-                    return
-                now = self._monotonic()
-                wake = [now + 0.1]
-                if self._heap:
-                    wake.append(self._heap[0][0])
-                if self._pending:
-                    wake.append(self._pending[0].due_wall + self.cfg.max_wait_s)
-                if not self._dirty and min(wake) > now:
-                    self._cv.wait(min(wake) - now)
-            self._pool.poke()  # a callback blocked in every delivery thread: add one
-            try:
-                self.step()
-            except Exception:  # a bug, not a stream's input: log it, keep serving
-                log.exception("hub worker step failed")
-
     def step(self, flush: bool = False) -> int:
-        """Collect due windows of every stream, and score them when a batch is full, the
-        oldest has waited ``max_wait_s``, or ``flush``. Returns windows scored."""
+        """Collect due windows of every stream, and score them in this thread when a batch
+        is full, the oldest has waited ``max_wait_s``, or ``flush``. Returns windows
+        scored."""
         with self._step_lock:
             return self._step(flush)
-
-    def _step(self, flush: bool) -> int:
-        now = self._monotonic()
-        with self._lock:
-            due: list[HubStream] = []
-            while self._heap and self._heap[0][0] <= now:
-                s = heapq.heappop(self._heap)[2]
-                s.in_heap = False
-                due.append(s)
-            due.extend(self._dirty)
-            self._dirty.clear()
-        self._pending += self._take_jobs(due, final=False)
-        with self._lock:
-            for s in due:
-                if s.cfg.live:
-                    self._schedule(s, not_before=now + 1e-3)
-        rows = sum(j.rows for j in self._pending)
-        if self._pending and (flush or rows >= self.max_batch or
-                              now >= self._pending[0].due_wall + self.cfg.max_wait_s):
-            jobs, self._pending = self._pending, []
-            self._score_jobs(jobs)
-            return rows
-        return 0
 
     @staticmethod
     def _take_jobs(streams: list[HubStream], final: bool) -> list[Job]:
@@ -331,6 +364,7 @@ class Hub(Scoring):
         if th is not None and th is not threading.current_thread():
             th.join(max(0.0, deadline - time.monotonic()))
             timed_out = th.is_alive()
+        timed_out = not self._infer.drain(deadline) or timed_out  # batches in flight
         closing = self._final_flush(flush=not timed_out)
         interrupt = None
         for s in closing:
@@ -342,8 +376,11 @@ class Hub(Scoring):
                 log.error("hub: closing stream %s: %s", s.name, e)
         with self._lock:
             self.closed = True
+        self._infer.stop()
         self._pool.stop()
         self.backend.close()
+        if self.observe is not None:  # the final totals, scraped once more
+            self.observe.close(self.cfg.metrics_linger_s)
         if timed_out:
             log.warning("hub: close() gave up waiting after %.3g s (see close_timeout in "
                         "stats)", timeout_s)
@@ -383,4 +420,13 @@ class Hub(Scoring):
                 "mean_batch": round(self.counts["rows"] / calls, 2) if calls else 0.0,
                 **self.counts, "backend_failures": self._guard.failures,
                 "delivery": self._pool.stats(), "latency_ms": self.latency.summary(),
-                "backend": self.backend.name}
+                "backend": self.backend.name, "batching": self.batching()}
+
+    def batching(self) -> dict:
+        """The batching policy in force: threads, batch sizes, budget, measured costs."""
+        b = self.cfg.latency_budget_s
+        return {"workers": self.workers, "target_batch": self.target_batch,
+                "max_batch": self.max_batch, "max_wait_ms": self.cfg.max_wait_s * 1e3,
+                "latency_budget_ms": None if b is None else b * 1e3,
+                "cost": None if self.cost is None else self.cost.summary(),
+                "inference": self._infer.stats()}

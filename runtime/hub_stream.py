@@ -8,13 +8,15 @@ results from its rows of the scores.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hrlf.runtime.delivery import Closed
-from hrlf.runtime.frames import T_MAX, _finite64
+from hrlf.runtime.frames import T_MAX
+from hrlf.runtime.hub_pack import Cut, cut_windows
 from hrlf.runtime.session import Session
 from hrlf.runtime.session_config import CLOSE_TIMEOUT_S
 from hrlf.runtime.sinks import LatencyStats, Result
@@ -29,10 +31,13 @@ class Job:
 
     Attributes:
         stream: the stream.
-        plan: in window order, ``("batch", due, (feeds, pack_s, t_start))`` and
-            ``("no_data", item, reasons)`` entries (as in ``Session._emit``).
+        plan: in window order, ``("batch", due, cuts)`` (the windows' frames, cut out of
+            the buffers: hub_pack.py) and ``("no_data", item, reasons)`` entries (as in
+            ``Session._emit``).
         due_wall: monotonic time the oldest window became due (batching waits from it).
         rows: windows to score.
+        scores: per plan entry, its scores once scored (None: not scored).
+        packed: per plan entry, ``(batch feeds, first row, pack seconds per row)``.
     """
 
     stream: "HubStream"
@@ -40,6 +45,9 @@ class Job:
     due_wall: float
     rows: int = 0
     scores: list = field(default_factory=list)
+    packed: list = field(default_factory=list)
+    t_admit: float = 0.0  # hub clock when the worker took it (its queueing starts)
+    ahead: int = 0  # windows queued ahead of it then
 
 
 class SharedBackend:
@@ -93,35 +101,53 @@ class HubStream(Session):
         return n
 
     def _fast_chunk(self, modality, times, frames) -> int | None:
-        """Store a clean chunk in one step and return its size; None: not clean."""
-        buf = self.buffers.get(modality) if isinstance(modality, str) else None
-        if (buf is None or modality not in self.kept or self.cfg.drops
-                or not isinstance(times, np.ndarray) or times.dtype.kind != "f"
-                or not isinstance(frames, np.ndarray) or frames.dtype != np.float32
-                or frames.ndim != 2 or frames.shape[1] != buf.dim
-                or len(frames) != len(times) or len(times) == 0):
+        """Store a clean chunk in one step and return its size; None: not clean.
+
+        Cheap by design (it runs for every chunk of every stream): scalar checks, and a
+        few numpy calls (stream times, their order, the frames' finiteness, the copy in).
+        Frames are accepted here only where ``push`` would accept each of them: stream
+        times strictly increasing from after the last frame and not before the next
+        window, which (with the first in [0, T_MAX] and the last not beyond it) makes
+        them finite; and the chunk within ``max_jump_s`` of the reference (the latest
+        frame, live: or the clock, if later) at both ends, which bounds every frame's
+        distance to its own reference (``Timebase.place``)."""
+        buf = self.buffers.get(modality) if modality.__class__ is str else None
+        n = len(times) if times.__class__ is np.ndarray else 0
+        if (buf is None or n == 0 or times.dtype.kind != "f" or frames.__class__ is not np.ndarray
+                or frames.dtype != np.float32 or frames.shape != (n, buf.dim)
+                or self.cfg.drops or modality not in self.kept):
             return None
         with self._lock:
             self._check_open("push")
-            tb = self.timebase
-            if self._watermark is None or tb._run or len(buf) + len(times) > buf.capacity:
+            tb, wm = self.timebase, self._watermark
+            if wm is None or tb._run or buf.hi - buf.lo + n > buf.capacity:
                 return None
-            s = times.astype(np.float64) - tb.origin
-            if not (np.isfinite(s).all() and times.min() >= 0 and times.max() <= T_MAX
-                    and _finite64(frames) and s[0] > buf.last_t and s[0] >= 0
-                    and (len(s) == 1 or (np.diff(s) > 0).all())):
+            if not 0.0 <= float(times[0]) and float(times[-1]) <= T_MAX:
                 return None
-            if self._k_next is not None and s[0] < self._k_next * self.hop_s:  # as push: late
+            s = times - tb.origin if times.dtype == np.float64 else \
+                times.astype(np.float64) - tb.origin
+            s0, s1 = float(s[0]), float(s[-1])
+            k = self._k_next
+            ref = max(wm, self.clock()) if self.cfg.live else wm
+            if not (s0 > buf.last_t and s0 >= 0.0 and (k is None or s0 >= k * self.hop_s)
+                    and s1 - ref <= tb.max_jump_s and ref - s0 <= tb.max_jump_s):
                 return None
-            latest = np.maximum.accumulate(np.concatenate(([self._watermark], s[:-1])))
-            ref = np.maximum(latest, self.clock()) if self.cfg.live else latest
-            if not (np.abs(s - ref) <= tb.max_jump_s).all():
+            if n > 1 and not (s[1:] > s[:-1]).all():
                 return None
-            self.acct.received += len(s)
+            # a finite float32 sum means every value is finite (an overflowing sum of
+            # finite values only sends the chunk down the exact per-frame path)
+            if not math.isfinite(np.add.reduce(frames, axis=None)):
+                return None
+            self.acct.received += n
             tb.accepted()
             _extend(buf, s, frames)
-            self._watermark = max(self._watermark, float(s[-1]))
-        return len(s)
+            self._watermark = max(wm, s1)
+        return n
+
+    @property
+    def observer(self):
+        """The hub's metrics observer (``hrlf.runtime.observe``), if it serves metrics."""
+        return getattr(self.hub, "observer", None)
 
     def start(self, poll_s: float = 0.005) -> "HubStream":
         """No-op: the hub's worker scores this stream (``Hub.start``)."""
@@ -131,7 +157,7 @@ class HubStream(Session):
     def take(self, final: bool) -> Job | None:
         """Collect and pack the windows due now (all remaining ones if ``final``)."""
         with self._lock:
-            if self._failure is not None or (self.closed and not final):
+            if self._failure is not None or ((self._closing or self.closed) and not final):
                 return None
             due = self._due_now(final)
             if not due:
@@ -141,11 +167,35 @@ class HubStream(Session):
         rows = sum(len(what) for kind, what, _ in plan if kind == "batch")
         return Job(self, plan, min(d[1] for d in due), rows)
 
+    def _pack(self, starts: list[float]) -> list[Cut]:
+        """(the lock held) Cut the windows out of the buffers; the hub packs its whole
+        batch at once when it scores it (hub_pack.py)."""
+        return cut_windows(self.buffers, starts, self.window_s)
+
+    def shed(self, reason: str) -> Job | None:
+        """Drop the windows due now unscored, counted as ``segments_dropped[reason]`` (the
+        hub cannot score them in time); windows without frames still get their no_data
+        results (the returned job, or None)."""
+        with self._lock:
+            if self._failure is not None or self._closing or self.closed:
+                return None
+            due = self._due_now(False)
+            if not due:
+                self._evict()
+                return None
+            n = sum(1 for d in due if d[2])
+            if n:
+                with self.acct.lock:
+                    self.acct.segments_dropped[reason] += n
+            plan = [("no_data", d, self._reasons(d[0])) for d in due if not d[2]]
+            self._evict()
+        return Job(self, plan, min(d[1] for d in due), 0) if plan else None
+
     def _emit(self, final: bool) -> list[Result]:
         """advance()/finish()/close() on one stream: score its due windows right away."""
         job = self.take(final)
         if job is not None:
-            self.hub._score_jobs([job])
+            self.hub._score_now([job])
         return []  # a hub stream's results go to on_result or results()
 
     def finish_job(self, job: Job, scores: list, infer_s: float, batch: int,
@@ -154,18 +204,18 @@ class HubStream(Session):
         backend failed, with ``error``)."""
         out: list[Result] = []
         lo, hi = self.spec.output.score_range
-        for (kind, what, extra), sc in zip(job.plan, scores):
+        for (kind, what, extra), sc, packed in zip(job.plan, scores, job.packed):
             if kind == "no_data":
                 out.append(self._no_data_result(what, extra))
                 continue
             if sc is None:  # this stream's rows could not be scored
                 self._backend_failed(len(what), error)
                 continue
-            feeds, pack_s, _t_start = extra
+            feeds, row0, pack_row_s = packed
             batch_results = []
             for i, (k, due_wall, _) in enumerate(what):
                 score = float(min(max(sc[i], lo), hi))
-                pack, infer = pack_s * 1e3 / len(what), infer_s * 1e3 / max(1, batch)
+                pack, infer = pack_row_s * 1e3, infer_s * 1e3 / max(1, batch)
                 # from due to result; a window scored before it was due (close, remove)
                 # waited for nothing: never negative
                 total = max((t_done - due_wall) * 1e3, pack + infer) if self.cfg.live \
@@ -173,7 +223,7 @@ class HubStream(Session):
                 lat = {"wait": total - pack - infer, "pack": pack, "infer": infer,
                        "total": total}
                 t_a, t_b = self._result_times(k)
-                mods, frames = self.packer.present(feeds, i)
+                mods, frames = self.packer.present(feeds, row0 + i)
                 r = Result(segment=k, t_start=t_a, t_end=t_b, score=score,
                            label=self.spec.label(score), modalities=mods, frames=frames,
                            latency_ms=lat, backend=self.backend.name, batch=batch)
@@ -197,7 +247,7 @@ class HubStream(Session):
         deadline = time.monotonic() + max(0.0, float(timeout_s))
         if not self._begin_close():
             return Closed([], self.stats())
-        self.hub._flush_stream(self)
+        self.hub._flush_stream(self, deadline)
         return self._end_close(deadline)
 
     def _end_close(self, deadline: float) -> Closed:
@@ -232,9 +282,3 @@ def _extend(buf, s: np.ndarray, x: np.ndarray) -> None:
     buf.unused += n
     buf.last_t = float(s[-1])
 
-
-def concat_feeds(parts: list[dict]) -> dict:
-    """Stack feeds of several batch entries along the batch axis."""
-    if len(parts) == 1:
-        return parts[0]
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

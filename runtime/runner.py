@@ -78,6 +78,9 @@ class Runner:
         self.failure: SessionError | None = None  # the session stopped (its policy)
         self.aborted = False  # a third signal cut the final flush short
         self.drained = True
+        self.observer = None  # metrics and the live page (hrlf.runtime.observe)
+        self.heartbeat = time.monotonic()  # the loop's last step (/healthz)
+        self.last_summary: dict | None = None  # the final stats, once summary() ran
         hook = getattr(source, "status_reasons", None)  # capture sources: why data is absent
         if callable(hook):
             session.reason_hooks.append(hook)
@@ -111,6 +114,8 @@ class Runner:
                 self.write(format_result(r, self.fmt))
             else:
                 self._out.append(r)
+        if results and self.observer is not None:
+            self.observer.seen(self.session, results)
 
     def _drain(self) -> Iterator[Result]:
         while self._out:
@@ -135,6 +140,7 @@ class Runner:
         last_stats = wall0
         try:
             while self._go_on():
+                self.heartbeat = time.monotonic()
                 res = src.read(0.02)
                 self._count_source_drops(res.drops)
                 done = self._push_events(res.events, wall0)
@@ -239,7 +245,7 @@ class Runner:
 
     def summary(self) -> dict:
         """:meth:`final_stats`, logged as a stats line and one JSON ``summary`` line."""
-        st = self.final_stats()
+        st = self.last_summary = self.final_stats()
         self._say(stats_line(st), stats=st)
         self._say("summary", text=json.dumps({"summary": st}), summary=st)
         return st

@@ -381,14 +381,16 @@ class Session(Delivery, Closing):
                 if len(run) < self.cfg.max_batch:
                     continue
             if run:
-                starts = [k * self.hop_s for k, _, _ in run]
-                plan.append(("batch", run, self.packer.pack(self.buffers, starts,
-                                                            self._monotonic)))
+                plan.append(("batch", run, self._pack([k * self.hop_s for k, _, _ in run])))
                 run = []
             if item is not None and not item[2]:
                 plan.append(("no_data", item, self._reasons(item[0])))
         self._evict()
         return plan
+
+    def _pack(self, starts: list[float]):
+        """(the lock held) What a plan's batch entry carries: the packed feeds."""
+        return self.packer.pack(self.buffers, starts, self._monotonic)
 
     def _infer(self, due, feeds, t_pack: float, t_start: float) -> list[Result]:
         t0 = time.perf_counter()

@@ -70,6 +70,8 @@ class Closing:
             if self.delivery == "results":
                 self._put(None)
             self.backend.close()
+            if self.observer is not None:  # its counts join the metrics' totals
+                self.observer.closed(self)
         if self._failure is not None:
             self._raise_failure()
         return Closed(out, self.stats(), timed_out)

@@ -149,7 +149,7 @@ def onnx_model(exported):
 
 
 #: an error line in the text log format: ``<tool> ERROR <message>`` (hrlf.runtime.logs)
-ERROR_LINE = re.compile(r"^(hrlf-(run|train|eval|export)|reproduce|realmedia) ERROR \S")
+ERROR_LINE = re.compile(r"^(hrlf-(run|train|eval|export)|reproduce|realmedia|heads|triton_server) ERROR \S")
 
 
 def is_error_line(line: str, tool: str | None = None) -> bool:

@@ -11,15 +11,18 @@ from click.testing import CliRunner
 
 from hrlf import __version__
 from hrlf.export.cli import main as export_main
+from hrlf.export.triton_server import main as triton_server_main
 from hrlf.runtime.capture.realmedia import main as realmedia_main
 from hrlf.runtime.cli import main as run_main
 from hrlf.runtime.cli_base import EXIT
 from hrlf.train.cli import eval_main, train_main
+from hrlf.train.heads import main as heads_main
 from hrlf.train.reproduce_cli import main as reproduce_main
 from tests.conftest import is_error_line
 
 COMMANDS = [("hrlf-train", train_main), ("hrlf-eval", eval_main), ("hrlf-export", export_main),
-            ("hrlf-run", run_main), ("reproduce", reproduce_main), ("realmedia", realmedia_main)]
+            ("hrlf-run", run_main), ("reproduce", reproduce_main), ("realmedia", realmedia_main),
+            ("heads", heads_main), ("triton_server", triton_server_main)]
 JSON_KEYS = {"time", "level", "tool", "logger", "message"}
 
 
@@ -99,3 +102,30 @@ def test_python_m_entry_points_name_themselves():
         p = subprocess.run([sys.executable, "-m", mod, "--version"], capture_output=True,
                            text=True, timeout=120)
         assert p.returncode == 0 and p.stdout == f"{tool} {__version__}\n", p.stderr
+
+
+def test_library_logs_of_a_hub_use_the_one_format(capsys):
+    """An embedding service that calls logs.setup gets the Hub's and Session's own records
+    (loggers under ``hrlf.runtime``) in the same JSON lines as the tools'."""
+    import numpy as np
+
+    from hrlf.runtime import logs
+    from hrlf.runtime.hub import Hub, HubConfig
+    from hrlf.runtime.session_config import SessionConfig
+
+    logs.setup("call-center", "json")
+
+    def broken(r):
+        raise ValueError("the CRM is down")
+
+    with Hub.load("demo", config=HubConfig(stream=SessionConfig(live=False))) as hub:
+        s = hub.add_stream("call-1", on_result=broken)
+        for m, hz in (("text", 4), ("audio", 20), ("vision", 10)):
+            ts = np.arange(0, 4, 1 / hz)
+            s.push_many(m, ts, np.zeros((len(ts), hub.spec.dim(m)), np.float32))
+        hub.advance()
+    recs = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    hit = [r for r in recs if "on_result raised ValueError: the CRM is down" in r["message"]]
+    assert hit and JSON_KEYS <= set(hit[0]), recs
+    assert hit[0]["tool"] == "call-center" and hit[0]["logger"] == "hrlf.runtime.session"
+    assert hit[0]["level"] == "WARNING"

@@ -31,6 +31,8 @@ def test_building_from_a_checkout_leaves_no_build_folder(tmp_path):
         names = z.namelist()
         meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "hrlf/py.typed" in names
+    for page in ("index.html", "live.js", "live.css"):  # the live page ships in the wheel
+        assert f"hrlf/runtime/observe/static/{page}" in names, names
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
                for n in names)
     assert "Author: hrlf maintainers" in meta or "Author-email:" in meta

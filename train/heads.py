@@ -17,19 +17,23 @@ resumes); ``--summarize`` writes the files from the cache without training.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import os
 import time
+import types
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+import click
 import numpy as np
 
 from hrlf.runtime import protocol
+from hrlf.runtime.cli_base import OneLineCommand
+from hrlf.runtime.errors import InputError
 from hrlf.train import reproduce as R
 from hrlf.train import stats as ST
 from hrlf.train import summary as S
+from hrlf.train.reproduce_cli import IntList
 
 HEADS = (10, 2, 1)
 PAPER = 10
@@ -49,7 +53,7 @@ def hrlf_config(out: str) -> dict:
         with open(path) as f:
             return json.load(f)["sweep"]["design"]["config"]
     except (OSError, KeyError, ValueError) as e:
-        raise SystemExit(f"{path}: no frozen HRLF choice ({type(e).__name__}); run "
+        raise InputError(f"{path}: no frozen HRLF choice ({type(e).__name__}); run "
                          "python -m hrlf.train.reproduce first or pass its --out") from None
 
 
@@ -246,37 +250,50 @@ def _previous_wall(out: str) -> dict | None:
     return {k: prev[k] for k in keys} if all(k in prev for k in keys) and prev[keys[0]] else None
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="../shared/data/mosi",
-                    help="MOSI npz/folder; '' skips MOSI [../shared/data/mosi]")
-    ap.add_argument("--out", default="results", help="folder of mosi.json and the outputs")
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    ap.add_argument("--syn-seeds", type=int, nargs="+", default=list(SEEDS))
-    ap.add_argument("--heads", type=int, nargs="+", default=list(HEADS))
-    ap.add_argument("--epochs", type=int, default=None,
-                    help=f"MOSI max epochs [{R.BUDGET['epochs']}]")
-    ap.add_argument("--syn-epochs", type=int, default=None,
-                    help=f"synthetic max epochs [{R.SYN_BUDGET['epochs']}]")
-    ap.add_argument("--no-synthetic", dest="synthetic", action="store_false")
-    ap.add_argument("--protocols", default="AB", help="A, B or AB [AB]")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates [2000]")
-    ap.add_argument("--summarize", action="store_true",
-                    help="no training: summarize the cached jobs (whole seeds only)")
-    args = ap.parse_args(argv)
+@click.command(cls=OneLineCommand, tool="heads", context_settings={"help_option_names": ["-h", "--help"]},
+               epilog="\b\nExample:\n  python -m hrlf.train.heads --data ../shared/data/mosi --out results/")
+@click.option("--data", default="../shared/data/mosi", show_default=True,
+              help="MOSI npz or its folder; '' skips MOSI.")
+@click.option("--out", default="results", show_default=True,
+              help="Folder of mosi.json (the reproduction's choice) and the outputs.")
+@click.option("--seeds", type=IntList(), default=",".join(map(str, SEEDS)), show_default=True,
+              help="MOSI seeds.")
+@click.option("--syn-seeds", type=IntList(), default=",".join(map(str, SEEDS)),
+              show_default=True, help="Synthetic seeds.")
+@click.option("--heads", type=IntList(), default=",".join(map(str, HEADS)), show_default=True,
+              help=f"Head counts to compare (must include the paper's {PAPER}).")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help=f"MOSI max epochs [{R.BUDGET['epochs']}].")
+@click.option("--syn-epochs", type=click.IntRange(1), default=None,
+              help=f"Synthetic max epochs [{R.SYN_BUDGET['epochs']}].")
+@click.option("--no-synthetic", "synthetic", is_flag=True, flag_value=False, default=True,
+              help="Skip the synthetic benchmark.")
+@click.option("--protocols", type=click.Choice(["A", "B", "AB"]), default="AB",
+              show_default=True, help="MOSI protocols to run.")
+@click.option("--folds", type=click.IntRange(2), default=5, show_default=True,
+              help="Outer folds of protocol B.")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
+              help="Training processes.")
+@click.option("--n-boot", type=click.IntRange(1), default=2000, show_default=True,
+              help="Bootstrap replicates.")
+@click.option("--summarize", is_flag=True,
+              help="No training: summarize the cached jobs (whole seeds only).")
+def main(**options) -> dict:
+    """Attention heads decided by evidence: the paper's 10 heads against 2 and 1 at equal
+    width (writes OUT/heads.json and OUT/heads.md)."""
+    args = types.SimpleNamespace(**options)
     if PAPER not in args.heads:
-        ap.error(f"--heads must include the paper's {PAPER}")
+        raise click.BadParameter(f"must include the paper's {PAPER}", param_hint="'--heads'")
+    from hrlf.runtime import logs
     from hrlf.train import heads_md
 
-    done = run(args)
+    log = logs.tool_log()
+    done = run(args, log=lambda msg, **_: log.info(msg))
     res = summarize(done, args)
     written = heads_md.write(S._round(res), args.out)
-    print(f"wrote {', '.join(written)}")
+    log.info("wrote %s", ", ".join(written))
     return res
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="python -m hrlf.train.heads")

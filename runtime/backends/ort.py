@@ -27,6 +27,10 @@ def model_file(model_dir: str, precision: str) -> str:
 class OrtBackend:
     """Runs ``model.onnx`` / ``model.fp16.onnx`` with onnxruntime."""
 
+    #: ``InferenceSession.run`` is thread-safe and releases the GIL: a hub runs calls on
+    #: several threads at once, each on its own core (intra-op threads stay 1)
+    concurrent_runs = True
+
     def __init__(self, model_dir: str, spec: ModelSpec, precision: str = "auto",
                  provider: str = "auto", threads: int | None = None, max_batch: int = 64):
         import onnxruntime as ort

@@ -19,6 +19,12 @@ e.g. a frozen server) is retried on a fresh channel with backoff until ``timeout
 spent; then it raises ``BackendUnavailable`` and the session counts the windows as
 ``backend_error`` and goes on (backend_guard.py).
 
+Concurrency: a hub runs several calls at once (``concurrent_runs``); each thread gets its
+own gRPC client (the Python client is not documented as thread-safe: one per thread is
+what Triton's maintainers recommend), so that while one request is on the wire or in
+the server's queue, the next batch is already being sent, and the server's dynamic
+batcher sees them together. Reconnects replace only the calling thread's client.
+
 Exposure: Triton has no authentication. Serve on loopback (``python -m
 hrlf.export.triton_server REPO`` does; a plain ``tritonserver`` needs ``--grpc-address
 127.0.0.1 --http-address 127.0.0.1 --metrics-address 127.0.0.1``) unless a firewall or a
@@ -27,6 +33,7 @@ TLS proxy guards it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import numpy as np
@@ -56,7 +63,7 @@ def parse_model(text: str) -> tuple[str, str]:
 
 
 class TritonBackend:
-    """Scores packed windows on a Triton server (tritonclient, gRPC).
+    """Scores packed windows on a Triton server (tritonclient, gRPC); thread-safe.
 
     Args:
         model_dir: MODEL_DIR whose ``spec.json`` the server's model must match.
@@ -67,6 +74,9 @@ class TritonBackend:
         max_batch: the largest batch sent in one request (capped by the model's
             ``max_batch_size``).
     """
+
+    #: calls may run on several threads at once (one client per thread)
+    concurrent_runs = True
 
     def __init__(self, model_dir: str, spec: ModelSpec, url: str = DEFAULT_URL,
                  model: str = DEFAULT_MODEL, timeout_s: float = 5.0, max_batch: int = 64):
@@ -80,14 +90,18 @@ class TritonBackend:
         self.model, self.version = parse_model(model)
         self.spec, self.model_dir = spec, model_dir
         self.want_sha = spec.artifacts.get("model.onnx", "")
+        self._local = threading.local()  # this thread's client
+        self._clients: list = []  # every client opened (closed by close())
+        self._lock = threading.Lock()
+        self.reconnects = 0
         self.client = None
         self.client = self._connect()
+        self._adopt(self.client)
         cfg = self._config()
         self.reports_sha = SHA_OUTPUT in [o.get("name") for o in cfg.get("output", [])]
         self.max_batch = max(1, min(int(max_batch), int(cfg.get("max_batch_size", 0) or 1)))
         self.input_names = input_names()
         self.name = f"triton-{self.model}"
-        self.reconnects = 0
         try:
             if self.reports_sha:  # what the server really loaded, not what a config says
                 self.run(_probe_feeds(spec))
@@ -175,6 +189,22 @@ class TritonBackend:
                 raise self._mismatch(",".join(sorted(shas)))
         return np.asarray(res.as_numpy(SCORE), np.float32).reshape(-1)
 
+    def _adopt(self, client) -> None:
+        """Make ``client`` this thread's client (and remember it for close())."""
+        self._local.client = client
+        with self._lock:
+            self._clients.append(client)
+
+    def _client(self):
+        """This thread's client (the first call on a thread opens one)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            if self.client is None:
+                raise BackendUnavailable(f"triton: the client of {self.url} is closed")
+            client = self._grpc.InferenceServerClient(self.url)
+            self._adopt(client)
+        return client
+
     def _infer(self, inputs, outputs):
         """One inference, retried on a fresh channel (broken or timed out) until the
         deadline; then BackendUnavailable."""
@@ -182,8 +212,8 @@ class TritonBackend:
         while True:
             left = deadline - time.monotonic()
             try:
-                return self.client.infer(self.model, inputs, model_version=self.version,
-                                         outputs=outputs, client_timeout=max(left, 0.05))
+                return self._client().infer(self.model, inputs, model_version=self.version,
+                                            outputs=outputs, client_timeout=max(left, 0.05))
             except self._error as e:
                 status = str(e.status() or "")
                 if not any(s in status for s in RETRIED) \
@@ -196,17 +226,32 @@ class TritonBackend:
             self._reopen()
 
     def _reopen(self) -> None:
-        try:
-            self.client.close()
-        except Exception:  # a broken channel may fail to close; it is replaced anyway
-            pass
-        self.client = self._grpc.InferenceServerClient(self.url)
-        self.reconnects += 1
+        """A fresh client for this thread (the others keep theirs)."""
+        old = getattr(self._local, "client", None)
+        if old is not None:
+            with self._lock:
+                if old in self._clients:
+                    self._clients.remove(old)
+            try:
+                old.close()
+            except Exception:  # a broken channel may fail to close; it is replaced anyway
+                pass
+        client = self._grpc.InferenceServerClient(self.url)
+        if old is self.client:
+            self.client = client
+        self._adopt(client)
+        with self._lock:
+            self.reconnects += 1
 
     def close(self) -> None:
-        if getattr(self, "client", None) is not None:
-            self.client.close()
+        with self._lock:
+            clients, self._clients = self._clients, []
             self.client = None
+        for c in clients:
+            try:
+                c.close()
+            except Exception:  # closing a broken channel: nothing left to release
+                pass
 
 
 def _probe_feeds(spec: ModelSpec) -> dict[str, np.ndarray]:

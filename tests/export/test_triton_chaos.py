@@ -260,8 +260,9 @@ def test_serving_wrapper_binds_loopback_forwards_sigterm_and_cleans_up(exported,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp)})
     try:
-        line = proc.stdout.readline()
-        assert line.startswith(f"serving {exported[2]} at 127.0.0.1:{grpc}"), (line, proc.stderr)
+        line = proc.stderr.readline()  # the one log format: TOOL LEVEL message, on stderr
+        assert line.startswith(f"triton_server INFO serving {exported[2]} at 127.0.0.1:{grpc}"), \
+            (line, proc.stderr)
         for port in (grpc, http, metrics):  # every endpoint on loopback only
             wait_until(lambda: _listening(port), 30.0)  # HTTP/metrics may bind after gRPC
             addrs = _listening(port)
@@ -284,5 +285,6 @@ def test_serving_wrapper_binds_loopback_forwards_sigterm_and_cleans_up(exported,
 def test_serving_wrapper_rejects_a_bad_port_in_one_line(exported):
     p = subprocess.run([sys.executable, "-m", "hrlf.export.triton_server", str(exported[2]),
                         "--grpc-port", "70000"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2 and "--grpc-port 70000: out of range" in p.stderr
+    assert p.returncode == 2 and "'--grpc-port': 70000 is not in the range" in p.stderr
+    assert p.stderr.startswith("triton_server ERROR ") and len(p.stderr.splitlines()) == 1
     assert "Traceback" not in p.stderr

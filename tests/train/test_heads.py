@@ -14,10 +14,10 @@ def test_tiny_run_writes_verdicts_and_resumes(tmp_path, capsys):
     out.mkdir()
     # the reproduction's frozen choice is read from OUT/mosi.json
     (out / "mosi.json").write_text(json.dumps({"sweep": {"design": {"config": CHOSEN}}}))
-    argv = ["--data", data, "--out", str(out), "--seeds", "0", "1", "--syn-seeds", "0",
-            "--heads", "10", "1", "--epochs", "1", "--syn-epochs", "1", "--folds", "2",
+    argv = ["--data", data, "--out", str(out), "--seeds", "0,1", "--syn-seeds", "0",
+            "--heads", "10,1", "--epochs", "1", "--syn-epochs", "1", "--folds", "2",
             "--protocols", "AB", "--n-boot", "40", "--workers", "2"]
-    res = H.main(argv)
+    res = H.main(argv, standalone_mode=False)
     assert res["complete"] and set(res["stats"]) == {"mosi_A", "mosi_B", "synthetic_A"}
     st = res["stats"]["mosi_B"]
     cell = st["paired"]["1 head − 10 heads"]["avg6"]["f1"]
@@ -30,8 +30,9 @@ def test_tiny_run_writes_verdicts_and_resumes(tmp_path, capsys):
     assert saved["heads"] == [10, 1] and saved["hrlf_config_mosi"] == CHOSEN
     # every job is cached: a rerun trains nothing and keeps the training run's wall time
     capsys.readouterr()
-    again = H.main(argv + ["--summarize"])
-    assert "0 to train" in capsys.readouterr().out
+    again = H.main(argv + ["--summarize"], standalone_mode=False)
+    err = capsys.readouterr().err
+    assert "heads INFO " in err and "0 to train" in err  # the one log format, on stderr
     assert again["wall_s_this_invocation"] == saved["wall_s_this_invocation"]
     resaved = json.loads((out / "heads.json").read_text())
     assert resaved["stats"] == saved["stats"]  # the same seeded bootstrap
