@@ -159,13 +159,28 @@ def bench_pipeline(runs: int, seconds: float, folder: str) -> dict:
     return {**best, "rtf_runs": [r["rtf"] for r in res]}
 
 
+def _downstream(tmp: str) -> dict:
+    import asr_downstream
+
+    return asr_downstream.run(tmp)
+
+
+def _measured(fn, command: str) -> dict:
+    """``fn()``'s figures with the command and the load averages around them (a JSON file
+    keeps parts of several runs: each part says how and under what load it was measured)."""
+    before = [round(v, 2) for v in os.getloadavg()]
+    out = fn()
+    return {**out, "command": command, "load_avg_before": before,
+            "load_avg_after": [round(v, 2) for v in os.getloadavg()]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", dest="json_out", help="write the results here")
     ap.add_argument("--runs", type=int, default=3, help="runs per figure (medians)")
     ap.add_argument("--pipeline-seconds", type=float, default=60.0)
     ap.add_argument("--only", default="wer,live,resources,pipeline",
-                    help="comma-separated parts: wer, live, resources, pipeline")
+                    help="comma-separated parts: wer, live, resources, pipeline, downstream")
     ap.add_argument("--downstream", action="store_true",
                     help="also train on 26 clips and score 45 unseen spoken sentences (minutes)")
     ap.add_argument("--engines", default=",".join(ENGINES),
@@ -186,18 +201,14 @@ def main(argv=None) -> int:
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
            "load_avg_before": [round(v, 2) for v in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
-        if "wer" in parts:
-            res["wer"] = bench_wer(args.runs, tmp)
-        if "live" in parts:
-            res["live"] = bench_live(args.runs)
-        if "resources" in parts:
-            res["resources"] = bench_resources(args.runs)
-        if "pipeline" in parts:
-            res["pipeline_file_whisper"] = bench_pipeline(args.runs, args.pipeline_seconds, tmp)
-        if args.downstream:
-            import asr_downstream
-
-            res["downstream"] = asr_downstream.run(tmp)
+        for part, key, fn in (("wer", "wer", lambda: bench_wer(args.runs, tmp)),
+                              ("live", "live", lambda: bench_live(args.runs)),
+                              ("resources", "resources", lambda: bench_resources(args.runs)),
+                              ("pipeline", "pipeline_file_whisper",
+                               lambda: bench_pipeline(args.runs, args.pipeline_seconds, tmp)),
+                              ("downstream", "downstream", lambda: _downstream(tmp))):
+            if part in parts or (part == "downstream" and args.downstream):
+                res[key] = _measured(fn, res["command"])
     res["load_avg_after"] = [round(v, 2) for v in os.getloadavg()]
     res["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     text = json.dumps(res, indent=1)
