@@ -18,12 +18,13 @@ One code path for ``mic``, ``camera0``, ``rtsp://`` and ``file:``. The engine (`
   sentence that goes on after a pause is decoded with what came before (Whisper needs that
   context: on the real speech at 10 dB noise, WER 0.54 with 0.4 s utterance gaps, 0.07 with
   1.2 s). Utterances end at a pause after ``soft_max_s`` or at ``max_utt_s``. Live
-  decodes run on the stream's own worker thread (:mod:`hrlf.runtime.capture.asr_worker`);
+  decodes run on the stream's own worker threads (:mod:`hrlf.runtime.capture.asr_worker`;
+  Whisper's endpoint decode runs beside a partial one, never behind it);
   a file's run inline and need no partials (a file is read ahead by
   :attr:`SpeechToText.latency_s`).
-* **Frames** (:class:`~hrlf.runtime.featurizers.text.WordFrames`, 2 Hz): the frame at ``t``
-  featurizes the utterance's words that started before ``t``, placed by the recognizer's
-  word timestamps.
+* **Frames** (:class:`~hrlf.runtime.featurizers.text.WordFrames`, 2 Hz): the frames from
+  the utterance's first word on (placed by the recognizer's word timestamps) featurize all
+  its words known when they are emitted, as a transcript cue featurizes its sentence.
 * **What was heard** (:class:`~hrlf.runtime.capture.heard.Heard`): each utterance's words and
   times, for ``--words`` and ``-v``.
 """
