@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 
 import numpy as np
 
@@ -44,6 +45,10 @@ log = logging.getLogger("hrlf.runtime.capture.asr")
 ASR_RATE = 16000
 #: typical wall seconds of one decode, for the latency a live source announces
 DECODE_S = {"whisper": 0.6, "pocketsphinx": 0.05}
+
+
+#: the first word starts about this long after the gate's first voiced frame
+FIRST_WORD_S = 0.1
 
 
 class SpeechToText:
@@ -184,11 +189,24 @@ class SpeechToText:
             if u.endpoint_at != self._last_voiced:  # the speech paused: all its text now
                 u.endpoint_at = self._last_voiced
                 self.worker.partial(u, endpoint=True)
-        elif quiet <= 0 and u.audio_s - (u.t_start - u.t0) >= self.engine.partial_after_s \
-                and u.audio_s - u.partial_at >= self.engine.partial_every_s:
+        elif quiet <= 0 and self._partial_due(u):
             # only while voice goes on: a partial started as the speech ends would hold up
             # the endpoint decode behind it
             self.worker.partial(u)
+
+    def _partial_due(self, u: Utt) -> bool:
+        """Time for a partial decode of ``u``: ``partial_every_s`` of audio since the last
+        one; the first as soon as its text can fill a frame (the first slot after the
+        speech's start is ``lag_s`` behind the audio's end, and ``partial_after_s`` of it
+        was heard), not a fixed time after the start, which may leave a slot short and
+        the first text a whole cadence late."""
+        if u.audio_s - (u.t_start - u.t0) < self.engine.partial_after_s:
+            return False
+        if u.partial_at > u.t_start - u.t0 + 1e-9:  # a partial of the speech was asked
+            return u.audio_s - u.partial_at >= self.engine.partial_every_s
+        rate = self.frames.rate_hz
+        slot = (math.floor((u.speech_s[0] + FIRST_WORD_S) * rate) + 1) / rate
+        return u.t0 + u.audio_s - self.lag_s >= slot
 
     def _run(self, u: Utt, t: float) -> None:
         """A voiced block at ``t``: the utterance's speech runs (pauses of ``endpoint_s`` or

@@ -129,7 +129,7 @@ class WhisperEngine:
     streaming = False  # each decode re-reads the audio so far
     partial_every_s = 1.0  # a decode costs ~0.5 CPU-s whatever the length
     context_s = 0.0  # audio before an utterance decoded with it (its words left out)
-    partial_after_s = 0.8
+    partial_after_s = 0.5  # the first partial waits for a frame slot too (asr.py)
     rate = 16000
 
     def __init__(self, model: str | None = None, threads: int = 1, workers: int = 1):
