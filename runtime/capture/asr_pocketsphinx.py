@@ -54,6 +54,7 @@ class PocketSphinxEngine:
 
     name = NAME
     model = MODEL
+    streaming = True  # decodes audio as it is fed
     partial_every_s = 0.25
     context_s = 0.0  # audio before an utterance decoded with it (its words left out)
     partial_after_s = 0.25

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import threading
 
 import numpy as np
 
@@ -115,28 +114,38 @@ def _device() -> tuple[str, str]:
 
 
 class WhisperEngine:
-    """A loaded Whisper model; :meth:`start` opens one utterance. Thread-safe (decodes of
-    several streams take turns)."""
+    """A loaded Whisper model; :meth:`start` opens one utterance, :meth:`decode` decodes a
+    piece of audio. Thread-safe: up to ``workers`` decodes run at once (CTranslate2's
+    replicas share the weights), more wait their turn.
+
+    Args:
+        model: ``--asr-model`` (see :func:`resolve_model`).
+        threads: CPU threads of one decode.
+        workers: decodes that may run at once (a live stream's endpoint decode beside a
+            partial one: :mod:`hrlf.runtime.capture.asr_worker`).
+    """
 
     name = NAME
+    streaming = False  # each decode re-reads the audio so far
     partial_every_s = 1.0  # a decode costs ~0.5 CPU-s whatever the length
     context_s = 0.0  # audio before an utterance decoded with it (its words left out)
-    partial_after_s = 0.8
+    partial_after_s = 0.5  # the first partial waits for a frame slot too (asr.py)
     rate = 16000
 
-    def __init__(self, model: str | None = None, threads: int = 1):
+    def __init__(self, model: str | None = None, threads: int = 1, workers: int = 1):
         fw = _faster_whisper()
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one line per decode
         path, self.model = resolve_model(model)
         self.device, self.compute_type = _device()
         try:
             self._model = fw.WhisperModel(path, device=self.device, compute_type=self.compute_type,
-                                          cpu_threads=threads, local_files_only=True)
+                                          cpu_threads=threads, num_workers=workers,
+                                          local_files_only=True)
         except Exception as e:  # a corrupt or foreign model folder
             raise InputError(f"--asr-model {model or path}: cannot load it ({type(e).__name__}: "
                              f"{str(e).splitlines()[0] if str(e) else ''}); pass a CTranslate2 "
                              "Whisper folder") from None
-        self._lock = threading.Lock()
+        self.threads, self.workers = int(threads), int(workers)
 
     def describe(self) -> dict:
         return {"engine": NAME, "model": self.model, "device": self.device,
@@ -150,12 +159,10 @@ class WhisperEngine:
         said just before (Whisper's context across utterances)."""
         if len(pcm) < self.rate // 10:
             return []
-        with self._lock:
-            segs, _ = self._model.transcribe(pcm, language="en", initial_prompt=prompt or None,
-                                             **(PARTIAL_OPTS if partial else FINAL_OPTS))
-            words = [Word(w.word.strip(), float(w.start), float(w.end))
-                     for s in segs for w in (s.words or ()) if w.word.strip()]
-        return words
+        segs, _ = self._model.transcribe(pcm, language="en", initial_prompt=prompt or None,
+                                         **(PARTIAL_OPTS if partial else FINAL_OPTS))
+        return [Word(w.word.strip(), float(w.start), float(w.end))
+                for s in segs for w in (s.words or ()) if w.word.strip()]
 
 
 class WhisperUtterance:

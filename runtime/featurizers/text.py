@@ -88,9 +88,12 @@ class Word(NamedTuple):
 class WordFrames:
     """Words with times -> text frames on the featurizer's grid (``k / rate_hz``).
 
-    The frame at slot ``t`` (inside an utterance) featurizes the words of that utterance
-    that started before ``t``; a slot before the utterance's first word yields no frame and
-    is reported as a span without words. Slots only move forward, across utterances too.
+    The frame at slot ``t`` (inside an utterance, at or after its first word's start)
+    featurizes every word of that utterance known when the frame is emitted: for a file,
+    the whole utterance, as a transcript cue is (:func:`cue_times`), so a model trained on
+    typed transcripts sees whole sentences at run time too, not their first words; live,
+    the words heard so far. A slot before the utterance's first word yields no frame and is
+    reported as a span without words. Slots only move forward, across utterances too.
     """
 
     def __init__(self, featurizer):
@@ -121,11 +124,13 @@ class WordFrames:
         frames, empty = [], []
         if self._utt_t0 is None:
             return frames, empty
+        text, x = " ".join(w.word for w in words), None
+        first = min((w.start_s for w in words), default=math.inf)
         while self._k / self.rate_hz < t_to - 1e-9:
             t = self._k / self.rate_hz
-            said = [w.word for w in words if w.start_s < t]
-            if said:
-                frames.append((t, self.feat(" ".join(said))))
+            if first < t:
+                x = self.feat(text) if x is None else x
+                frames.append((t, x))
             else:
                 empty.append((t, t + 1.0 / self.rate_hz))
             self._k += 1

@@ -88,8 +88,13 @@ def test_text_feed_words_and_utterances():
     ts = [round(t, 2) for _, t, _ in got]
     assert ts == [1.0, 1.5, 2.0, 3.5, 4.0, 4.5] and {m for m, _, _ in got} == {"text"}
     f = fz.make_text()
-    np.testing.assert_array_equal(got[3][2], f("great"))          # words started before 3.5
+    # slot 3.5 is pushed with "fun" (it ends at 4.1): it carries the words known then, as a
+    # transcript cue carries its whole sentence
+    np.testing.assert_array_equal(got[3][2], f("great fun"))
     np.testing.assert_array_equal(got[4][2], f("great fun"))
+    feed.word("sad", 6.0, 6.6)                                   # a new utterance
+    feed.end(7.0)
+    assert [round(t, 2) for _, t, _ in got[6:]] == [6.5] and np.array_equal(got[6][2], f("sad"))
 
 
 def test_spec_vad_field_is_optional_and_validated(tmp_path):
