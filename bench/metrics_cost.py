@@ -35,7 +35,7 @@ import urllib.request
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KEYS = ("client_cpu_cores", "cpu_s_per_segment_ms", "segments")
+KEYS = ("client_cpu_cores", "cpu_ms_per_segment", "segments")
 
 
 def _streams_module():
@@ -86,13 +86,13 @@ def worker(args) -> dict:
         opened = S.open_streams
 
         def open_streams(mode, n, a, on_result):
-            streams, close, backend = opened(mode, n, a, on_result)
+            streams, close, *rest = opened(mode, n, a, on_result)
             scraper.append(Scraper(streams[0].hub.observe.url + "metrics", args.scrape_s))
 
             def stop():
                 scraper[0].stop()
                 return close()
-            return streams, stop, backend
+            return (streams, stop, *rest)
 
         S.open_streams = open_streams
     args.mode, args.model_dir, args.server_pid, args.triton_url = "hub", None, 0, ""
@@ -175,7 +175,10 @@ def run_one(metrics: bool, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", "--n", str(args.n), "--seconds",
            str(args.seconds), "--warmup", str(args.warmup), "--scrape-s", str(args.scrape_s),
            "--backend", args.backend, "--max-batch", str(args.max_batch),
-           "--max-wait-ms", str(args.max_wait_ms), "--chunk-ms", str(args.chunk_ms)]
+           "--max-wait-ms", str(args.max_wait_ms), "--chunk-ms", str(args.chunk_ms),
+           "--workers", str(args.workers), "--target-batch", str(args.target_batch),
+           "--budget-ms", str(args.budget_ms), "--in-time-ms", str(args.in_time_ms),
+           "--threads", str(args.threads)]
     cmd += ["--metrics"] if metrics else []
     load = os.getloadavg()
     p = subprocess.run(cmd, capture_output=True, text=True,
@@ -201,7 +204,7 @@ def summarize(runs: list[dict]) -> dict:
         d["runs"] = len(rs)
         out["on" if on else "off"] = d
     if "on" in out and "off" in out:
-        for k in ("client_cpu_cores", "cpu_s_per_segment_ms"):
+        for k in ("client_cpu_cores", "cpu_ms_per_segment"):
             out[f"{k}_overhead_pct"] = round(
                 100 * (out["on"][k]["median"] / out["off"][k]["median"] - 1), 2)
     return out
@@ -220,6 +223,11 @@ def main() -> None:
     ap.add_argument("--max-wait-ms", type=float, default=20.0)
     ap.add_argument("--chunk-ms", type=float, default=250.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=0, help="hub inference threads (0: auto)")
+    ap.add_argument("--target-batch", type=int, default=0, help="hub batch size (0: measured)")
+    ap.add_argument("--budget-ms", type=float, default=250.0, help="hub latency budget")
+    ap.add_argument("--in-time-ms", type=float, default=100.0,
+                    help="a result within this of its window's due time is in time")
     ap.add_argument("--micro-only", action="store_true",
                     help="only the in-process timings (no stream runs)")
     ap.add_argument("--metrics", action="store_true", help=argparse.SUPPRESS)
