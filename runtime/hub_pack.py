@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ..kernels.pack_ref import pack_runs
+from ..kernels.pack_ref import pack_runs, window_index
 from .buffers import Accounting
 from .spec import MODALITIES, MODALITY_MASK, frame_mask_name
 from .windows import Z_LIMIT
@@ -56,17 +56,15 @@ class _Part:
 def cut_windows(buffers: dict, starts: list[float], window_s: float) -> list[Cut]:
     """Copy the frames of windows starting at ``starts`` out of ``buffers`` (the stream's
     lock held): the frames :func:`~hrlf.kernels.pack_ref.window_index` selects."""
-    cuts = []
-    for start in starts:
-        end = start + window_s
-        parts = {}
-        for m in MODALITIES:
-            b = buffers[m]
-            t = b.t[b.lo:b.hi]
-            lo, hi = t.searchsorted(start, "left"), t.searchsorted(end, "left")
-            parts[m] = (b.x[b.lo + lo:b.lo + hi].copy(), t[lo:hi].copy())
-        cuts.append(Cut(start, parts))
-    return cuts
+    at = np.asarray(starts, np.float64)
+    spans = {}
+    for m in MODALITIES:
+        b = buffers[m]
+        t = b.t[b.lo:b.hi]
+        spans[m] = (b.x[b.lo:b.hi], t, *window_index(t, at, window_s))
+    return [Cut(start, {m: (x[lo[i]:hi[i]].copy(), t[lo[i]:hi[i]].copy())
+                        for m, (x, t, lo, hi) in spans.items()})
+            for i, start in enumerate(starts)]
 
 
 def pack_batch(rows: list[tuple]) -> tuple[dict, np.ndarray, float]:
