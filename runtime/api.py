@@ -26,9 +26,6 @@ from ..errors import InputError
 from .model_dir import resolve_model
 from .sinks import Result
 
-PACES = ("auto", "realtime", "fast")
-
-
 def parse_drop(text) -> tuple[str, float, float]:
     """``"audio:10-25"`` (or a ``(modality, from_s, to_s)`` tuple) -> the tuple."""
     if isinstance(text, (tuple, list)) and len(text) == 3:
@@ -62,7 +59,7 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
     the arguments.
     """
     from .backends.base import open_backend
-    from .runner import Runner, check_featurizers
+    from .runner import PACES, Runner, check_featurizers
     from .session import Session, SessionConfig
     from .sources import open_source, scheme_of
     from .spec import ModelSpec
