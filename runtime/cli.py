@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 
@@ -137,35 +136,15 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
                                  "leave the option out", param_hint="'--condition'")
     capture_opts = {"stall_s": stall_s, "verbose": verbose, "asr": asr,
                     "asr_model": asr_model, "words": words}
-    if metrics_port is None and not os.environ.get("NOTIFY_SOCKET"):
-        observation = _Unobserved()  # nothing served, nothing imported on the way to a result
-    else:
-        from .observe.run import RunObservation
+    from .observe.run import RunObservation
 
-        observation = RunObservation(stream, metrics_port, metrics_address, metrics_linger)
     try:
-        with observation as observe:
+        with RunObservation(stream, metrics_port, metrics_address, metrics_linger) as observe:
             _run(observe, capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
                  window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
                  pack_device, on_backend_error, **remote)
     except BrokenPipeError:  # stderr went away: nobody is left to tell
         sys.stderr.close()
-
-
-class _Unobserved:
-    """``--metrics-port`` off and no systemd notify socket: the observation does nothing."""
-
-    def attach(self, runner) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-    def __enter__(self) -> "_Unobserved":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
 
 
 def _run(observe, capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,

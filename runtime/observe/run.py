@@ -3,9 +3,9 @@ protocol (``$NOTIFY_SOCKET``), either of which may be off; with both off nothing
 and nothing runs on the hot path."""
 from __future__ import annotations
 
+import os
+
 from .. import logs
-from .health import SystemdNotifier
-from .targets import RunTarget
 
 
 class RunObservation:
@@ -19,9 +19,15 @@ class RunObservation:
 
     def __init__(self, uri: str, port: int | None = None, address: str = "127.0.0.1",
                  linger_s: float = 0.0, environ=None):
-        self.target = RunTarget(uri)
-        self.server = None
+        self.target = self.server = self.notifier = None
         self.linger_s = float(linger_s)
+        environ = os.environ if environ is None else environ
+        if port is None and not environ.get("NOTIFY_SOCKET"):
+            return  # both off: nothing served, nothing imported on the way to a result
+        from .health import SystemdNotifier
+        from .targets import RunTarget
+
+        self.target = RunTarget(uri)
         if port is not None:
             from .server import ObserveServer
 
@@ -32,18 +38,23 @@ class RunObservation:
         self.notifier = SystemdNotifier(self.target, environ).start()
 
     def attach(self, runner) -> None:
+        if self.target is None:
+            return
         if self.server is not None:
             self.target.attach(runner)
         else:  # readiness for systemd only: no observer on the hot path
             self.target.runner, self.target.phase = runner, "running"
 
     def finish(self) -> None:
+        if self.target is None:
+            return
         self.target.finish()
         if self.server is not None and self.linger_s > 0:
             self.server.linger(self.linger_s)
 
     def close(self) -> None:
-        self.notifier.stop()
+        if self.notifier is not None:
+            self.notifier.stop()
         if self.server is not None:
             self.server.close()
 
