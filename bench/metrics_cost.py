@@ -39,7 +39,8 @@ KEYS = ("client_cpu_cores", "cpu_ms_per_segment", "segments")
 
 
 def _streams_module():
-    sys.path.insert(0, HERE)
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
     import streams  # bench/streams.py: its worker and stream setup, as they are
 
     return streams
@@ -174,11 +175,7 @@ def shares(mic: dict, summary: dict, scrape_s: float) -> dict:
 def run_one(metrics: bool, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", "--n", str(args.n), "--seconds",
            str(args.seconds), "--warmup", str(args.warmup), "--scrape-s", str(args.scrape_s),
-           "--backend", args.backend, "--max-batch", str(args.max_batch),
-           "--max-wait-ms", str(args.max_wait_ms), "--chunk-ms", str(args.chunk_ms),
-           "--workers", str(args.workers), "--target-batch", str(args.target_batch),
-           "--budget-ms", str(args.budget_ms), "--in-time-ms", str(args.in_time_ms),
-           "--threads", str(args.threads)]
+           *_streams_module().run_flags(args)]
     cmd += ["--metrics"] if metrics else []
     load = os.getloadavg()
     p = subprocess.run(cmd, capture_output=True, text=True,
@@ -218,16 +215,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--scrape-s", type=float, default=5.0)
-    ap.add_argument("--backend", default="ort", choices=["ort", "openvino"])
-    ap.add_argument("--max-batch", type=int, default=64)
-    ap.add_argument("--max-wait-ms", type=float, default=20.0)
-    ap.add_argument("--chunk-ms", type=float, default=250.0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--workers", type=int, default=0, help="hub inference threads (0: auto)")
-    ap.add_argument("--target-batch", type=int, default=0, help="hub batch size (0: measured)")
-    ap.add_argument("--budget-ms", type=float, default=250.0, help="hub latency budget")
-    ap.add_argument("--in-time-ms", type=float, default=100.0,
-                    help="a result within this of its window's due time is in time")
+    _streams_module().add_run_args(ap)  # the hub, backend and feeding: as bench/streams.py
     ap.add_argument("--micro-only", action="store_true",
                     help="only the in-process timings (no stream runs)")
     ap.add_argument("--metrics", action="store_true", help=argparse.SUPPRESS)

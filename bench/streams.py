@@ -160,15 +160,9 @@ def worker(args) -> dict:
 def run_one(mode: str, n: int, args, server) -> dict:
     """One (mode, N) run in a fresh worker process."""
     cmd = [sys.executable, __file__, "--worker", "--mode", mode, "--n", str(n),
-           "--seconds", str(args.seconds), "--warmup", str(args.warmup),
-           "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
-           "--threads", str(args.threads), "--backend", args.backend,
-           "--chunk-ms", str(args.chunk_ms), "--budget-ms", str(args.budget_ms),
-           "--in-time-ms", str(args.in_time_ms)]
-    for flag, v in (("--workers", args.workers), ("--target-batch", args.target_batch),
-                    ("--model-dir", args.model_dir)):
-        if v:
-            cmd += [flag, str(v)]
+           "--seconds", str(args.seconds), "--warmup", str(args.warmup), *run_flags(args)]
+    if args.model_dir:
+        cmd += ["--model-dir", args.model_dir]
     if mode == "triton":
         cmd += ["--triton-url", server.grpc_url, "--server-pid", str(server.proc.pid)]
     out = subprocess.run(cmd, capture_output=True, text=True,
@@ -236,15 +230,9 @@ def serve_demo(tmp: str):
     return TritonServer(repo, (triton_repo.PYTHON_MODEL,)).start()
 
 
-def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", default=os.path.join(HERE, "results", "streams.json"))
-    ap.add_argument("--n", type=int, nargs="+", default=[1, 10, 100, 1000, 2000])
-    ap.add_argument("--modes", nargs="+", default=["session", "hub", "triton"],
-                    choices=["session", "hub", "triton"])
-    ap.add_argument("--runs", type=int, default=5, help="fresh processes per (mode, N)")
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--warmup", type=int, default=4)
+def add_run_args(ap) -> None:
+    """The settings of one run (the hub's, the backend's, the feeding); bench/metrics_cost.py
+    takes the same options for its runs of this worker."""
     ap.add_argument("--max-batch", type=int, default=64)
     ap.add_argument("--max-wait-ms", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=0, help="hub inference threads (0: auto)")
@@ -260,6 +248,30 @@ def parse_args():
                     help="hub/triton: frames arrive in chunks of this many ms per modality, "
                          "pushed with push_many (0: frame by frame); session mode pushes "
                          "frame by frame")
+
+
+def run_flags(args) -> list[str]:
+    """The options of :func:`add_run_args` as a worker's command-line flags."""
+    cmd = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
+           "--threads", str(args.threads), "--backend", args.backend,
+           "--chunk-ms", str(args.chunk_ms), "--budget-ms", str(args.budget_ms),
+           "--in-time-ms", str(args.in_time_ms)]
+    for flag, v in (("--workers", args.workers), ("--target-batch", args.target_batch)):
+        if v:
+            cmd += [flag, str(v)]
+    return cmd
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", default=os.path.join(HERE, "results", "streams.json"))
+    ap.add_argument("--n", type=int, nargs="+", default=[1, 10, 100, 1000, 2000])
+    ap.add_argument("--modes", nargs="+", default=["session", "hub", "triton"],
+                    choices=["session", "hub", "triton"])
+    ap.add_argument("--runs", type=int, default=5, help="fresh processes per (mode, N)")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--warmup", type=int, default=4)
+    add_run_args(ap)
     ap.add_argument("--max-session-n", type=int, default=100,
                     help="skip the session mode above this N (one thread per stream: at "
                          "N=1000 it drove this 2-core VM's load average past 100)")
