@@ -168,3 +168,36 @@ def test_spec_asr_field_is_optional_and_warns_once(caplog):
     msgs = [r.getMessage() for r in caplog.records]
     assert sum("trained on typed transcripts" in m for m in msgs) == 1
     assert sum("pass --asr whisper for parity" in m for m in msgs) == 1
+
+
+def test_a_decode_reads_one_window_and_partials_a_shorter_one(whisper, real_speech,
+                                                              monkeypatch):
+    """beckett.wav with the gate's 1.2 s quiet tail: one encoder pass (faster-whisper would
+    decode the tail again as a second 30 s window), the same words; a partial decode's
+    encoder reads the audio plus 2 s (at least 10 s), not 30 s."""
+    words, x = next((w, y) for w, y in real_speech if "fail better" in w.lower())
+    y = np.concatenate([x, np.zeros(int(1.2 * S.RATE), np.float32)])
+    model = whisper._model
+    seen = []
+    encode = type(model).__bases__[0].encode
+    monkeypatch.setattr(type(model).__bases__[0], "encode",
+                        lambda self, f: seen.append(f.shape[-1]) or encode(self, f))
+    full = whisper.decode(y)
+    assert seen == [3000], seen
+    assert S.wer(words, " ".join(w.word for w in full))[0] <= 1
+    seen.clear()
+    part = whisper.decode(y, partial=True)
+    assert seen == [asr_whisper.partial_frames(len(y))] and seen[0] < 3000, seen
+    assert S.wer(words, " ".join(w.word for w in part))[0] <= 2
+
+
+def test_a_partial_that_reads_like_a_loop_is_dropped():
+    from hrlf.runtime.featurizers.text import Word
+
+    said = [Word(w, i * 0.4, i * 0.4 + 0.3) for i, w in enumerate("ever tried ever failed".split())]
+    assert not asr_whisper.looks_looped(said, 2.0)
+    assert asr_whisper.looks_looped([Word("you", 0.1 * i, 0.1 * i + 0.1) for i in range(4)], 5.0)
+    assert asr_whisper.looks_looped(said * 5, 2.0)  # 20 words in 2 s
+    assert asr_whisper.partial_frames(16000) == 1000  # at least 10 s
+    assert asr_whisper.partial_frames(16000 * 12) == 1400  # 12 s + 2 s
+    assert asr_whisper.partial_frames(16000 * 40) == 3000  # never past Whisper's 30 s
