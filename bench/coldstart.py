@@ -20,6 +20,10 @@ The ORT model cache (``hrlf.runtime.backends.ort_cache``) is measured in both st
 inference (imports, the demo stream, the backend), fastest of ``--runs``. The very first
 start on a machine with OpenVINO installed also measures OpenVINO once for ``auto`` (about
 2 s, kept in the model's cache folder); the warm-up run before the rounds pays that.
+``--venv DIR`` measures a regular install of this checkout (what README's ``pip install .``
+gives a user) in that venv, made there first: an editable install (``pip install -e``, a
+developer's) puts an import hook before every ``import hrlf...`` that costs about 45 ms of
+the first result here; ``install`` in the JSON says which was measured.
 """
 from __future__ import annotations
 
@@ -169,6 +173,39 @@ def stages(runs: int) -> dict:
     return {k: round(v, 1) for k, v in best.items()}
 
 
+def install_kind() -> str:
+    """``editable`` (``pip install -e``: an import hook) or ``regular`` (``pip install .``)."""
+    import hrlf
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return "editable" if os.path.dirname(os.path.abspath(hrlf.__file__)) == root else "regular"
+
+
+def rerun_in_venv(venv: str) -> None:
+    """Re-run this script (without ``--venv``) with the Python of a regular install of this
+    checkout in ``venv`` (``pip install -c constraints.txt .`` there when it has none)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    py = os.path.join(venv, "bin", "python")
+    if not os.path.isfile(os.path.join(venv, "bin", "hrlf-run")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "-c", "constraints.txt", "."],
+                       cwd=root, check=True)
+    else:  # the checkout may have changed since: reinstall hrlf alone
+        subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", "."],
+                       cwd=root, check=True)
+    for d in ("build", "hrlf.egg-info"):  # what pip leaves in the checkout
+        shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+    argv, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a == "--venv":
+            skip = True
+        elif not a.startswith("--venv="):
+            argv.append(a)
+    os.execv(py, [py, os.path.abspath(__file__)] + argv)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
@@ -176,17 +213,25 @@ def main() -> None:
     ap.add_argument("--baseline", default=None, metavar="DIR",
                     help="also time the hrlf in DIR/hrlf (e.g. main: mkdir -p /tmp/base && git "
                          "archive main --prefix=hrlf/ | tar -x -C /tmp/base), interleaved")
+    ap.add_argument("--venv", default=None, metavar="DIR",
+                    help="measure a regular install (as README's `pip install .` makes) in the "
+                         "venv DIR, made there first when missing; an editable install's "
+                         "import hook adds tens of ms to every import of hrlf")
     args = ap.parse_args()
+    if args.venv:
+        rerun_in_venv(args.venv)
     import onnxruntime
 
+    kind = install_kind()
     out = {"command": f"python bench/coldstart.py --runs {args.runs}"
-                      + (" --baseline DIR" if args.baseline else ""),
+                      + (" --baseline DIR" if args.baseline else "")
+                      + (" --venv DIR" if kind == "regular" else ""),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version(),
                        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]},
            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__,
            "bare": " ".join(BARE[1:]), "hrlf_run": " ".join(hrlf_run_cmd()),
-           "ort_cache": ort_cache_dir()}
+           "ort_cache": ort_cache_dir(), "install": kind}
     out["warm_cache"] = measure(args.runs, False, args.baseline)
     if out["ort_cache"]:
         out["cold_cache"] = measure(args.runs, True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import zipfile
 
 from ..errors import InputError
 
@@ -50,7 +49,7 @@ def check_npz(z, path: str, error=InputError) -> None:
                     f"{gib(NPZ_TOTAL_BYTES)}; split the recording")
 
 
-def _npy_header(zf: zipfile.ZipFile, member: str):
+def _npy_header(zf, member: str):  # zf: a zipfile.ZipFile (not imported here: cold start)
     import numpy as np
 
     with zf.open(member) as f:
