@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import time
 
+from ..runtime.cpus import usable_cpus
+
 LAST: dict = {}
 
 
@@ -22,14 +24,11 @@ PARALLEL_FROM = 8
 
 
 def default_workers(n_todo: int) -> int:
-    """One process per CPU core available to us (at most 4); 1 below ``PARALLEL_FROM`` clips."""
+    """One process per CPU core available to us (affinity and cgroup quota: more processes
+    than a container's quota only take turns), at most 4; 1 below ``PARALLEL_FROM`` clips."""
     if n_todo < PARALLEL_FROM:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores, n_todo))
+    return max(1, min(4, usable_cpus(), n_todo))
 
 
 def _init_worker() -> None:
