@@ -13,7 +13,10 @@ import pathlib
 import re
 import sys
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the sibling modules
+import docs_bench  # noqa: E402
+from docs_common import REPO, _cell, _cond, _load, _num  # noqa: E402,F401
+
 METRICS = ("f1", "corr", "auc", "mae")
 CONDITIONS = ("l", "a", "v", "la", "lv", "av", "avg6", "lav")
 MARKER = re.compile(r"^<!-- hrlf:(\w+)((?: [^ >]+)*) -->$", re.M)
@@ -29,19 +32,6 @@ COMMANDS = (
     ("python -m hrlf.runtime.capture.realmedia", "hrlf.runtime.capture.realmedia", "main"),
     ("python -m hrlf.export.triton_server", "hrlf.export.triton_server", "main"),
 )
-
-
-def _load(rel: str) -> dict:
-    return json.loads((REPO / rel).read_text())
-
-
-def _cond(c: str) -> str:
-    return c if c == "avg6" else "{" + ",".join(c) + "}"
-
-
-def _num(x, signed=False) -> str:
-    s = f"{x:+.3f}" if signed else f"{x:.3f}"
-    return s.replace("-", "−")
 
 
 def _stats(name: str, key: str) -> dict:
@@ -168,98 +158,6 @@ def streams_summary(name: str = "streams_hub") -> str:
     return "\n".join(rows)
 
 
-def _load_avg(part: dict) -> str:
-    a, b = part.get("load_avg_before"), part.get("load_avg_after")
-    return f"{a[0]} → {b[0]}" if a and b else "?"
-
-
-def _pair(d: dict, keys, fmt="{:.2f}", unit="") -> str:
-    return " / ".join(fmt.format(d[k]) for k in keys) + unit
-
-
-def _peak_rss(r: dict) -> float:
-    return r.get("peak_rss_after_recognizing_mb", r.get("rss_after_recognizing_mb", 0.0))
-
-
-def asr(name: str = "asr") -> str:
-    """Whisper vs PocketSphinx through hrlf's own path (``bench/asr.py``): WER per set, cost,
-    live latency, memory, the ``file:`` pipeline and the downstream sign test; each part
-    with the 1-minute load average it ran at."""
-    d = _load(f"bench/results/{name}.json")
-    eng = ("whisper", "pocketsphinx")
-    rows = ["| | Whisper (`[asr]`) | PocketSphinx | load avg |", "|---|---|---|---|"]
-
-    def row(label, cells, part):
-        rows.append(f"| {label} | " + " | ".join(cells) + f" | {_load_avg(part)} |")
-
-    wer, live, res = d.get("wer"), d.get("live"), d.get("resources")
-    if wer:
-        w0 = wer["whisper"]["real_clean"]
-        for key, label in (("real_clean", f"WER, real human speech ({w0['recordings']} "
-                                          f"recordings, {w0['words']} words)"),
-                           ("real_tel8k_ulaw", "same, 8 kHz μ-law telephone line"),
-                           ("real_noise10", "same, 10 dB white noise")):
-            row(label, [f"{wer[e][key]['wer']:.2f}" for e in eng], wer)
-        row("WER, espeak-ng sentences: clean / telephone / noise",
-            [" / ".join(f"{wer[e]['espeak_' + v]['wer']:.2f}" for v in
-                        ("clean", "tel8k_ulaw", "noise10")) for e in eng], wer)
-        row("CPU-s per audio second, real speech: clean / telephone",
-            [" / ".join(f"{wer[e]['real_' + v]['cpu_per_audio_s']:.2f}" for v in
-                        ("clean", "tel8k_ulaw")) for e in eng], wer)
-    if live:
-        m = {e: live[e]["median_of_runs"] for e in eng}
-        row("live: text after each end of speech (played audio), p50 / p95",
-            [_pair(m[e]["after_end_s"], ("p50", "p95"), unit=" s") for e in eng], live)
-        own = {e: [r["runtime"]["after_end_s"] for r in live[e]["runs_raw"]] for e in eng}
-        row("same, from the voice gate's end of speech (`text_latency`), p50 / p95",
-            [" / ".join(f"{sorted(x[k] for x in own[e])[len(own[e]) // 2]:.2f}"
-                        for k in ("p50", "p95")) + " s" for e in eng], live)
-        row("live: speech between text updates (passages ≥ 3 s), p50 / p95 / max",
-            [_pair(m[e]["update_gap_s"], ("p50", "p95", "max"), unit=" s") for e in eng], live)
-        row("live: WER; CPU-s per audio second",
-            [f"{m[e]['wer']:.2f}; {m[e]['cpu_per_audio_s']:.2f}" for e in eng], live)
-    if res:
-        row("model load, wall; peak process RSS after recognizing the real speech",
-            [f"{res[e]['load_wall_s']:.2f} s; {_peak_rss(res[e]):.0f} MB" for e in eng], res)
-    pipe = d.get("pipeline_file_whisper")
-    if pipe:
-        row(f"`file:` pipeline, 3 modalities, {pipe['media_s']:.0f} s .mp4: real-time factor "
-            "(runs); CPU-s per media second",
-            [f"{pipe['rtf']:.2f} ({', '.join(f'{x:.2f}' for x in pipe['rtf_runs'])}); "
-             f"{pipe['cpu_per_media_s']:.2f}", "—"], pipe)
-    down = d.get("downstream")
-    if down:
-        t = down["typed_transcripts"]
-        row(f"sign right on {t['sentences']} unseen spoken sentences (true text: "
-            f"{t['true_text']['sign_right']}), 16 kHz / 8 kHz μ-law",
-            [f"{t[e]['sign_right']} / {t[e + '_8k_ulaw']['sign_right']}" for e in eng], down)
-    return "\n".join(rows)
-
-
-def coldstart(name: str = "coldstart") -> str:
-    """``bench/coldstart.py``: first result of ``hrlf-run --pace fast`` against a bare
-    ``import numpy, onnxruntime``, medians of interleaved rounds, per ORT-cache state."""
-    d = _load(f"bench/results/{name}.json")
-    rows = ["| ORT model cache | bare import | first result | ratio | CPU, one segment vs bare "
-            "| peak RSS, hrlf-run vs bare |", "|---|---|---|---|---|---|"]
-    for key, label in (("warm_cache", "warm (every start after the first)"),
-                       ("cold_cache", "cold (the start that writes it)")):
-        if key not in d:
-            continue
-        m = d[key]["median"]
-        rows.append(f"| {label} | {m['bare_ms']:.0f} ms | {m['first_result_ms']:.0f} ms | "
-                    f"**{d[key]['ratio_first_result_to_bare']:.2f}×** | "
-                    f"{m['cpu_one_segment_ms']:.0f} vs {m['cpu_bare_ms']:.0f} ms "
-                    f"({d[key]['ratio_cpu_one_segment_to_bare']:.2f}×) | "
-                    f"{m['hrlf_run_rss_mib']:.1f} vs {m['bare_rss_mib']:.1f} MiB |")
-    mach = d["machine"]
-    stages = ", ".join(f"{k} {v}" for k, v in d["stages_ms_fastest"].items())
-    return ("\n".join(rows) + f"\n\n`{d['command']}`, {d.get('install', 'editable')} install, "
-            f"{len(next(iter(d['warm_cache']['runs'].values())))} rounds, load average "
-            f"{mach['loadavg_at_start'][0]} → {mach['loadavg_at_end'][0]}. Where an in-process "
-            f"start spends its time (ms, fastest round): {stages}.")
-
-
 def _leaves(d, prefix=""):
     """(dotted key, value) for every scalar of a JSON document; short lists of scalars inline."""
     if isinstance(d, dict):
@@ -339,10 +237,6 @@ def _command(prog: str):
     raise ValueError(f"unknown command {prog!r}; add it to COMMANDS in tools/docs_tables.py")
 
 
-def _cell(text) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
-
-
 def _default(param, ctx) -> str:
     value = param.get_default(ctx, call=False)
     if callable(value) or value is None or type(value).__name__ == "Sentinel":
@@ -378,7 +272,9 @@ def cli(*prog: str) -> str:
 
 TABLES = {"paired": paired, "models": models, "ridge": ridge, "cost": cost, "bench": bench,
           "bench_all": bench_all, "runtime_speed": runtime_speed,
-          "streams": streams, "streams_summary": streams_summary, "export_latency": export_latency, "extras": extras, "cli": cli}
+          "streams": streams, "streams_summary": streams_summary,
+          "export_latency": export_latency, "extras": extras, "cli": cli,
+          **docs_bench.TABLES}
 
 
 def expand(markdown: str) -> str:
