@@ -59,7 +59,6 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
     the arguments.
     """
     from .backends.base import open_backend
-    from .backend_early import EarlyBackend, live_of_scheme
     from .runner import PACES, Runner, check_featurizers
     from .session import Session, SessionConfig
     from .sources import open_source, scheme_of
@@ -70,52 +69,28 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
     drops = [parse_drop(d) for d in drop]
     model_dir = resolve_model(model, backend)
     spec = ModelSpec.load(model_dir)
-    scheme = scheme_of(source)
-    if pace == "auto" and scheme != "stdin":
-        pace = "realtime" if scheme == "demo" else "fast"
-    if provider != "auto" and backend == "auto":  # a named provider means ONNX Runtime
-        backend = "ort"
-
-    def batch_for(live: bool) -> int:
-        return 1 if (live or pace == "realtime") else max_batch
-
-    def open_be(batch: int):
-        return open_backend(backend, model_dir, spec, precision=precision, provider=provider,
-                            threads=threads, max_batch=batch,  # the batches in use (auto measures them)
-                            **(backend_options or {}))
-
-    guess = live_of_scheme(scheme)
-    early = EarlyBackend(open_be, batch_for(guess)) if guess is not None else None
     opts = dict(source_options or {})
-    if scheme == "stdin" and pace != "auto":
+    if scheme_of(source) == "stdin" and pace != "auto":
         opts.setdefault("live", pace == "realtime")  # fast: a recorded dump, data deadlines
-    try:
-        src = open_source(source, spec, **opts, **({"duration_s": duration_s} if duration_s else {}))
-    except BaseException:
-        if early is not None:
-            early.discard()
-        raise
+    src = open_source(source, spec, **opts, **({"duration_s": duration_s} if duration_s else {}))
     try:
         check_featurizers(src, spec)
-        if pace == "auto":  # stdin: live or not as it was opened
-            pace = "fast"
+        if pace == "auto":
+            pace = "realtime" if scheme_of(source) == "demo" else "fast"
         if grace_s is None:  # capture sources say how late their frames arrive
             grace_s = max(0.1, float(getattr(src, "latency_s", 0.0) or 0.0))
         cfg = SessionConfig(window_s=window_s, hop_s=hop_s, live=bool(src.live), grace_s=grace_s,
-                            max_batch=batch_for(bool(src.live)),
+                            max_batch=1 if (src.live or pace == "realtime") else max_batch,
                             condition=condition, drops=drops, device=pack_device,
                             no_data=bool(src.live), max_jump_s=max_jump_s, strict=strict,
                             on_backend_error=on_backend_error)
-        pending, early = early, None
-        be = pending.take(cfg.max_batch) if pending is not None else open_be(cfg.max_batch)
-        try:
-            session = Session(be, spec, cfg)
-        except BaseException:
-            be.close()
-            raise
+        if provider != "auto" and backend == "auto":  # a named provider means ONNX Runtime
+            backend = "ort"
+        be = open_backend(backend, model_dir, spec, precision=precision, provider=provider,
+                          threads=threads, max_batch=cfg.max_batch,  # the batches in use (auto measures them)
+                          **(backend_options or {}))
+        session = Session(be, spec, cfg)
     except BaseException:
-        if early is not None:
-            early.discard()
         src.close()
         raise
     return Runner(src, session, write=write, fmt=fmt, pace=pace, duration_s=duration_s,
