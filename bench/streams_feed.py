@@ -72,11 +72,14 @@ def chunk_schedule(rec: dict, phases: np.ndarray, s: int, mods: list, chunk_s: f
     return tuple(np.concatenate([o[i] for o in out])[order] for i in range(5))
 
 
-def feed_second(streams, rec, phases, mods, t0, sec, chunk_s: float, lags) -> None:
+def feed_second(streams, rec, phases, mods, t0, sec, chunk_s: float, lags,
+                push_batch=None) -> None:
     """Push wall second ``sec`` of every stream at its timestamps (``lags``: how late the
-    pushes ran, ms). ``chunk_s`` > 0: chunks of that length with ``push_many``; else frame
-    by frame. The schedule is made before the second starts and walked as plain lists,
-    so that the feeder's own cost stays small beside the hub's."""
+    pushes ran, ms). ``chunk_s`` > 0: chunks of that length with ``push_many``, or, given
+    ``push_batch`` (``Hub.push_batch``), every chunk due by now (2 ms ahead) in one call
+    per modality, as a gateway receiving many streams would; else frame by frame. The
+    schedule is made before the second starts and walked as plain lists, so that the
+    feeder's own cost stays small beside the hub's."""
     if chunk_s > 0:
         walls, sid, mid, lo, hi = (a.tolist() for a in
                                    chunk_schedule(rec, phases, sec, mods, chunk_s))
@@ -85,6 +88,9 @@ def feed_second(streams, rec, phases, mods, t0, sec, chunk_s: float, lags) -> No
         hi = None
     times = [rec[m][0] for m in mods]
     frames = [rec[m][1] for m in mods]
+    if push_batch is not None and hi is not None:
+        return _feed_batches(streams, walls, sid, mid, lo, hi, mods, times, frames, t0,
+                             lags, push_batch)
     tlist = [t.tolist() for t in times]
     pushers = [(s.push_many if chunk_s > 0 else s.push) for s in streams]
     mono, sleep = time.monotonic, time.sleep
@@ -100,6 +106,30 @@ def feed_second(streams, rec, phases, mods, t0, sec, chunk_s: float, lags) -> No
             pushers[sid[k]](mods[j], times[j][r:hi[k]], frames[j][r:hi[k]])
         else:
             pushers[sid[k]](mods[j], tlist[j][r], frames[j][r])
+
+
+def _feed_batches(streams, walls, sid, mid, lo, hi, mods, times, frames, t0, lags,
+                  push_batch) -> None:
+    """Every chunk due by now (2 ms ahead), one ``push_batch`` per modality."""
+    mono, sleep = time.monotonic, time.sleep
+    k, n = 0, len(walls)
+    while k < n:
+        now = mono()
+        if t0 + walls[k] > now + 0.002:
+            sleep(t0 + walls[k] - now)
+            now = mono()
+        elif lags is not None:
+            lags.append(max(0.0, now - t0 - walls[k]) * 1e3)
+        groups: dict = {}
+        while k < n and t0 + walls[k] <= now + 0.002:
+            j, a, b = mid[k], lo[k], hi[k]
+            g = groups.setdefault(j, ([], [], []))
+            g[0].append(streams[sid[k]])
+            g[1].append(times[j][a:b])
+            g[2].append(frames[j][a:b])
+            k += 1
+        for j, (ss, ts, xs) in groups.items():
+            push_batch(mods[j], ss, ts, xs)
 
 
 def windows_due(phases: np.ndarray, t0: float, a: float, b: float) -> int:
