@@ -45,7 +45,14 @@ import time
 
 import numpy as np
 from streams_feed import feed_second, recording, windows_due
-from streams_proc import loadavg, machine_busy_s, proc_cpu_s, proc_hwm_mb, rss_mb  # noqa: F401
+from streams_proc import (  # noqa: F401
+    loadavg,
+    machine_busy_s,
+    proc_cpu_s,
+    proc_hwm_mb,
+    rss_mb,
+    thread_cpu_s,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -143,12 +150,15 @@ def worker(args) -> dict:
     for sec in range(int(total_s)):
         if sec == args.warmup:
             cpu0, busy0 = resource.getrusage(resource.RUSAGE_SELF), machine_busy_s()
+            feed0, threads0 = time.thread_time(), thread_cpu_s()
             srv0 = proc_cpu_s(args.server_pid) if args.server_pid else 0.0
             tm0, load0 = time.monotonic(), loadavg()
         feed_second(streams, rec, phases, mods, t0, sec, args.chunk_ms / 1e3,
                     lags if sec >= args.warmup else None, push_batch)
     tm1 = time.monotonic()
     cpu1, busy1 = resource.getrusage(resource.RUSAGE_SELF), machine_busy_s()
+    feed_cpu = time.thread_time() - feed0  # the feeding (this thread): pushes
+    threads1 = thread_cpu_s()
     srv_cpu = (proc_cpu_s(args.server_pid) - srv0) if args.server_pid else 0.0
     load1, rss_run = loadavg(), rss_mb()
     time.sleep(min(2.0, 3 * args.in_time_ms / 1e3 + 0.5))  # the span's last windows
@@ -168,6 +178,9 @@ def worker(args) -> dict:
                           "max": round(float(lat.max()), 2) if len(lat) else 0.0},
            "cpu_cores": round((cpu + srv_cpu) / measured_s, 3),
            "client_cpu_cores": round(cpu / measured_s, 3),
+           "feeder_cpu_cores": round(feed_cpu / measured_s, 3),
+           "thread_cpu_cores": {k: round((v - threads0.get(k, 0.0)) / measured_s, 3)
+                                for k, v in sorted(threads1.items())},
            "server_cpu_cores": round(srv_cpu / measured_s, 3),
            "others_cpu_cores": round((busy1 - busy0 - cpu - srv_cpu) / measured_s, 3),
            "loadavg": {"start": load0, "end": load1},

@@ -12,7 +12,7 @@ from hrlf.runtime import hub_push
 from hrlf.runtime.hub import Hub, HubConfig
 from hrlf.runtime.hub_stream import HubStream
 from hrlf.runtime.session import SessionConfig
-from tests.runtime.conftest import FakeBackend
+from tests.runtime.conftest import FakeBackend, dirty_chunk
 from tests.runtime.test_delivery_faults import wait_for
 
 MODS = ("text", "audio", "vision")
@@ -20,24 +20,10 @@ KEYS = ("received", "used", "dropped", "segments", "empty_windows", "accounting_
 
 
 def _chunk(rng, spec, t_last, m):
-    """A random chunk after ``t_last``: clean, or dirty in one of push's ways."""
-    n = int(rng.integers(1, 6))
-    times = t_last + np.cumsum(rng.uniform(0.01, 0.2, n))
-    frames = rng.normal(size=(n, spec.dim(m))).astype(np.float32)
-    kind = int(rng.integers(10))
-    if kind == 0:
-        frames[rng.integers(n)] = np.nan
-    elif kind == 1:
-        times[-1] = times[0]  # a repeat / going back inside the chunk
-    elif kind == 2:
-        times = times - 3.0  # late / out of order
-    elif kind == 3:
-        times = times + 5000.0  # beyond the jump horizon
-    elif kind == 4:
-        frames = frames[:, :-1]  # wrong dim
-    elif kind == 5:
-        frames = frames.astype(np.float64)  # not float32: the per-frame path, accepted
-    return times, frames
+    """A random chunk after ``t_last``: clean, dirty in one of push's ways, or float64
+    frames (not the fast path's dtype: pushed frame by frame, accepted)."""
+    times, frames, kind = dirty_chunk(rng, spec, t_last, m, kinds=10)
+    return times, frames.astype(np.float64) if kind == 5 else frames
 
 
 def test_push_batch_counts_exactly_like_push_many_per_stream(small_spec, monkeypatch):
