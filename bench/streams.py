@@ -7,7 +7,10 @@
 N streams of the demo model (text 4 Hz x 32, audio 20 Hz x 24, vision 10 Hz x 32; 2 s
 windows, 1 s hop) are fed at real-time pace: every frame is pushed at its timestamp on the
 wall clock, each stream starting at a random phase within the first second (so windows
-come due spread over each second, as independent calls do). Modes:
+come due spread over each second, as independent calls do). The hub and triton modes
+receive 250 ms chunks (``--chunk-ms``): by default (``--feed batch``) every 5 ms the chunks
+that came due go in one ``Hub.push_batch`` call per modality, as a gateway receiving many
+streams would; ``--feed per-stream``: one ``push_many`` per stream and chunk. Modes:
 
 * ``session``: one live ``Session`` per stream, each with its own worker thread, all
   sharing one ONNX Runtime session (1 thread) — N sessions started side by side;
@@ -291,9 +294,10 @@ def add_run_args(ap) -> None:
                          "pushed with push_many (0: frame by frame); session mode pushes "
                          "frame by frame")
     ap.add_argument("--feed", default="batch", choices=["batch", "per-stream"],
-                    help="hub/triton chunks: every chunk due at once in one Hub.push_batch "
-                         "call per modality (a gateway receiving many streams), or one "
-                         "push_many call per stream and chunk")
+                    help="hub/triton chunks: every 5 ms, the chunks that came due in one "
+                         "Hub.push_batch call per modality (a gateway receiving many "
+                         "streams; a chunk waits up to 5 ms, counted in push_lag_ms), or "
+                         "one push_many call per stream and chunk at its time")
 
 
 def run_flags(args) -> list[str]:
