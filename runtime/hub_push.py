@@ -14,7 +14,11 @@ pushed then): a modality that is not a string, unknown stream names, lengths tha
 What it saves over per-stream calls: the checks that need numpy (stream times, their
 order and range, every frame finite) run once over the whole batch, and the hub's
 scheduler is told about all the streams under one lock, so the per-stream part is a few
-scalar checks under the stream's lock and the copy into its buffer.
+scalar checks under the stream's lock and the copy into its buffer. Measured
+(``bench/streams.py --feed batch|per-stream``, 2,000 streams of 250 ms chunks, rounds
+every 5 ms): the feeding costs about what per-stream calls cost (0.22 against 0.21 of a
+core): that per-stream part dominates, and a call adds ~50 us of numpy work, paid back
+only by calls of tens of streams.
 """
 from __future__ import annotations
 

@@ -83,8 +83,9 @@ def test_push_batch_counts_exactly_like_push_many_per_stream(small_spec, monkeyp
 
 def test_refusals_and_closed_streams_stay_in_their_stream(small_spec):
     """One call: a clean stream, a NaN frame, a wrong dim, a strict stream's bad frame, a
-    closed stream (its HubStream: its name left the hub), an unknown modality. Each is counted in its own stream; the call never
-    raises for them; the closed stream takes and counts nothing and is flagged."""
+    closed stream (its HubStream: its name left the hub), an unknown modality. Each is
+    counted in its own stream; the call never raises for them; the closed stream takes
+    and counts nothing and is flagged."""
     hub = Hub(FakeBackend(small_spec), small_spec, HubConfig(stream=SessionConfig()))
     names = ["ok", "nan", "dim", "strict", "gone"]
     ss = [hub.add_stream(n, config=SessionConfig(strict=n == "strict")) for n in names]
