@@ -7,7 +7,10 @@
 N streams of the demo model (text 4 Hz x 32, audio 20 Hz x 24, vision 10 Hz x 32; 2 s
 windows, 1 s hop) are fed at real-time pace: every frame is pushed at its timestamp on the
 wall clock, each stream starting at a random phase within the first second (so windows
-come due spread over each second, as independent calls do). Modes:
+come due spread over each second, as independent calls do). The hub and triton modes
+receive 250 ms chunks (``--chunk-ms``): by default (``--feed batch``) every 5 ms the chunks
+that came due go in one ``Hub.push_batch`` call per modality, as a gateway receiving many
+streams would; ``--feed per-stream``: one ``push_many`` per stream and chunk. Modes:
 
 * ``session``: one live ``Session`` per stream, each with its own worker thread, all
   sharing one ONNX Runtime session (1 thread) — N sessions started side by side;
@@ -45,7 +48,14 @@ import time
 
 import numpy as np
 from streams_feed import feed_second, recording, windows_due
-from streams_proc import loadavg, machine_busy_s, proc_cpu_s, proc_hwm_mb, rss_mb  # noqa: F401
+from streams_proc import (  # noqa: F401
+    loadavg,
+    machine_busy_s,
+    proc_cpu_s,
+    proc_hwm_mb,
+    rss_mb,
+    thread_cpu_s,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -85,6 +95,33 @@ def open_streams(mode: str, n: int, args, on_result):
     return streams, hub.close, hub.backend.name, hub, base
 
 
+def gc_pauses():
+    """Start timing the collector's passes; returns a function of the measured span's
+    start (monotonic) giving, per generation, [passes, longest ms, total ms], and the
+    passes over 10 ms as [seconds into the span, ms] (a pass holds the GIL: every thread
+    waits)."""
+    import gc
+
+    seen: dict = {}
+    long: list = []
+    t: list = [0.0]
+
+    def cb(phase, info):
+        if phase == "start":
+            t[0] = time.monotonic()
+            return
+        ms = (time.monotonic() - t[0]) * 1e3
+        g = seen.setdefault(str(info["generation"]), [0, 0.0, 0.0])
+        g[0], g[1], g[2] = g[0] + 1, max(g[1], ms), g[2] + ms
+        if ms > 10:
+            long.append((t[0], ms))
+
+    gc.callbacks.append(cb)
+    return lambda tm0: {**{k: [v[0], round(v[1], 2), round(v[2], 1)]
+                           for k, v in sorted(seen.items())},
+                        "long": [[round(a - tm0, 2), round(ms, 1)] for a, ms in long]}
+
+
 def _pct(a, q) -> float:
     return round(float(np.percentile(a, q)), 2) if len(a) else 0.0
 
@@ -107,19 +144,24 @@ def worker(args) -> dict:
             got.append((time.monotonic(), r.latency_ms["total"]))
 
     streams, close, backend, hub, base = open_streams(args.mode, args.n, args, on_result)
+    push_batch = hub.push_batch if hub is not None and args.feed == "batch" else None
     t0 = time.monotonic()
     for i, s in enumerate(streams):  # each stream's clock starts at its phase
         s._t0_wall = t0 + phases[i]
     lags: list = []
+    gc_seen = gc_pauses()
     for sec in range(int(total_s)):
         if sec == args.warmup:
             cpu0, busy0 = resource.getrusage(resource.RUSAGE_SELF), machine_busy_s()
+            feed0, threads0 = time.thread_time(), thread_cpu_s()
             srv0 = proc_cpu_s(args.server_pid) if args.server_pid else 0.0
             tm0, load0 = time.monotonic(), loadavg()
         feed_second(streams, rec, phases, mods, t0, sec, args.chunk_ms / 1e3,
-                    lags if sec >= args.warmup else None)
+                    lags if sec >= args.warmup else None, push_batch)
     tm1 = time.monotonic()
     cpu1, busy1 = resource.getrusage(resource.RUSAGE_SELF), machine_busy_s()
+    feed_cpu = time.thread_time() - feed0  # the feeding (this thread): pushes
+    threads1 = thread_cpu_s()
     srv_cpu = (proc_cpu_s(args.server_pid) - srv0) if args.server_pid else 0.0
     load1, rss_run = loadavg(), rss_mb()
     time.sleep(min(2.0, 3 * args.in_time_ms / 1e3 + 0.5))  # the span's last windows
@@ -139,6 +181,9 @@ def worker(args) -> dict:
                           "max": round(float(lat.max()), 2) if len(lat) else 0.0},
            "cpu_cores": round((cpu + srv_cpu) / measured_s, 3),
            "client_cpu_cores": round(cpu / measured_s, 3),
+           "feeder_cpu_cores": round(feed_cpu / measured_s, 3),
+           "thread_cpu_cores": {k: round((v - threads0.get(k, 0.0)) / measured_s, 3)
+                                for k, v in sorted(threads1.items())},
            "server_cpu_cores": round(srv_cpu / measured_s, 3),
            "others_cpu_cores": round((busy1 - busy0 - cpu - srv_cpu) / measured_s, 3),
            "loadavg": {"start": load0, "end": load1},
@@ -147,7 +192,7 @@ def worker(args) -> dict:
            "rss_model_loaded_mb": round(base, 1),
            "rss_per_stream_kb": round((rss_run - base) * 1024 / args.n, 1),
            "push_lag_ms": {"p50": _pct(lags, 50), "p99": _pct(lags, 99)},
-           "close_s": round(close_s, 2)}
+           "close_s": round(close_s, 2), "gc_passes": gc_seen(tm0)}
     if hub is not None:
         st = getattr(stats, "stats", None) or hub.stats()
         out.update(add_stream_ms=round(hub.add_ms_per_stream, 3), mean_batch=st["mean_batch"],
@@ -248,13 +293,19 @@ def add_run_args(ap) -> None:
                     help="hub/triton: frames arrive in chunks of this many ms per modality, "
                          "pushed with push_many (0: frame by frame); session mode pushes "
                          "frame by frame")
+    ap.add_argument("--feed", default="batch", choices=["batch", "per-stream"],
+                    help="hub/triton chunks: every 5 ms, the chunks that came due in one "
+                         "Hub.push_batch call per modality (a gateway receiving many "
+                         "streams; a chunk waits up to 5 ms, counted in push_lag_ms), or "
+                         "one push_many call per stream and chunk at its time")
 
 
 def run_flags(args) -> list[str]:
     """The options of :func:`add_run_args` as a worker's command-line flags."""
     cmd = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
            "--threads", str(args.threads), "--backend", args.backend,
-           "--chunk-ms", str(args.chunk_ms), "--budget-ms", str(args.budget_ms),
+           "--chunk-ms", str(args.chunk_ms), "--feed", args.feed,
+           "--budget-ms", str(args.budget_ms),
            "--in-time-ms", str(args.in_time_ms)]
     for flag, v in (("--workers", args.workers), ("--target-batch", args.target_batch)):
         if v:
@@ -314,7 +365,8 @@ def main() -> None:
                           "platform": platform.platform(), "python": platform.python_version()},
               "settings": {k: getattr(args, k) for k in (
                   "runs", "seconds", "warmup", "max_batch", "max_wait_ms", "workers",
-                  "target_batch", "budget_ms", "in_time_ms", "threads", "backend", "chunk_ms")},
+                  "target_batch", "budget_ms", "in_time_ms", "threads", "backend", "chunk_ms",
+                  "feed")},
               "summary": summary, "runs": runs}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:

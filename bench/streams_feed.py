@@ -2,6 +2,7 @@
 replays, the push schedule of each wall second, and the windows due in a span."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -9,6 +10,9 @@ import numpy as np
 #: the demo's windows and hop (s) and the bench's grace (s): a window is due at
 #: stream start + k * HOP + WINDOW + GRACE
 WINDOW_S, HOP_S, GRACE_S = 2.0, 1.0, 0.1
+#: --feed batch: at most one push_batch round this often (the chunks that came due since
+#: wait for it, as in a gateway that forwards what it received every few ms)
+BATCH_TICK_S = float(os.environ.get("HRLF_BENCH_TICK_S", "0.005"))
 
 
 def recording(spec, seconds: float) -> dict:
@@ -72,11 +76,14 @@ def chunk_schedule(rec: dict, phases: np.ndarray, s: int, mods: list, chunk_s: f
     return tuple(np.concatenate([o[i] for o in out])[order] for i in range(5))
 
 
-def feed_second(streams, rec, phases, mods, t0, sec, chunk_s: float, lags) -> None:
+def feed_second(streams, rec, phases, mods, t0, sec, chunk_s: float, lags,
+                push_batch=None) -> None:
     """Push wall second ``sec`` of every stream at its timestamps (``lags``: how late the
-    pushes ran, ms). ``chunk_s`` > 0: chunks of that length with ``push_many``; else frame
-    by frame. The schedule is made before the second starts and walked as plain lists,
-    so that the feeder's own cost stays small beside the hub's."""
+    pushes ran, ms). ``chunk_s`` > 0: chunks of that length with ``push_many``, or, given
+    ``push_batch`` (``Hub.push_batch``), every chunk due by now (2 ms ahead) in one call
+    per modality, as a gateway receiving many streams would; else frame by frame. The
+    schedule is made before the second starts and walked as plain lists, so that the
+    feeder's own cost stays small beside the hub's."""
     if chunk_s > 0:
         walls, sid, mid, lo, hi = (a.tolist() for a in
                                    chunk_schedule(rec, phases, sec, mods, chunk_s))
@@ -85,6 +92,9 @@ def feed_second(streams, rec, phases, mods, t0, sec, chunk_s: float, lags) -> No
         hi = None
     times = [rec[m][0] for m in mods]
     frames = [rec[m][1] for m in mods]
+    if push_batch is not None and hi is not None:
+        return _feed_batches(streams, walls, sid, mid, lo, hi, mods, times, frames, t0,
+                             lags, push_batch)
     tlist = [t.tolist() for t in times]
     pushers = [(s.push_many if chunk_s > 0 else s.push) for s in streams]
     mono, sleep = time.monotonic, time.sleep
@@ -100,6 +110,33 @@ def feed_second(streams, rec, phases, mods, t0, sec, chunk_s: float, lags) -> No
             pushers[sid[k]](mods[j], times[j][r:hi[k]], frames[j][r:hi[k]])
         else:
             pushers[sid[k]](mods[j], tlist[j][r], frames[j][r])
+
+
+def _feed_batches(streams, walls, sid, mid, lo, hi, mods, times, frames, t0, lags,
+                  push_batch) -> None:
+    """Every chunk due by now (2 ms ahead), one ``push_batch`` per modality, in rounds at
+    most every ``BATCH_TICK_S``: a chunk waits up to that long (counted in ``lags``)."""
+    mono, sleep = time.monotonic, time.sleep
+    k, n, last = 0, len(walls), 0.0
+    while k < n:
+        now = mono()
+        wake = max(t0 + walls[k] - 0.002, last + BATCH_TICK_S)
+        if wake > now:
+            sleep(wake - now)
+            now = mono()
+        last = now
+        if lags is not None:  # the first chunk of the round waited longest
+            lags.append(max(0.0, now - t0 - walls[k]) * 1e3)
+        groups: dict = {}
+        while k < n and t0 + walls[k] <= now + 0.002:
+            j, a, b = mid[k], lo[k], hi[k]
+            g = groups.setdefault(j, ([], [], []))
+            g[0].append(streams[sid[k]])
+            g[1].append(times[j][a:b])
+            g[2].append(frames[j][a:b])
+            k += 1
+        for j, (ss, ts, xs) in groups.items():
+            push_batch(mods[j], ss, ts, xs)
 
 
 def windows_due(phases: np.ndarray, t0: float, a: float, b: float) -> int:

@@ -15,8 +15,7 @@ def rss_mb() -> float:
 
 
 def _stat(pid: int) -> list:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
+    return _stat_path(f"/proc/{pid}/stat")
 
 
 def family(pid: int) -> list[int]:
@@ -74,3 +73,25 @@ def machine_busy_s() -> float:
 def loadavg() -> list[float]:
     """The 1, 5 and 15-minute load averages."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def thread_cpu_s() -> dict:
+    """CPU seconds of this process's Python threads, summed by name (digits and dashes at
+    the end stripped: ``hrlf-hub-infer-1`` and ``-2`` count together)."""
+    import threading
+
+    out: dict = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for th in threading.enumerate():
+        try:
+            f = _stat_path(f"/proc/self/task/{th.native_id}/stat")
+        except (OSError, IndexError, TypeError):
+            continue
+        name = th.name.rstrip("0123456789-") or th.name
+        out[name] = out.get(name, 0.0) + (int(f[11]) + int(f[12])) / tick
+    return out
+
+
+def _stat_path(path: str) -> list:
+    with open(path) as f:
+        return f.read().rsplit(")", 1)[1].split()

@@ -30,6 +30,7 @@ Embedding::
     with Hub.load("models/mosi", config=HubConfig(max_batch=64)).start() as hub:
         call = hub.add_stream("call-17", on_result=print)     # live by default
         call.push("audio", t, x)                              # from any thread
+        hub.push_batch("audio", ["call-17", "call-18"], ts, xs)  # many streams' chunks
         hub.remove("call-17")                                 # or call.close()
     # leaving the block closes every stream; hub.stats() has the totals
 """
@@ -54,6 +55,7 @@ from .dispatch import DeliveryPool
 from ..errors import InputError
 from .hub_batching import CostModel
 from .hub_pool import InferencePool
+from .hub_push import Pushing
 from .hub_schedule import Scheduling
 from .hub_scoring import Scoring
 from .hub_stream import HubStream, Job, SharedBackend
@@ -131,7 +133,7 @@ class HubConfig:
                              "None (never shed)")
 
 
-class Hub(Scheduling, Scoring):
+class Hub(Scheduling, Scoring, Pushing):
     """Streams sharing one backend, with cross-stream batching. Thread-safe.
 
     Args:

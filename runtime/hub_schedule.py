@@ -151,14 +151,17 @@ class Scheduling:
         return max(model, self._drain_s * (ahead_rows + 1))
 
     def _observe_delay(self, jobs: list[Job], t_done: float) -> None:
-        """A batch was scored: each of its jobs that waited behind a queue tells how fast
-        queued windows drain (seconds per window ahead). The running estimate follows the
-        slow ones at once and the fast ones slowly: the budget is about the worst windows."""
-        for j in jobs:
-            if j.t_admit and j.ahead >= self.target_batch:
-                rate = (t_done - j.t_admit) / (j.ahead + j.rows)
-                w = DRAIN_UP if rate > self._drain_s else DRAIN_DOWN
-                self._drain_s += w * (rate - self._drain_s)
+        """A batch was scored: its jobs that waited behind a queue tell how fast queued
+        windows drain (seconds per window ahead). The running estimate takes one step per
+        batch (the mean of its jobs' rates: the jobs of one batch share one delay, so one
+        stall, a collector pass, must not count twenty times), at once towards slower
+        and slowly towards faster: the budget is about the worst windows."""
+        rates = [(t_done - j.t_admit) / (j.ahead + j.rows) for j in jobs
+                 if j.t_admit and j.ahead >= self.target_batch]
+        if rates:
+            rate = sum(rates) / len(rates)
+            w = DRAIN_UP if rate > self._drain_s else DRAIN_DOWN
+            self._drain_s += w * (rate - self._drain_s)
 
     def _dispatch(self, now: float) -> None:
         """Submit ready batches while an inference thread is free (module docstring)."""

@@ -111,32 +111,47 @@ class HubStream(Session):
         them finite; and the chunk within ``max_jump_s`` of the reference (the latest
         frame, live: or the clock, if later) at both ends, which bounds every frame's
         distance to its own reference (``Timebase.place``)."""
+        buf = self._chunk_buffer(modality, times, frames)
+        if buf is None or not 0.0 <= float(times[0]) or not float(times[-1]) <= T_MAX:
+            return None
+        origin = self.timebase.origin  # checked again under the lock (_store_clean)
+        s = times - origin if times.dtype == np.float64 else \
+            times.astype(np.float64) - origin
+        if len(s) > 1 and not (s[1:] > s[:-1]).all():
+            return None
+        # a finite float32 sum means every value is finite (an overflowing sum of
+        # finite values only sends the chunk down the exact per-frame path)
+        if not math.isfinite(np.add.reduce(frames, axis=None)):
+            return None
+        return self._store_clean(buf, s, float(s[0]), float(s[-1]), frames, origin)
+
+    def _chunk_buffer(self, modality, times, frames):
+        """The buffer a chunk goes to when it has the fast path's types and shapes (float
+        times, float32 frames of the modality's dim, no drop schedule), else None."""
         buf = self.buffers.get(modality) if modality.__class__ is str else None
-        n = len(times) if times.__class__ is np.ndarray else 0
+        n = len(times) if times.__class__ is np.ndarray and times.ndim == 1 else 0
         if (buf is None or n == 0 or times.dtype.kind != "f" or frames.__class__ is not np.ndarray
                 or frames.dtype != np.float32 or frames.shape != (n, buf.dim)
                 or self.cfg.drops or modality not in self.kept):
             return None
+        return buf
+
+    def _store_clean(self, buf, s: np.ndarray, s0: float, s1: float, frames,
+                     origin: float) -> int | None:
+        """Store a chunk whose stream times ``s`` (source times minus ``origin``) strictly
+        increase from ``s0`` to ``s1`` and whose frames are finite, when the rest of
+        ``push``'s checks pass for all of it (see :meth:`_fast_chunk`); None: not stored."""
+        n = len(s)
         with self._lock:
             self._check_open("push")
             tb, wm = self.timebase, self._watermark
-            if wm is None or tb._run or buf.hi - buf.lo + n > buf.capacity:
+            if wm is None or tb._run or tb.origin != origin \
+                    or buf.hi - buf.lo + n > buf.capacity:
                 return None
-            if not 0.0 <= float(times[0]) and float(times[-1]) <= T_MAX:
-                return None
-            s = times - tb.origin if times.dtype == np.float64 else \
-                times.astype(np.float64) - tb.origin
-            s0, s1 = float(s[0]), float(s[-1])
             k = self._k_next
             ref = max(wm, self.clock()) if self.cfg.live else wm
             if not (s0 > buf.last_t and s0 >= 0.0 and (k is None or s0 >= k * self.hop_s)
                     and s1 - ref <= tb.max_jump_s and ref - s0 <= tb.max_jump_s):
-                return None
-            if n > 1 and not (s[1:] > s[:-1]).all():
-                return None
-            # a finite float32 sum means every value is finite (an overflowing sum of
-            # finite values only sends the chunk down the exact per-frame path)
-            if not math.isfinite(np.add.reduce(frames, axis=None)):
                 return None
             self.acct.received += n
             tb.accepted()

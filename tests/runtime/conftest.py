@@ -53,6 +53,27 @@ def make_session(small_spec):
     return make
 
 
+def dirty_chunk(rng, spec, t_last: float, m: str, kinds: int = 8):
+    """A random chunk of modality ``m`` after ``t_last``: (times, frames, kind); kinds 0-4
+    are dirty in one of push's ways (NaN, a repeat, late, a clock jump, wrong dim), the
+    rest clean."""
+    n = int(rng.integers(1, 6))
+    times = t_last + np.cumsum(rng.uniform(0.01, 0.2, n))
+    frames = rng.normal(size=(n, spec.dim(m))).astype(np.float32)
+    kind = int(rng.integers(kinds))
+    if kind == 0:
+        frames[rng.integers(n)] = np.nan
+    elif kind == 1:
+        times[-1] = times[0]  # a repeat / going back inside the chunk
+    elif kind == 2:
+        times = times - 3.0  # late / out of order
+    elif kind == 3:
+        times = times + 5000.0  # beyond the jump horizon
+    elif kind == 4:
+        frames = frames[:, :-1]  # wrong dim
+    return times, frames, kind
+
+
 def push_recording(session, rec, outages=()):
     """Push all frames of a recording in time order (as the replay source does)."""
     from hrlf.runtime.stream_sources import RecordingSource

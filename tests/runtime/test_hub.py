@@ -11,7 +11,7 @@ from hrlf.errors import InputError
 from hrlf.runtime.hub import Hub, HubConfig
 from hrlf.runtime.session import Session, SessionConfig
 from hrlf.runtime.sources import Status, open_source
-from tests.runtime.conftest import FakeBackend
+from tests.runtime.conftest import FakeBackend, dirty_chunk
 
 
 @pytest.fixture(scope="module")
@@ -210,20 +210,8 @@ def test_push_many_counts_exactly_like_push(small_spec):
     fast = 0
     for step in range(300):
         m = ("text", "audio", "vision")[rng.integers(3)]
-        n = int(rng.integers(1, 6))
-        times = t[m] + np.cumsum(rng.uniform(0.01, 0.2, n))
-        frames = rng.normal(size=(n, small_spec.dim(m))).astype(np.float32)
-        kind = rng.integers(8)
-        if kind == 0:
-            frames[rng.integers(n)] = np.nan
-        elif kind == 1:
-            times[-1] = times[0]  # a repeat / going back inside the chunk
-        elif kind == 2:
-            times = times - 3.0  # late / out of order
-        elif kind == 3:
-            times = times + 5000.0  # beyond the jump horizon
-        elif kind == 4:
-            frames = frames[:, :-1]  # wrong dim
+        times, frames, kind = dirty_chunk(rng, small_spec, t[m], m)
+        n = len(times)
         t[m] = max(t[m], float(times.max()))
         before = a.acct.received
         got = a.push_many(m, times, frames)
