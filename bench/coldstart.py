@@ -153,7 +153,7 @@ from hrlf.runtime.sources import open_source; mark("runner, session, sources")
 from hrlf.runtime.assets import demo_model_dir
 from hrlf.runtime.spec import ModelSpec
 d = demo_model_dir(); spec = ModelSpec.load(d); mark("spec")
-src = open_source("demo", spec, duration_s=30.0); mark("demo stream")
+src = open_source("demo", spec, duration_s=30.0, model_dir=d); mark("demo stream")
 be = open_backend("auto", d, spec, max_batch=32); mark("backend (auto)")
 from hrlf.runtime.backends.choice import feeds
 be.run(feeds(spec, 1)); mark("first inference")

@@ -70,6 +70,8 @@ def open_runner(model, source: str = "demo", *, backend: str = "auto",
     model_dir = resolve_model(model, backend)
     spec = ModelSpec.load(model_dir)
     opts = dict(source_options or {})
+    if scheme_of(source) == "demo":  # its recording is kept in the model's cache folder
+        opts.setdefault("model_dir", model_dir)
     if scheme_of(source) == "stdin" and pace != "auto":
         opts.setdefault("live", pace == "realtime")  # fast: a recorded dump, data deadlines
     src = open_source(source, spec, **opts, **({"duration_s": duration_s} if duration_s else {}))

@@ -95,7 +95,11 @@ class RecordingSource:
         self._pos = len(self._t)
 
 
-def open_demo(uri: str, spec: ModelSpec, duration_s: float = DEMO_DURATION_S, **_) -> RecordingSource:
+def open_demo(uri: str, spec: ModelSpec, duration_s: float = DEMO_DURATION_S,
+              model_dir: str | None = None, **_) -> RecordingSource:
+    """The synthetic demo recording of ``spec``'s data config (``demo:SEED``); with
+    ``model_dir``, read from / kept in its cache folder (:mod:`hrlf.runtime.demo_cache`)."""
+    from . import demo_cache
     from .synthetic import SyntheticConfig, generate_recordings
 
     if spec.data.get("source") != "synthetic" or "config" not in spec.data:
@@ -108,7 +112,11 @@ def open_demo(uri: str, spec: ModelSpec, duration_s: float = DEMO_DURATION_S, **
     fields = {f.name for f in dataclasses.fields(SyntheticConfig)}
     cfg = SyntheticConfig(**{k: v for k, v in spec.data["config"].items() if k in fields})
     cfg = dataclasses.replace(cfg, duration_s=float(duration_s), seed=int(seed))
-    rec = generate_recordings(cfg, "demo", n=1)[0]
+    rec = demo_cache.load(model_dir, cfg, "demo", 0) if model_dir else None
+    if rec is None:
+        rec = generate_recordings(cfg, "demo", n=1)[0]
+        if model_dir:
+            demo_cache.save(model_dir, cfg, "demo", 0, rec)
     feats = {m: cfg.features()[m].featurizer for m in MODALITIES}
     return RecordingSource(uri, rec, feats, outages=DEMO_OUTAGES)
 

@@ -1,0 +1,103 @@
+"""The demo stream's recording, kept next to the model after its first generation.
+
+Generating the synthetic demo recording imports ``numpy.random`` (about 8 ms, most of the
+demo stream's share of a cold start: ``bench/coldstart.py``) and computes it; the same
+seed, duration and config give the same recording every time, so the first demo run saves
+it in ``MODEL_DIR/.hrlf-cache/`` as one raw float64 file and a JSON index, named by what
+decides it (the config, the split, the numpy version: numpy does not promise the same
+random streams across versions). Later starts read it back with ``np.fromfile``. A folder
+that cannot be written, a file that cannot be read or does not match its index: generated
+as before (``HRLF_MODEL_CACHE=0`` turns it off with the ORT cache). A test checks that the
+read-back recording equals a fresh generation, array for array.
+"""
+from __future__ import annotations
+
+import binascii
+import dataclasses
+import json
+import logging
+import os
+
+import numpy as np
+
+from .backends import ort_cache
+from .datasets import Recording
+
+log = logging.getLogger("hrlf.runtime.demo_cache")
+VERSION = 1  # of the generator's output and this file layout
+KEEP = 8  # demo recordings kept per model (a seed or a duration each)
+
+
+def _name(cfg, split: str, index: int) -> str:
+    what = json.dumps({"cfg": dataclasses.asdict(cfg), "split": split, "i": index,
+                       "numpy": np.__version__, "v": VERSION}, sort_keys=True, default=str)
+    return f"demo-{binascii.crc32(what.encode()):08x}-{len(what)}"
+
+
+def load(model_dir: str, cfg, split: str, index: int) -> Recording | None:
+    """The saved recording, or None (none saved, unreadable, or not matching its index)."""
+    if not ort_cache.enabled():
+        return None
+    base = os.path.join(ort_cache.cache_dir(model_dir), _name(cfg, split, index))
+    try:
+        with open(base + ".json", encoding="utf-8") as f:
+            index_ = json.load(f)
+        flat = np.fromfile(base + ".f64", dtype=np.float64)
+        out, at = {}, 0
+        for key, shape in index_["arrays"]:
+            n = int(np.prod(shape))
+            out[key] = flat[at:at + n].reshape(shape)
+            at += n
+        if at != flat.size:
+            raise ValueError(f"{flat.size} values for an index of {at}")
+        mods = index_["modalities"]
+        return Recording(id=index_["id"], duration_s=float(index_["duration_s"]),
+                         times={m: out[m + "_t"] for m in mods},
+                         frames={m: out[m + "_x"].astype(np.float32) for m in mods},
+                         knots=out["knots"], values=out["values"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        if not isinstance(e, FileNotFoundError):
+            log.info("demo cache: %s cannot be read (%s); generating it", base, e)
+        return None
+
+
+def _prune(d: str) -> None:
+    """Keep the :data:`KEEP` most recently written demo recordings."""
+    import glob
+
+    try:
+        idx = sorted(glob.glob(os.path.join(d, "demo-*.json")), key=os.path.getmtime,
+                     reverse=True)
+    except OSError:  # another process pruned meanwhile
+        return
+    for old in idx[KEEP:]:
+        for p in (old, old[:-len(".json")] + ".f64"):
+            ort_cache.discard(p)
+
+
+def save(model_dir: str, cfg, split: str, index: int, rec: Recording) -> None:
+    """Keep ``rec`` for later starts (nothing when the folder cannot be written)."""
+    if not ort_cache.enabled():
+        return
+    d = ort_cache.cache_dir(model_dir)
+    base = os.path.join(d, _name(cfg, split, index))
+    arrays = [("knots", rec.knots), ("values", rec.values)]
+    for m in rec.times:
+        arrays += [(m + "_t", rec.times[m]), (m + "_x", rec.frames[m])]
+    flat = np.concatenate([np.asarray(a, np.float64).ravel() for _, a in arrays])
+    index_ = {"id": rec.id, "duration_s": rec.duration_s, "modalities": list(rec.times),
+              "arrays": [(k, list(np.shape(a))) for k, a in arrays]}
+    tmp = f"{base}.tmp-{os.getpid()}"
+    try:
+        os.makedirs(d, exist_ok=True)
+        flat.tofile(tmp + ".f64")
+        with open(tmp + ".json", "w", encoding="utf-8") as f:
+            json.dump(index_, f)
+        os.replace(tmp + ".f64", base + ".f64")  # the data first: an index never points
+        os.replace(tmp + ".json", base + ".json")  # at a file still being written
+        _prune(d)
+    except OSError as e:
+        log.info("demo cache: %s is not writable (%s); the demo is generated at every start",
+                 d, e.strerror or e)
+        for p in (tmp + ".f64", tmp + ".json"):
+            ort_cache.discard(p)
