@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from .backends import ort_cache
-from .datasets import Recording
+from .recording import Recording
 
 log = logging.getLogger("hrlf.runtime.demo_cache")
 VERSION = 1  # of the generator's output and this file layout

@@ -10,7 +10,6 @@ Loading validates everything and fails with one line naming the field and the fi
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -20,6 +19,7 @@ from typing import Any, Mapping
 from ..version import __version__
 from ..errors import ArtifactError, SpecError, suggest
 from .limits import load_json
+from .model_cache import sha256_file, sha256_stamped
 
 SPEC_VERSION = 1
 SPEC_FILE = "spec.json"
@@ -47,15 +47,6 @@ def frame_mask_name(modality: str) -> str:
 def input_names() -> list[str]:
     """ONNX input names in their fixed order."""
     return list(MODALITIES) + [frame_mask_name(m) for m in MODALITIES] + [MODALITY_MASK]
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -385,7 +376,7 @@ def check_artifact(spec: ModelSpec, path: str | os.PathLike) -> None:
         return
     if not os.path.exists(path):
         raise ArtifactError(f"{path}: no such file; re-export the model with hrlf-export")
-    got = sha256_file(path)
+    got = sha256_stamped(path)
     if got != want:
         raise ArtifactError(f"{path}: sha256 {got[:12]}… does not match spec.json "
                             f"({want[:12]}…); the model and spec.json are from different "

@@ -28,7 +28,7 @@ import threading
 
 import numpy as np
 
-from .datasets import MOSI_FEATURIZERS, Recording, mosi_recording
+from .recording import Recording
 from ..errors import InputError
 from .limits import check_npz
 from .sources import Drop, Event, ReadResult, Status
@@ -137,6 +137,8 @@ def save_replay(path: str, rec: Recording, featurizers: dict | None = None) -> N
 def _load_npz(path: str, split: str | None) -> tuple[Recording, dict]:
     import zipfile  # here, not at the top: the demo's first result does not wait for them
     import zlib
+
+    from .datasets import MOSI_FEATURIZERS, mosi_recording
 
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -18,13 +18,12 @@ modalities than from one, and not trivially from one.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .datasets import Dataset, Recording, pack_recordings
+from .recording import Recording
 from .spec import MODALITIES, ModalitySpec
 
 GENERATOR_VERSION = 1
@@ -61,6 +60,8 @@ class SyntheticConfig:
                 for m in MODALITIES}
 
     def fingerprint(self) -> dict:
+        import hashlib  # here: not on the demo stream's way to a first result
+
         fields = asdict(self)
         for k, v in _OPTIONAL.items():  # off by default: the default fingerprint stays as it was
             if fields[k] == v:
@@ -159,6 +160,8 @@ def generate_recordings(cfg: SyntheticConfig, split: str, n: int | None = None) 
 
 def make_synthetic(cfg: SyntheticConfig | None = None) -> Dataset:
     """The synthetic dataset: windows of train/valid/test recordings, packed raw."""
+    from .datasets import Dataset, pack_recordings
+
     cfg = cfg or SyntheticConfig()
     feats = cfg.features()
     splits = {s: pack_recordings(generate_recordings(cfg, s), feats, cfg.window_s, cfg.hop_s)

@@ -24,26 +24,17 @@ Only CPU-only sessions use it (a GPU provider's graph is partitioned at load).
 """
 from __future__ import annotations
 
+import binascii
 import functools
 import glob
-import hashlib
 import logging
 import os
 import platform
 
-from ..spec import sha256_file
+from ..model_cache import (CACHE_DIR, ENV, cache_dir, enabled, forget,  # noqa: F401
+                           sha256_file, sha256_stamped)
 
 log = logging.getLogger("hrlf.runtime")
-CACHE_DIR = ".hrlf-cache"
-ENV = "HRLF_MODEL_CACHE"
-
-
-def enabled() -> bool:
-    return os.environ.get(ENV, "1").strip().lower() not in ("0", "off", "false", "no")
-
-
-def cache_dir(model_dir: str) -> str:
-    return os.path.join(model_dir, CACHE_DIR)
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,7 +50,7 @@ def cpu_key() -> str:
                     break
     except OSError:
         parts.append(platform.processor())
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+    return f"{binascii.crc32(chr(10).join(parts).encode()):08x}"
 
 
 def key(source_sha256: str, ort_version: str) -> str:
@@ -74,7 +65,7 @@ def find(model_path: str, k: str) -> str | None:
                                        f"{glob.escape(stem)}.{k}.*.ort")):
         want = path[:-len(".ort")].rsplit(".", 1)[-1]
         try:
-            if sha256_file(path)[:16] == want:
+            if sha256_stamped(path)[:16] == want:
                 return path
         except OSError:
             continue
@@ -123,6 +114,7 @@ def discard(path: str | None) -> None:
             os.remove(path)
         except OSError:
             pass
+        forget(path)
 
 
 def open_session(ort, model_path: str, opts, providers: list, source_sha256: str | None):
