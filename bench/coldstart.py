@@ -156,7 +156,8 @@ d = demo_model_dir(); spec = ModelSpec.load(d); mark("spec")
 src = open_source("demo", spec, duration_s=30.0, model_dir=d); mark("demo stream")
 be = open_backend("auto", d, spec, max_batch=32); mark("backend (auto)")
 from hrlf.runtime.backends.choice import feeds
-be.run(feeds(spec, 1)); mark("first inference")
+f = feeds(spec, 1); mark("random test input (not in hrlf-run)")
+be.run(f); mark("first inference")
 import json
 print(json.dumps({n: (b - a) * 1e3 for (_, a), (n, b) in zip(t, t[1:])}))
 """
