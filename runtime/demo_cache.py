@@ -5,7 +5,9 @@ demo stream's share of a cold start: ``bench/coldstart.py``) and computes it; th
 seed, duration and config give the same recording every time, so the first demo run saves
 it in ``MODEL_DIR/.hrlf-cache/`` as one raw float64 file and a JSON index, named by what
 decides it (the config, the split, the numpy version: numpy does not promise the same
-random streams across versions). Later starts read it back with ``np.fromfile``. A folder
+random streams across versions; the generator's source file by size and time, so an edit
+of it is a new name). Later starts read it back with ``np.fromfile``, without importing the
+generator. A folder
 that cannot be written, a file that cannot be read or does not match its index: generated
 as before (``HRLF_MODEL_CACHE=0`` turns it off with the ORT cache). A test checks that the
 read-back recording equals a fresh generation, array for array.
@@ -13,7 +15,6 @@ read-back recording equals a fresh generation, array for array.
 from __future__ import annotations
 
 import binascii
-import dataclasses
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import os
 import numpy as np
 
 from .backends import ort_cache
+from ..version import __version__
 from .recording import Recording
 
 log = logging.getLogger("hrlf.runtime.demo_cache")
@@ -28,17 +30,28 @@ VERSION = 1  # of the generator's output and this file layout
 KEEP = 8  # demo recordings kept per model (a seed or a duration each)
 
 
-def _name(cfg, split: str, index: int) -> str:
-    what = json.dumps({"cfg": dataclasses.asdict(cfg), "split": split, "i": index,
-                       "numpy": np.__version__, "v": VERSION}, sort_keys=True, default=str)
+def key(config: dict, seed: int, duration_s: float) -> str:
+    """The file name of a demo recording: a hash of what decides it (the model's synthetic
+    config, the seed, the duration, the generator's source file by size and time, hrlf's and
+    numpy's versions), read without importing the generator."""
+    gen = os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic.py")
+    try:
+        st = os.stat(gen)
+        generator = [st.st_size, st.st_mtime_ns]
+    except OSError:
+        generator = None
+    what = json.dumps({"config": config, "seed": seed, "duration_s": duration_s,
+                       "generator": generator, "hrlf": __version__, "numpy": np.__version__,
+                       "v": VERSION}, sort_keys=True, default=str)
     return f"demo-{binascii.crc32(what.encode()):08x}-{len(what)}"
 
 
-def load(model_dir: str, cfg, split: str, index: int) -> Recording | None:
-    """The saved recording, or None (none saved, unreadable, or not matching its index)."""
+def load(model_dir: str, name: str) -> tuple[Recording, dict] | None:
+    """``(recording, featurizers)`` kept under ``name`` (:func:`key`), or None (none kept,
+    unreadable, or not matching its index)."""
     if not ort_cache.enabled():
         return None
-    base = os.path.join(ort_cache.cache_dir(model_dir), _name(cfg, split, index))
+    base = os.path.join(ort_cache.cache_dir(model_dir), name)
     try:
         with open(base + ".json", encoding="utf-8") as f:
             index_ = json.load(f)
@@ -51,10 +64,11 @@ def load(model_dir: str, cfg, split: str, index: int) -> Recording | None:
         if at != flat.size:
             raise ValueError(f"{flat.size} values for an index of {at}")
         mods = index_["modalities"]
-        return Recording(id=index_["id"], duration_s=float(index_["duration_s"]),
-                         times={m: out[m + "_t"] for m in mods},
-                         frames={m: out[m + "_x"].astype(np.float32) for m in mods},
-                         knots=out["knots"], values=out["values"])
+        rec = Recording(id=index_["id"], duration_s=float(index_["duration_s"]),
+                        times={m: out[m + "_t"] for m in mods},
+                        frames={m: out[m + "_x"].astype(np.float32) for m in mods},
+                        knots=out["knots"], values=out["values"])
+        return rec, dict(index_["featurizers"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         if not isinstance(e, FileNotFoundError):
             log.info("demo cache: %s cannot be read (%s); generating it", base, e)
@@ -75,17 +89,19 @@ def _prune(d: str) -> None:
             ort_cache.discard(p)
 
 
-def save(model_dir: str, cfg, split: str, index: int, rec: Recording) -> None:
-    """Keep ``rec`` for later starts (nothing when the folder cannot be written)."""
+def save(model_dir: str, name: str, rec: Recording, featurizers: dict) -> None:
+    """Keep ``rec`` and its featurizer names under ``name`` for later starts (nothing when
+    the folder cannot be written)."""
     if not ort_cache.enabled():
         return
     d = ort_cache.cache_dir(model_dir)
-    base = os.path.join(d, _name(cfg, split, index))
+    base = os.path.join(d, name)
     arrays = [("knots", rec.knots), ("values", rec.values)]
     for m in rec.times:
         arrays += [(m + "_t", rec.times[m]), (m + "_x", rec.frames[m])]
     flat = np.concatenate([np.asarray(a, np.float64).ravel() for _, a in arrays])
     index_ = {"id": rec.id, "duration_s": rec.duration_s, "modalities": list(rec.times),
+              "featurizers": featurizers,
               "arrays": [(k, list(np.shape(a))) for k, a in arrays]}
     tmp = f"{base}.tmp-{os.getpid()}"
     try:

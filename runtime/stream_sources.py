@@ -100,7 +100,6 @@ def open_demo(uri: str, spec: ModelSpec, duration_s: float = DEMO_DURATION_S,
     """The synthetic demo recording of ``spec``'s data config (``demo:SEED``); with
     ``model_dir``, read from / kept in its cache folder (:mod:`hrlf.runtime.demo_cache`)."""
     from . import demo_cache
-    from .synthetic import SyntheticConfig, generate_recordings
 
     if spec.data.get("source") != "synthetic" or "config" not in spec.data:
         raise InputError(f"{uri}: the demo stream needs a model trained on synthetic data (this "
@@ -109,15 +108,19 @@ def open_demo(uri: str, spec: ModelSpec, duration_s: float = DEMO_DURATION_S,
     seed = uri.split(":", 1)[1] if ":" in uri else "0"
     if not seed.isdigit():
         raise InputError(f"{uri}: the demo seed must be a whole number, e.g. demo:3")
+    key = demo_cache.key(spec.data["config"], int(seed), float(duration_s))
+    kept = demo_cache.load(model_dir, key) if model_dir else None
+    if kept is not None:
+        return RecordingSource(uri, *kept, outages=DEMO_OUTAGES)
+    from .synthetic import SyntheticConfig, generate_recordings
+
     fields = {f.name for f in dataclasses.fields(SyntheticConfig)}
     cfg = SyntheticConfig(**{k: v for k, v in spec.data["config"].items() if k in fields})
     cfg = dataclasses.replace(cfg, duration_s=float(duration_s), seed=int(seed))
-    rec = demo_cache.load(model_dir, cfg, "demo", 0) if model_dir else None
-    if rec is None:
-        rec = generate_recordings(cfg, "demo", n=1)[0]
-        if model_dir:
-            demo_cache.save(model_dir, cfg, "demo", 0, rec)
+    rec = generate_recordings(cfg, "demo", n=1)[0]
     feats = {m: cfg.features()[m].featurizer for m in MODALITIES}
+    if model_dir:
+        demo_cache.save(model_dir, key, rec, feats)
     return RecordingSource(uri, rec, feats, outages=DEMO_OUTAGES)
 
 

@@ -22,7 +22,6 @@ Every outcome is one INFO line on ``hrlf.runtime`` (``hrlf-run -v``) with the fi
 """
 from __future__ import annotations
 
-import glob
 import importlib.util
 import json
 import logging
@@ -53,8 +52,13 @@ def openvino_version() -> str | None:
     if spec is None or not spec.origin:
         return None
     site = os.path.dirname(os.path.dirname(spec.origin))
-    for info in glob.glob(os.path.join(site, "openvino-*.dist-info")):
-        return os.path.basename(info)[len("openvino-"):-len(".dist-info")]
+    try:  # os.listdir, not glob: glob and fnmatch are imports a start need not pay
+        names = sorted(os.listdir(site))
+    except OSError:
+        names = []
+    for info in names:
+        if info.startswith("openvino-") and info.endswith(".dist-info"):
+            return info[len("openvino-"):-len(".dist-info")]
     try:
         return f"mtime{int(os.stat(spec.origin).st_mtime)}"
     except OSError:

@@ -40,8 +40,12 @@ def test_a_kept_recording_is_the_generated_one_array_for_array(tmp_path):
     assert fresh == first == again and len(fresh) > 300
     cfg = dataclasses.replace(SyntheticConfig(), duration_s=5.0, seed=1)
     rec = generate_recordings(cfg, "demo", n=1)[0]
-    demo_cache.save(d, cfg, "demo", 0, rec)
-    back = demo_cache.load(d, cfg, "demo", 0)
+    name = demo_cache.key(spec.data["config"], 1, 5.0)
+    demo_cache.save(d, name, rec, {"text": "t", "audio": "a", "vision": "v"})
+    back, feats = demo_cache.load(d, name)
+    assert feats == {"text": "t", "audio": "a", "vision": "v"}
+    assert demo_cache.key(spec.data["config"], 2, 5.0) != name != demo_cache.key(
+        spec.data["config"], 1, 6.0)
     for m in rec.times:
         assert np.array_equal(back.times[m], rec.times[m])
         assert back.frames[m].dtype == np.float32 and np.array_equal(back.frames[m], rec.frames[m])
