@@ -5,7 +5,10 @@ async copies, ``launch``, ``sync``, ``current()``), as TensorRT's
 ``samples/python/common_runtime.py`` does with ``cuda_call``/``DeviceMem``:
 
 * :class:`DriverApi` — cuda-python's driver API; ``pack.cu`` is compiled at run time with
-  NVRTC (a CUBIN for the device's arch, or PTX the driver JITs when NVRTC predates it);
+  NVRTC through ``cuda.core``'s ``Program`` (a CUBIN for the device's arch, or PTX the driver
+  JITs when NVRTC predates it); the driver calls (primary context, module, copies, launch)
+  stay on ``cuda.bindings``, as run and checked on an H200 (docs/gpu.md): cuda.core's
+  device objects would replace them, but no GPU has been lent since to verify that;
 * :class:`PyCudaApi` — pycuda's ``SourceModule`` (which compiles with nvcc), for machines
   where pycuda is what is installed (JetPack images often are).
 
@@ -124,58 +127,65 @@ def require() -> None:
         raise BackendUnavailable(f"CUDA packing: {reason}")
 
 
-def nvrtc_options(cc: int, supported) -> tuple[list[bytes], str]:
-    """NVRTC options for compute capability ``cc`` (e.g. 87 for Orin, 90 for Hopper).
+def nvrtc_target(cc: int, supported) -> tuple[str, str]:
+    """What NVRTC builds for compute capability ``cc`` (e.g. 87 for Orin, 90 for Hopper).
 
     Returns:
-        (options, kind): a CUBIN for ``sm_<cc>`` when this NVRTC knows the arch, else PTX
-        for the newest older arch, which the driver JIT-compiles for the device.
+        (arch, kind): ``("sm_<cc>", "cubin")`` when this NVRTC knows the arch, else PTX for
+        the newest older arch (``("compute_<a>", "ptx")``), which the driver JIT-compiles.
     """
     supported = sorted(int(a) for a in supported)
-    base = [b"-std=c++17"]
     if cc in supported:
-        return [f"--gpu-architecture=sm_{cc}".encode()] + base, "cubin"
+        return f"sm_{cc}", "cubin"
     older = [a for a in supported if a <= cc]
     if not older:
         raise BackendUnavailable(f"NVRTC: supports sm_{supported[0]}..sm_{supported[-1]} but "
                                  f"the GPU is sm_{cc}; install an NVRTC for this GPU "
                                  f"({NVRTC_FIX})")
-    return [f"--gpu-architecture=compute_{older[-1]}".encode()] + base, "ptx"
+    return f"compute_{older[-1]}", "ptx"
+
+
+def _supported_archs() -> list[int]:
+    b = _bindings()
+    if b is None:
+        raise BackendUnavailable("NVRTC: cuda-python is not installed; pip install cuda-python")
+    try:
+        return list(cuda_call(b[1].nvrtcGetSupportedArchs))
+    except RuntimeError:
+        raise BackendUnavailable(f"NVRTC: libnvrtc not found; {NVRTC_FIX}") from None
+
+
+def compile_source(source: str, arch: str, kind: str, name: str = SOURCE_PATH.name) -> bytes:
+    """``source`` compiled by NVRTC through ``cuda.core.Program`` (``kind``: ``cubin`` or
+    ``ptx``); a compile error is one line with the compiler's first error."""
+    try:
+        from cuda.core import Program, ProgramOptions
+    except ImportError:
+        raise BackendUnavailable("NVRTC: cuda.core is not installed; pip install cuda-python") \
+            from None
+    try:
+        code = Program(source, "c++", ProgramOptions(name=name, arch=arch, std="c++17")) \
+            .compile(kind)
+    except Exception as e:  # noqa: BLE001 - cuda.core's NVRTCError and friends carry the log
+        if type(e).__name__ == "DynamicLibNotFoundError":  # cuda.pathfinder: no libcuda (PTX
+            raise BackendUnavailable(f"NVRTC: {str(e).splitlines()[0]}") from None  # asks it)
+        text = str(e)
+        first = next((ln.strip() for ln in text.splitlines() if "error" in ln.lower()),
+                     text.splitlines()[0] if text else type(e).__name__)
+        raise CudaCallError(f"{name}: NVRTC compile failed ({first[:200]}); fix the kernel "
+                            "source (nvcc in CI reports the same error)") from None
+    return bytes(code.code)
 
 
 @functools.lru_cache(maxsize=None)
 def nvrtc_compile(cc: int) -> tuple[bytes, str]:
     """Compile ``pack.cu`` with NVRTC for compute capability ``cc`` (cached per arch).
 
-    Needs libnvrtc but no GPU. Returns (image, 'cubin' | 'ptx').
+    Needs libnvrtc (the ``nvidia-cuda-nvrtc`` wheel) but no GPU. Returns
+    (image, 'cubin' | 'ptx').
     """
-    b = _bindings()
-    if b is None:
-        raise BackendUnavailable("NVRTC: cuda-python is not installed; pip install cuda-python")
-    nvrtc = b[1]
-    try:
-        supported = cuda_call(nvrtc.nvrtcGetSupportedArchs)
-    except RuntimeError:
-        raise BackendUnavailable(f"NVRTC: libnvrtc not found; {NVRTC_FIX}") from None
-    opts, kind = nvrtc_options(cc, supported)
-    prog = cuda_call(nvrtc.nvrtcCreateProgram, kernel_source().encode(), b"pack.cu", 0, [], [])
-    try:
-        err, = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
-        if int(err) != 0:
-            size = cuda_call(nvrtc.nvrtcGetProgramLogSize, prog)
-            log = b" " * size
-            cuda_call(nvrtc.nvrtcGetProgramLog, prog, log)
-            first = next((ln.strip() for ln in log.decode(errors="replace").splitlines()
-                          if "error" in ln), err.name)
-            raise CudaCallError(f"{SOURCE_PATH.name}: NVRTC compile failed ({first}); fix the "
-                                "kernel source (nvcc in CI reports the same error)")
-        get_size, get = ((nvrtc.nvrtcGetCUBINSize, nvrtc.nvrtcGetCUBIN) if kind == "cubin"
-                         else (nvrtc.nvrtcGetPTXSize, nvrtc.nvrtcGetPTX))
-        image = b" " * cuda_call(get_size, prog)
-        cuda_call(get, prog, image)
-        return image, kind
-    finally:
-        nvrtc.nvrtcDestroyProgram(prog)
+    arch, kind = nvrtc_target(cc, _supported_archs())
+    return compile_source(kernel_source(), arch, kind), kind
 
 
 class DriverApi:

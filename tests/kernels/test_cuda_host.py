@@ -164,13 +164,11 @@ def test_launch_config(slots, sms, grid):
     assert cuda_pack.launch_config(slots, sms) == (grid, 32 * cuda_pack.WARPS_PER_BLOCK)
 
 
-def test_nvrtc_options_pick_cubin_or_ptx():
-    opts, kind = cuda_driver.nvrtc_options(87, [75, 80, 87, 90])
-    assert kind == "cubin" and b"--gpu-architecture=sm_87" in opts
-    opts, kind = cuda_driver.nvrtc_options(121, [75, 90, 120])
-    assert kind == "ptx" and b"--gpu-architecture=compute_120" in opts
+def test_nvrtc_target_picks_cubin_or_ptx():
+    assert cuda_driver.nvrtc_target(87, [75, 80, 87, 90]) == ("sm_87", "cubin")
+    assert cuda_driver.nvrtc_target(121, [75, 90, 120]) == ("compute_120", "ptx")
     with pytest.raises(BackendUnavailable, match="NVRTC: supports sm_80..sm_90 but the GPU is sm_75"):
-        cuda_driver.nvrtc_options(75, [80, 90])
+        cuda_driver.nvrtc_target(75, [80, 90])
 
 
 def test_cuda_call_raises_a_typed_one_line_error():

@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 
+from hrlf.errors import BackendUnavailable
+
 from hrlf.kernels import cuda_driver, cuda_pack
 
 ARCHS = ("sm_87", "sm_90")  # Jetson Orin, Hopper
@@ -68,6 +70,24 @@ def test_nvrtc_compiles_the_same_file():
     for cc in (87, 90):
         image, kind = cuda_driver.nvrtc_compile(cc)
         assert kind == "cubin" and image[:4] == b"\x7fELF"
+    try:  # PTX (an arch newer than this NVRTC): cuda.core asks the driver for its version
+        ptx = cuda_driver.compile_source(cuda_driver.kernel_source(), "compute_90", "ptx")
+    except BackendUnavailable as e:
+        assert "driver" in str(e).lower()  # no CUDA driver here: said so, in one line
+        return
+    for k in cuda_driver.KERNELS:
+        assert f".entry {k}(" in ptx.decode(), k  # the same entry points nvcc's PTX has
+
+
+def test_an_nvrtc_compile_error_is_one_line():
+    reason = _nvrtc_reason()
+    if reason:
+        pytest.skip(reason)
+    broken = cuda_driver.kernel_source().replace("extern \"C\"", "extern \"C\" int x = ;", 1)
+    with pytest.raises(cuda_driver.CudaCallError) as e:
+        cuda_driver.compile_source(broken, "sm_90", "cubin")
+    msg = str(e.value)
+    assert "\n" not in msg and "pack.cu: NVRTC compile failed" in msg and "error" in msg
 
 
 def test_host_mirror_matches_the_c_structs():
