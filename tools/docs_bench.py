@@ -149,4 +149,45 @@ def gpucheck(name: str = "gpucheck_h200", kernels: str = "kernels_h200") -> str:
 
 
 
-TABLES = {"asr": asr, "coldstart": coldstart, "train_clips": train_clips, "gpucheck": gpucheck}
+def capture(name: str = "capture", idle: str = "capture_idle") -> str:
+    """``bench/capture.py``: featurizers, the ``file:`` pipeline and the live stand-ins; the
+    real-media parts from the idle re-run where there is one (the loaded run beside it)."""
+    d, i = _load(f"bench/results/{name}.json"), _load(f"bench/results/{idle}.json")
+    rows = ["| what | idle | loaded run |", "|---|---|---|"]
+    faces_i = i["faces_on_photographs_640x480_one_core"]
+    faces_l = d["faces_on_photographs_640x480_one_core"]
+    for f in ("haarface-v2", "haarface-v1"):
+        a, b = faces_i[f], faces_l[f]
+        rows.append(f"| `{f}` on {faces_i['frames']} 640×480 photographs, one thread: CPU ms a "
+                    f"frame (faces found) | **{a['cpu_ms_per_frame']:.1f}** "
+                    f"({a['faces_found']}/{faces_i['frames']}) | {b['cpu_ms_per_frame']:.1f} |")
+    key = "pipeline_file_h264_aac_speech_no_transcript"
+    a, b = i[key], d[key]
+    rows.append(f"| `file:` {a['media_s']:.0f} s H.264 + AAC .mp4, 3 modalities, speech → text "
+                f"(PocketSphinx): real-time factor; CPU-s per media second (audio thread / the "
+                f"rest) | **{a['rtf']:.2f}**; {a['cpu_per_media_s']:.2f} "
+                f"({a['audio_thread_cpu_per_media_s']:.2f} / {a['other_cpu_per_media_s']:.2f}), "
+                f"load {a['load_avg_1m_before']} | {b['rtf']:.2f}; {b['cpu_per_media_s']:.2f}, "
+                f"load {b['load_avg_1m_before']} |")
+    m = d["pipeline_file_30fps_640x480_16khz"]
+    rows.append(f"| `file:` {m['media_s']:.0f} s MJPG clip with a transcript and a tone: "
+                f"real-time factor | — | {m['rtf']:.2f} |")
+    live = d["live_30fps_640x480_16khz_paced"]
+    lag = live["lag_ms_p50"]
+    rows.append(f"| live camera + microphone stand-ins, paced: frames a second (vision / audio); "
+                f"CPU-s a second; frame lag p50 (video / audio / text) | — | "
+                f"{live['events_per_s']['vision']:.0f} / {live['events_per_s']['audio']:.0f}; "
+                f"{live['cpu_s_per_s']:.2f}; {lag['vision']:.0f} ms / {lag['audio']:.0f} ms / "
+                f"{lag['text'] / 1000:.1f} s |")
+    au = d["audio_16khz"]
+    rows.append(f"| eGeMAPS CPU-s per media second: offline / recomputed every 250 ms; log-mel "
+                f"| — | {au['egemaps-lld-v02']['offline_cost_per_media_s']:.2f} / "
+                f"{au['egemaps-lld-v02']['chunked_cpu_per_media_s']:.2f}; "
+                f"{au['logmel40-v1']['offline_cost_per_media_s']:.4f} |")
+    rows.append(f"| MJPG decode, 640×480 at 30 fps: CPU-s per media second | — | "
+                f"{d['video_30fps_640x480']['decode_mjpg_cost_per_media_s']:.2f} |")
+    return "\n".join(rows)
+
+
+TABLES = {"asr": asr, "coldstart": coldstart, "train_clips": train_clips, "gpucheck": gpucheck,
+          "capture": capture}
