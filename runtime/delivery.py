@@ -145,11 +145,10 @@ class Delivery:
             self._callback_failed(e)
 
     def _callback_failed(self, e: BaseException) -> None:
-        with self.acct.lock:
-            self.acct.callback_errors += 1
-            n = self.acct.callback_errors
         first = (str(e).splitlines() or [""])[0]
         what = f"on_result raised {type(e).__name__}{': ' + first if first else ''}"
+        # the session stops before the error is counted: whoever sees the count (stats(),
+        # a test waiting on it) finds the session already stopped, never a call in between
         if isinstance(e, INTERRUPTS):
             log.error("session stopped: %s; the next call re-raises it", what)
             self._interrupt = e
@@ -158,7 +157,11 @@ class Delivery:
             log.error("session stopped: %s", what)
             self._fail(SessionError(f"session: {what}; fix the callback (the session stopped "
                                     "because on_callback_error='stop')"), e)
-        elif n == 1 or n % 1000 == 0:
+        with self.acct.lock:
+            self.acct.callback_errors += 1
+            n = self.acct.callback_errors
+        if not isinstance(e, INTERRUPTS) and self.cfg.on_callback_error != "stop" and \
+                (n == 1 or n % 1000 == 0):
             log.warning("%s (callback error %d; the stream goes on, counted as "
                         "callback_errors)", what, n)
 
