@@ -147,8 +147,6 @@ class Delivery:
     def _callback_failed(self, e: BaseException) -> None:
         first = (str(e).splitlines() or [""])[0]
         what = f"on_result raised {type(e).__name__}{': ' + first if first else ''}"
-        # the session stops before the error is counted: whoever sees the count (stats(),
-        # a test waiting on it) finds the session already stopped, never a call in between
         if isinstance(e, INTERRUPTS):
             log.error("session stopped: %s; the next call re-raises it", what)
             self._interrupt = e
@@ -157,13 +155,20 @@ class Delivery:
             log.error("session stopped: %s", what)
             self._fail(SessionError(f"session: {what}; fix the callback (the session stopped "
                                     "because on_callback_error='stop')"), e)
+        else:
+            n = self._count_callback_error()
+            if n == 1 or n % 1000 == 0:
+                log.warning("%s (callback error %d; the stream goes on, counted as "
+                            "callback_errors)", what, n)
+            return
+        # counted after the stop: whoever sees the count (stats(), a test waiting on it)
+        # finds the session already stopped, never a call slipped in between
+        self._count_callback_error()
+
+    def _count_callback_error(self) -> int:
         with self.acct.lock:
             self.acct.callback_errors += 1
-            n = self.acct.callback_errors
-        if not isinstance(e, INTERRUPTS) and self.cfg.on_callback_error != "stop" and \
-                (n == 1 or n % 1000 == 0):
-            log.warning("%s (callback error %d; the stream goes on, counted as "
-                        "callback_errors)", what, n)
+            return self.acct.callback_errors
 
     def _raise_failure(self) -> None:
         """Raise what stopped the session: a callback's interrupt once, then the error."""

@@ -4,12 +4,11 @@ Generating the synthetic demo recording imports ``numpy.random`` (about 8 ms, mo
 demo stream's share of a cold start: ``bench/coldstart.py``) and computes it; the same
 seed, duration and config give the same recording every time, so the first demo run saves
 it in ``MODEL_DIR/.hrlf-cache/`` as one raw float64 file and a JSON index, named by what
-decides it (the config, the split, the numpy version: numpy does not promise the same
-random streams across versions; the generator's source file by size and time, so an edit
-of it is a new name). Later starts read it back with ``np.fromfile``, without importing the
-generator. A folder
-that cannot be written, a file that cannot be read or does not match its index: generated
-as before (``HRLF_MODEL_CACHE=0`` turns it off with the ORT cache). A test checks that the
+decides it (:func:`key`: the config, seed and duration; the numpy version, since numpy
+does not promise the same random streams across versions; the generator's source file by
+size and time, so an edit of it is a new name). Later starts read it back with
+``np.fromfile``, without importing the generator. A folder that cannot be written, a file
+that cannot be read or does not match its index: generated as before (``HRLF_MODEL_CACHE=0`` turns it off with the ORT cache). A test checks that the
 read-back recording equals a fresh generation, array for array.
 """
 from __future__ import annotations
@@ -21,7 +20,7 @@ import os
 
 import numpy as np
 
-from .backends import ort_cache
+from . import model_cache
 from ..version import __version__
 from .recording import Recording
 
@@ -49,9 +48,9 @@ def key(config: dict, seed: int, duration_s: float) -> str:
 def load(model_dir: str, name: str) -> tuple[Recording, dict] | None:
     """``(recording, featurizers)`` kept under ``name`` (:func:`key`), or None (none kept,
     unreadable, or not matching its index)."""
-    if not ort_cache.enabled():
+    if not model_cache.enabled():
         return None
-    base = os.path.join(ort_cache.cache_dir(model_dir), name)
+    base = os.path.join(model_cache.cache_dir(model_dir), name)
     try:
         with open(base + ".json", encoding="utf-8") as f:
             index_ = json.load(f)
@@ -86,15 +85,15 @@ def _prune(d: str) -> None:
         return
     for old in idx[KEEP:]:
         for p in (old, old[:-len(".json")] + ".f64"):
-            ort_cache.discard(p)
+            model_cache.discard(p)
 
 
 def save(model_dir: str, name: str, rec: Recording, featurizers: dict) -> None:
     """Keep ``rec`` and its featurizer names under ``name`` for later starts (nothing when
     the folder cannot be written)."""
-    if not ort_cache.enabled():
+    if not model_cache.enabled():
         return
-    d = ort_cache.cache_dir(model_dir)
+    d = model_cache.cache_dir(model_dir)
     base = os.path.join(d, name)
     arrays = [("knots", rec.knots), ("values", rec.values)]
     for m in rec.times:
@@ -116,4 +115,4 @@ def save(model_dir: str, name: str, rec: Recording, featurizers: dict) -> None:
         log.info("demo cache: %s is not writable (%s); the demo is generated at every start",
                  d, e.strerror or e)
         for p in (tmp + ".f64", tmp + ".json"):
-            ort_cache.discard(p)
+            model_cache.discard(p)

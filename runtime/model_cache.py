@@ -7,8 +7,9 @@ and **sha256 stamps**: hashing a model file at every start to check it against
 ``spec.json`` costs a read of the whole file and loading OpenSSL (about 5 ms of the demo's
 cold start). :func:`sha256_stamped` hashes a file once and keeps the digest with the file's
 size, modification time (ns), inode and device; while those are unchanged the digest is
-taken from the stamp (a file modified in the last 2 s is not stamped, as git does). A file rewritten in place changes its size or modification time, so
-this catches what the check is for (a model and a spec from different exports, a truncated
+taken from the stamp (a file modified in the last 2 s is not stamped, as git does). A file
+rewritten in place changes its size or modification time, so this catches what the check
+is for (a model and a spec from different exports, a truncated
 copy); it does not defend against someone who rewrites a file and resets its timestamps.
 A folder that cannot be written: the file is hashed at every start, as before.
 ``HRLF_MODEL_CACHE=0`` turns the whole folder off.
@@ -57,6 +58,16 @@ def forget(path: str | os.PathLike) -> None:
         pass
 
 
+def discard(path: str | None) -> None:
+    """Remove a file of the cache folder, and its stamp (errors ignored: best effort)."""
+    if path:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        forget(path)
+
+
 def _identity(st: os.stat_result) -> str:
     return f"{st.st_size} {st.st_mtime_ns} {st.st_ino} {st.st_dev}"
 
@@ -85,8 +96,5 @@ def sha256_stamped(path: str | os.PathLike) -> str:
                 f.write(f"{_identity(st)} {digest}")
             os.replace(tmp, stamp)
         except OSError:  # a read-only folder: hashed at every start
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
+            discard(tmp)
     return digest

@@ -108,7 +108,7 @@ def open_demo(uri: str, spec: ModelSpec, duration_s: float = DEMO_DURATION_S,
     seed = uri.split(":", 1)[1] if ":" in uri else "0"
     if not seed.isdigit():
         raise InputError(f"{uri}: the demo seed must be a whole number, e.g. demo:3")
-    key = demo_cache.key(spec.data["config"], int(seed), float(duration_s))
+    key = demo_cache.key(spec.data["config"], int(seed), float(duration_s)) if model_dir else ""
     kept = demo_cache.load(model_dir, key) if model_dir else None
     if kept is not None:
         return RecordingSource(uri, *kept, outages=DEMO_OUTAGES)
