@@ -17,7 +17,9 @@ The ORT model cache (``hrlf.runtime.backends.ort_cache``) is measured in both st
 ``warm`` (the optimized model file exists, as on every start after the first) and ``cold``
 (its ``.ort`` file is removed before each hrlf-run, so that start writes it).
 ``stages_ms_fastest``: where an in-process start spends its time up to the first
-inference (imports, the demo stream, the backend), fastest of ``--runs``. The very first
+inference (imports, the demo stream, the backend), fastest of ``--runs``, under hrlf-run's
+:class:`hrlf.runtime.startup.quick_start` (collector paused, one BLAS thread) as the
+command has it. The very first
 start on a machine with OpenVINO installed also measures OpenVINO once for ``auto`` (about
 2 s, kept in the model's cache folder); the warm-up run before the rounds pays that.
 ``--venv DIR`` measures a regular install of this checkout (what README's ``pip install .``
@@ -143,6 +145,8 @@ import sys, time
 t = [("start", time.perf_counter())]
 def mark(name):
     t.append((name, time.perf_counter()))
+from hrlf.runtime.startup import quick_start  # as hrlf-run: collector paused, one BLAS thread
+start = quick_start(); ready = start.__enter__()
 import numpy, onnxruntime; mark("numpy + onnxruntime")
 import click; mark("click")
 import hrlf.runtime.cli; mark("hrlf.runtime.cli")
@@ -155,6 +159,7 @@ from hrlf.runtime.spec import ModelSpec
 d = demo_model_dir(); spec = ModelSpec.load(d); mark("spec")
 src = open_source("demo", spec, duration_s=30.0, model_dir=d); mark("demo stream")
 be = open_backend("auto", d, spec, max_batch=32); mark("backend (auto)")
+ready()
 from hrlf.runtime.backends.choice import feeds
 f = feeds(spec, 1); mark("random test input (not in hrlf-run)")
 be.run(f); mark("first inference")

@@ -137,19 +137,21 @@ def main(model_dir, stream, backend, precision, provider, fmt, duration, pace, w
     capture_opts = {"stall_s": stall_s, "verbose": verbose, "asr": asr,
                     "asr_model": asr_model, "words": words}
     from .observe.run import RunObservation
+    from .startup import quick_start
 
     try:
-        with RunObservation(stream, metrics_port, metrics_address, metrics_linger) as observe:
-            _run(observe, capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
-                 window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
-                 pack_device, on_backend_error, **remote)
+        with quick_start() as ready, RunObservation(stream, metrics_port, metrics_address,
+                                                    metrics_linger) as observe:
+            _run(observe, ready, capture_opts, model_dir, stream, backend, precision, provider,
+                 fmt, duration, pace, window, hop, drops, condition, grace, stats_every, threads,
+                 max_batch, max_jump, pack_device, on_backend_error, **remote)
     except BrokenPipeError:  # stderr went away: nobody is left to tell
         sys.stderr.close()
 
 
-def _run(observe, capture_opts, model_dir, stream, backend, precision, provider, fmt, duration, pace,
-         window, hop, drops, condition, grace, stats_every, threads, max_batch, max_jump,
-         pack_device, on_backend_error, **remote):
+def _run(observe, ready, capture_opts, model_dir, stream, backend, precision, provider, fmt,
+         duration, pace, window, hop, drops, condition, grace, stats_every, threads, max_batch,
+         max_jump, pack_device, on_backend_error, **remote):
     from .api import open_runner
     from .model_dir import DEMO
     from ..errors import HrlfError, InputError
@@ -165,6 +167,7 @@ def _run(observe, capture_opts, model_dir, stream, backend, precision, provider,
         max_jump_s=max_jump, pack_device=pack_device, source_options=capture_opts,
         backend_options=remote, on_backend_error=on_backend_error, write=out.write,
         output=out, fmt=fmt, stats_every_s=stats_every)
+    ready()  # the model is open: what start-up made is frozen, the collector resumes
     holder.append(runner)
     observe.attach(runner)
     with stop_on_signals(runner):

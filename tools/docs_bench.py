@@ -95,8 +95,11 @@ def coldstart(name: str = "coldstart") -> str:
                     f"{m['hrlf_run_rss_mib']:.1f} vs {m['bare_rss_mib']:.1f} MiB |")
     mach = d["machine"]
     stages = ", ".join(f"{k} {v}" for k, v in d["stages_ms_fastest"].items())
+    runs = d["warm_cache"]["runs"]
+    per_round = sorted(f / b for f, b in zip(runs["first_result_ms"], runs["bare_ms"]))
     return ("\n".join(rows) + f"\n\n`{d['command']}`, {d.get('install', 'editable')} install, "
-            f"{len(next(iter(d['warm_cache']['runs'].values())))} rounds, load average "
+            f"{len(per_round)} rounds (warm cache: the rounds' own ratios "
+            f"{per_round[0]:.2f}–{per_round[-1]:.2f}), load average "
             f"{mach['loadavg_at_start'][0]} → {mach['loadavg_at_end'][0]}. Where an in-process "
             f"start spends its time (ms, fastest round): {stages}.")
 
