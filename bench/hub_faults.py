@@ -5,6 +5,10 @@
   after every round. Memory must stay flat: removed streams are folded into the hub's
   totals, only the last few keep their stats.
 * stats: ``hub.stats()`` with ``--live`` streams open (median of ``--repeats`` calls).
+* footprint: ``--footprint`` live streams with callbacks (the 2,000-stream setting of
+  ``bench/streams.py``), each fed a second of frames: objects Python's cyclic collector
+  tracks per stream, and the time of one full collector pass (``gc.collect()``, median of
+  ``--repeats``; every thread waits for it).
 * dead server: ``Hub.close()`` time with ``--dead-streams`` streams whose backend fails
   every call after a ``--dead-timeout`` second stall (a stand-in for a dead Triton server
   whose client times out): bounded in total, not per stream; with ``--triton``, also
@@ -97,6 +101,28 @@ def stats_cost(spec, live: int, repeats: int) -> dict:
             "close_s": round(time.perf_counter() - t0, 2)}
 
 
+def footprint(spec, streams: int, repeats: int) -> dict:
+    from hrlf.runtime.hub import Hub, HubConfig
+    from hrlf.runtime.session import SessionConfig
+
+    hub = Hub(FakeBackend(spec), spec, HubConfig(stream=SessionConfig(live=True)))
+    gc.collect()
+    before = len(gc.get_objects())
+    for i in range(streams):
+        push_seconds(hub.add_stream(f"s{i}", on_result=lambda res: None), spec, 1.0)
+    gc.collect()
+    tracked = len(gc.get_objects()) - before
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        gc.collect()
+        times.append((time.perf_counter() - t0) * 1e3)
+    hub.close(timeout_s=60)
+    return {"streams": streams, "gc_tracked_per_stream": round(tracked / streams, 1),
+            "gc_full_pass_ms_median": round(statistics.median(times), 1),
+            "gc_full_pass_ms_all": [round(t, 1) for t in times]}
+
+
 def dead_close(spec, streams: int, stall_s: float) -> dict:
     from hrlf.runtime.hub import Hub, HubConfig
     from hrlf.runtime.session import SessionConfig
@@ -159,6 +185,7 @@ def main() -> None:
     ap.add_argument("--per-round", type=int, default=2000)
     ap.add_argument("--live", type=int, default=8000)
     ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--footprint", type=int, default=2000, metavar="N")
     ap.add_argument("--dead-streams", type=int, default=10)
     ap.add_argument("--dead-timeout", type=float, default=5.0)
     ap.add_argument("--triton", action="store_true",
@@ -174,6 +201,7 @@ def main() -> None:
            "cpus": os.cpu_count(),
            "churn": churn(spec, args.rounds, args.per_round),
            "stats": stats_cost(spec, args.live, args.repeats),
+           "footprint": footprint(spec, args.footprint, args.repeats),
            "dead_server_close": dead_close(spec, args.dead_streams, args.dead_timeout)}
     if args.triton:
         out["triton_dead_close"] = [triton_dead_close(args.dead_streams, how)

@@ -29,6 +29,11 @@ from .spec import MODALITIES
 log = logging.getLogger("hrlf.runtime.session")
 
 INTERRUPTS = (KeyboardInterrupt, SystemExit)
+RESULTS_QUEUE_MAX = 1000
+#: guards the first use of a stream's results() queue (made then: a hub of thousands of
+#: callback streams would otherwise keep a queue, its lock and three conditions each, which
+#: every full pass of Python's collector walks)
+_QUEUE_MADE = threading.Lock()
 
 
 class Closed(list):
@@ -186,15 +191,26 @@ class Delivery:
             self._stop = True
             self._wake.notify_all()
 
+    def _queue(self) -> queue.Queue:
+        """The results() queue, made on first use."""
+        q = self._results
+        if q is None:
+            with _QUEUE_MADE:
+                if self._results is None:
+                    self._results = queue.Queue(maxsize=RESULTS_QUEUE_MAX)
+                q = self._results
+        return q
+
     def _put(self, item) -> None:
         """Queue a result (or the end marker); when full, drop the oldest, counted."""
+        q = self._queue()
         while True:
             try:
-                self._results.put_nowait(item)
+                q.put_nowait(item)
                 return
             except queue.Full:
                 try:
-                    old = self._results.get_nowait()
+                    old = q.get_nowait()
                     if old is not None:
                         self._undelivered("result_queue_full", 1)
                 except queue.Empty:
@@ -240,9 +256,10 @@ class Delivery:
 
     def results(self, timeout_s: float | None = None) -> Iterator[Result]:
         """Results in order until close(); ``timeout_s`` ends the iteration when idle."""
+        q = self._queue()
         while True:
             try:
-                r = self._results.get(timeout=timeout_s if timeout_s is not None else 0.05)
+                r = q.get(timeout=timeout_s if timeout_s is not None else 0.05)
             except queue.Empty:
                 if self.closed or timeout_s is not None:
                     return

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
 from collections import deque
@@ -106,7 +105,7 @@ class Session(Delivery, Closing):
         self.on_result = on_result
         self.reason_hooks: list[Callable[[], Iterable[str]]] = []
         self._notes: deque = deque(maxlen=256)  # (stream t, reason) for no_data results
-        self._results: queue.Queue = queue.Queue(maxsize=1000)
+        self._results = None  # the results() queue, made on first use (Delivery._queue)
         self._lock = threading.RLock()
         self._infer_lock = threading.Lock()
         self._wake = threading.Condition(self._lock)

@@ -30,8 +30,11 @@ class Packer:
         self.norm = {m: (np.asarray(spec.norm[m]["mean"], np.float32),
                          np.asarray(spec.norm[m]["std"], np.float32)) for m in MODALITIES}
         self.device = resolve_device(device)
-        # the spec as packed: a window override changes the frames per window
-        self.pack_spec = spec.replace(window_s=window_s, features={
+        # the spec as packed: a window override changes the frames per window (the model's
+        # own window shares its spec: a hub of thousands of streams keeps one)
+        same = window_s == spec.window_s and all(
+            spec.features[m].frames == self.n_frames[m] for m in MODALITIES)
+        self.pack_spec = spec if same else spec.replace(window_s=window_s, features={
             m: dataclasses.replace(spec.features[m], frames=self.n_frames[m]) for m in MODALITIES})
 
     def pack(self, buffers: dict, starts: list[float], monotonic) -> tuple[dict, float, float]:

@@ -1,6 +1,7 @@
 """Docs tables of benchmarks whose JSON is more than a list of rows: speech recognition
-(``bench/asr.py``), cold start (``bench/coldstart.py``), training on clips
-(``bench/train_clips.py``) and the GPU run (``tools/gpucheck_offline.sh``). Registered in
+(``bench/asr.py``), the hub's faults and footprint (``bench/hub_faults.py``), cold start
+(``bench/coldstart.py``), training on clips (``bench/train_clips.py``) and the GPU run
+(``tools/gpucheck_offline.sh``). Registered in
 ``tools/docs_tables.py``'s ``TABLES``. Stdlib only."""
 from __future__ import annotations
 
@@ -192,5 +193,34 @@ def capture(name: str = "capture", idle: str = "capture_idle") -> str:
     return "\n".join(rows)
 
 
+def hub_faults(name: str = "hub_faults") -> str:
+    """``bench/hub_faults.py``: a hub's memory under churn, ``stats()`` and the collector's
+    pass over many live streams, and ``close()`` against a stalled or dead backend."""
+    d = _load(f"bench/results/{name}.json")
+    ch, st = d["churn"], d["stats"]
+    rss = ch["rss_mb"]
+    rows = ["| what | measured |", "|---|---|",
+            f"| {ch['streams']:,} streams added and removed ({ch['rounds']} rounds of "
+            f"{ch['per_round']:,}) | RSS {rss[1]} → {rss[-1]} MB after the first round "
+            f"({ch['rss_growth_mb']:+} MB) |",
+            f"| `hub.stats()`, {st['live_streams']:,} live streams | {st['stats_ms_median']} ms "
+            f"(median of {len(st['stats_ms_all'])}) |"]
+    fp = d.get("footprint")
+    if fp:
+        rows.append(f"| a full pass of Python's collector, {fp['streams']:,} live streams | "
+                    f"{fp['gc_full_pass_ms_median']} ms (median of "
+                    f"{len(fp['gc_full_pass_ms_all'])}; {fp['gc_tracked_per_stream']} tracked "
+                    f"objects per stream) |")
+    dc = d["dead_server_close"]
+    rows.append(f"| `Hub.close()`, {dc['streams']} streams, a backend that stalls "
+                f"{dc['backend_stall_s']:g} s then fails | {dc['close_s']} s in all |")
+    for t in d.get("triton_dead_close", []):
+        how = {"kill": "killed", "stop": "frozen (SIGSTOP)"}.get(t["server"], t["server"])
+        rows.append(f"| `Hub.close()`, {t['streams']} streams, a real tritonserver on loopback "
+                    f"{how} | {t['close_s']} s in all |")
+    a, b = d["loadavg_start"][0], d["loadavg_end"][0]
+    return "\n".join(rows) + f"\n\n{d['cpus']} CPUs, load average {a} → {b}."
+
+
 TABLES = {"asr": asr, "coldstart": coldstart, "train_clips": train_clips, "gpucheck": gpucheck,
-          "capture": capture}
+          "capture": capture, "hub_faults": hub_faults}

@@ -145,5 +145,7 @@ def results_queued(sessions) -> int:
         box = s._outbox
         if box is not None:
             n += len(box.items)
-        n += s._results.qsize()
+        q = s._results  # made on results()'s first use
+        if q is not None:
+            n += q.qsize()
     return n

@@ -206,3 +206,23 @@ def test_hub_config_and_the_measured_policy(small_spec):
         b = hub.stats()["batching"]
         assert 1 <= b["target_batch"] <= 16 and b["workers"] == cpus.usable_cpus()
         assert set(b["cost"]["measured_ms"]) == {"1", "2", "4", "8", "16"}
+
+
+def test_a_callback_stream_keeps_no_results_queue_and_shares_the_spec(small_spec):
+    """Fewer objects per stream for the collector to walk: a stream whose results go to a
+    callback never makes the results() queue, and streams at the model's window share its
+    spec; a results() reader still gets every result, including those scored before it
+    first asked."""
+    hub = Hub(FakeBackend(small_spec), small_spec, HubConfig(stream=SessionConfig())).start()
+    got: list = []
+    cb = hub.add_stream("cb", on_result=got.append)
+    reader = hub.add_stream("reader")
+    other = hub.add_stream("other", config=SessionConfig(window_s=1.0, hop_s=1.0))
+    assert cb.packer.pack_spec is small_spec and reader.packer.pack_spec is small_spec
+    assert other.packer.pack_spec.window_s == 1.0 and small_spec.window_s != 1.0
+    for s in (cb, reader):
+        feed(s, 6)
+    wait_for(lambda: len(got) >= 3 and reader.stats()["segments"] >= 3, what="scoring")
+    hub.close()
+    assert cb._results is None
+    assert len(list(reader.results(timeout_s=0.5))) == reader.stats()["segments"] >= 3
