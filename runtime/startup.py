@@ -9,14 +9,15 @@ the model (``bench/coldstart.py`` measures the whole start against a bare import
   permanent generation (:func:`gc.freeze`) and collection resumes: a long stream's full
   collections then skip them too. On the way out they are unfrozen, so a caller that
   runs the command in-process (a test, a notebook) gets its collector back as it was.
-* **numpy's BLAS starts without a thread pool.** OpenBLAS starts a thread per core when
-  numpy is imported, and its threads spin for a while after each call. The runtime's
-  numpy work is small (norms, a least-squares fit of a few rows, a mel filterbank), and
-  inference runs on ONNX Runtime's own threads, so ``OPENBLAS_NUM_THREADS=1`` is set for
-  numpy's import only. A value the user set (``OPENBLAS_NUM_THREADS``,
-  ``GOTO_NUM_THREADS``, ``OMP_NUM_THREADS``) wins, and nothing changes when numpy was
-  imported before. The variable is removed again, so child processes (ffmpeg, a Triton
-  server, the OpenVINO measurement) inherit the user's environment unchanged.
+* **numpy's BLAS starts without a thread pool.** OpenBLAS starts a pool of threads, one
+  per core, when numpy is imported, and its threads spin for a while after each call. The
+  runtime's numpy work is small (norms, a least-squares fit of a few rows, a mel
+  filterbank), and inference runs on ONNX Runtime's own threads, so
+  ``OPENBLAS_NUM_THREADS=1`` is set for numpy's import only. A value the user set
+  (``OPENBLAS_NUM_THREADS``, ``GOTO_NUM_THREADS``, ``OMP_NUM_THREADS``) wins, and nothing
+  changes when numpy was imported before. The variable is removed again, so child
+  processes (ffmpeg, a Triton server, the OpenVINO measurement) inherit the user's
+  environment unchanged.
 
 Library users are not affected: only the command-line entry point calls this.
 """
@@ -54,7 +55,11 @@ class quick_start:
         self._unfreeze = gc.get_freeze_count() == 0
         self._paused = True
         gc.disable()
-        import_numpy_single_blas()
+        try:
+            import_numpy_single_blas()
+        except BaseException:  # __exit__ is not called when __enter__ fails
+            self.__exit__()
+            raise
         return self.ready
 
     def ready(self) -> None:

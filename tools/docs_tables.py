@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import statistics
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the sibling modules
@@ -155,7 +156,31 @@ def streams_summary(name: str = "streams_hub") -> str:
                     f"({r['in_time_pct_worst']} %) | {r['cpu_cores_median']} "
                     f"({r['cpu_cores_worst']}) | {min(load)}–{max(load)} | "
                     f"{'yes' if r['held_every_run'] else 'no'} |")
-    return "\n".join(rows)
+    return "\n".join(rows) + _streams_where(_load(f"bench/results/{name}.json")["runs"])
+
+
+#: bench/streams.py's thread names, as the docs say them
+_THREAD_GROUPS = {"hrlf-hub-infer": "inference threads", "MainThread": "the feeding thread",
+                  "hrlf-hub": "the hub's worker", "hrlf-hub-cb": "callbacks"}
+
+
+def _streams_where(runs: list) -> str:
+    """Where the CPU went at the largest N (per thread group, medians of the runs) and the
+    collector's long passes, when the runs recorded them."""
+    runs = [r for r in runs if r["n"] == max(x["n"] for x in runs)]
+    if not runs or not all(r.get("thread_cpu_cores") for r in runs):
+        return ""
+    med = {k: statistics.median(r["thread_cpu_cores"].get(k, 0.0) for r in runs)
+           for k in runs[0]["thread_cpu_cores"]}
+    groups = ", ".join(f"{_THREAD_GROUPS.get(k, k)} {v:.2f}"
+                       for k, v in sorted(med.items(), key=lambda kv: -kv[1]))
+    text = (f"\n\nWhere the CPU went at N = {runs[0]['n']} (cores per thread group, from /proc, "
+            f"medians of the runs): {groups}.")
+    long = [ms for r in runs for _, ms in r.get("gc_passes", {}).get("long", [])]
+    if long:
+        text += (f" Collector passes over 10 ms: {len(long)} in {len(runs)} runs, "
+                 f"{min(long):g}–{max(long):g} ms.")
+    return text
 
 
 def _leaves(d, prefix=""):

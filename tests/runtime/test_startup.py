@@ -101,3 +101,17 @@ def test_a_users_thread_count_wins():
         text=True).stdout
     assert got["threads"] == json.loads(plain)
     assert got["env"]["OPENBLAS_NUM_THREADS"] == "2"
+
+
+def test_a_failed_numpy_import_restores_the_collector(collector_restored, monkeypatch):
+    import hrlf.runtime.startup as startup
+
+    def broken():
+        raise ImportError("numpy: broken install")
+
+    monkeypatch.setattr(startup, "import_numpy_single_blas", broken)
+    gc.enable()
+    with pytest.raises(ImportError):
+        with quick_start():
+            pass
+    assert gc.isenabled() and gc.get_freeze_count() == 0
