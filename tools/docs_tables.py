@@ -148,7 +148,8 @@ def streams_summary(name: str = "streams_hub") -> str:
     rows = ["| mode | N | runs | p99 median (worst) | delivered median (worst) | in time "
             "median (worst) | CPU cores median (worst) | load avg at start | every run held |",
             "|---" * 9 + "|"]
-    for r in _load(f"bench/results/{name}.json")["summary"]:
+    d = _load(f"bench/results/{name}.json")
+    for r in d["summary"]:
         load = r["loadavg_1min"]
         rows.append(f"| {r['mode']} | {r['n']} | {r['runs']} | {r['p99_ms_median']:.0f} ms "
                     f"({r['p99_ms_worst']:.0f}) | {r['delivered_pct_median']} % "
@@ -156,7 +157,7 @@ def streams_summary(name: str = "streams_hub") -> str:
                     f"({r['in_time_pct_worst']} %) | {r['cpu_cores_median']} "
                     f"({r['cpu_cores_worst']}) | {min(load)}–{max(load)} | "
                     f"{'yes' if r['held_every_run'] else 'no'} |")
-    return "\n".join(rows) + _streams_where(_load(f"bench/results/{name}.json")["runs"])
+    return "\n".join(rows) + _streams_where(d["runs"])
 
 
 #: bench/streams.py's thread names, as the docs say them

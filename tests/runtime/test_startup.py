@@ -52,7 +52,7 @@ def test_a_callers_own_setting_and_freeze_are_kept(collector_restored):
     assert not gc.isenabled() and gc.get_freeze_count() >= frozen
 
 
-def test_cli_leaves_the_collector_as_it_found_it(collector_restored, tmp_path):
+def test_cli_leaves_the_collector_as_it_found_it(collector_restored):
     gc.enable()
     r = CliRunner().invoke(main, ["--pace", "fast", "--duration", "3", "--stats-every", "0"])
     assert r.exit_code == 0, r.output
@@ -64,42 +64,37 @@ def test_cli_leaves_the_collector_as_it_found_it(collector_restored, tmp_path):
 
 PROBE = """
 import json, os
-from hrlf.runtime.startup import import_numpy_single_blas
-import_numpy_single_blas()
+%s
 from threadpoolctl import threadpool_info
 print(json.dumps({"threads": [i["num_threads"] for i in threadpool_info()
                               if i["internal_api"] == "openblas"],
                   "env": {k: os.environ.get(k) for k in %r}}))
-""" % (BLAS_THREAD_VARS,)
+"""
+STARTUP = "from hrlf.runtime.startup import import_numpy_single_blas; import_numpy_single_blas()"
 
 
-def probe(**env):
+def probe(imports=STARTUP, **env):
+    """OpenBLAS's thread count and the BLAS variables after ``imports``, in a fresh process
+    whose environment has only the BLAS variables given."""
     pytest.importorskip("threadpoolctl")
     base = {k: v for k, v in os.environ.items() if k not in BLAS_THREAD_VARS}
-    out = subprocess.run([sys.executable, "-c", PROBE], env={**base, **env}, check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    out = subprocess.run([sys.executable, "-c", PROBE % (imports, BLAS_THREAD_VARS)],
+                         env={**base, **env}, check=True, capture_output=True, text=True).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    if not got["threads"]:
+        pytest.skip("this numpy has no OpenBLAS")
+    return got
 
 
 def test_numpy_imports_with_one_blas_thread_and_the_environment_is_untouched():
     got = probe()
-    if not got["threads"]:
-        pytest.skip("this numpy has no OpenBLAS")
     assert got["threads"] == [1]
     assert got["env"] == {k: None for k in BLAS_THREAD_VARS}  # children inherit nothing
 
 
 def test_a_users_thread_count_wins():
     got = probe(OPENBLAS_NUM_THREADS="2")
-    if not got["threads"]:
-        pytest.skip("this numpy has no OpenBLAS")
-    plain = subprocess.run(
-        [sys.executable, "-c", "import numpy, json; from threadpoolctl import threadpool_info;"
-         "print(json.dumps([i['num_threads'] for i in threadpool_info()"
-         " if i['internal_api'] == 'openblas']))"],
-        env={**os.environ, "OPENBLAS_NUM_THREADS": "2"}, check=True, capture_output=True,
-        text=True).stdout
-    assert got["threads"] == json.loads(plain)
+    assert got["threads"] == probe("import numpy", OPENBLAS_NUM_THREADS="2")["threads"]
     assert got["env"]["OPENBLAS_NUM_THREADS"] == "2"
 
 
