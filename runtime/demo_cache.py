@@ -8,8 +8,9 @@ decides it (:func:`key`: the config, seed and duration; the numpy version, since
 does not promise the same random streams across versions; the generator's source file by
 size and time, so an edit of it is a new name). Later starts read it back with
 ``np.fromfile``, without importing the generator. A folder that cannot be written, a file
-that cannot be read or does not match its index: generated as before (``HRLF_MODEL_CACHE=0`` turns it off with the ORT cache). A test checks that the
-read-back recording equals a fresh generation, array for array.
+that cannot be read or does not match its index: generated as before
+(``HRLF_MODEL_CACHE=0`` turns it off with the ORT cache). A test checks that the read-back
+recording equals a fresh generation, array for array.
 """
 from __future__ import annotations
 
@@ -76,10 +77,8 @@ def load(model_dir: str, name: str) -> tuple[Recording, dict] | None:
 
 def _prune(d: str) -> None:
     """Keep the :data:`KEEP` most recently written demo recordings."""
-    import glob
-
     try:
-        idx = sorted(glob.glob(os.path.join(d, "demo-*.json")), key=os.path.getmtime,
+        idx = sorted(model_cache.listed(d, "demo-", ".json"), key=os.path.getmtime,
                      reverse=True)
     except OSError:  # another process pruned meanwhile
         return

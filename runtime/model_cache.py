@@ -34,6 +34,16 @@ def cache_dir(model_dir: str) -> str:
     return os.path.join(model_dir, CACHE_DIR)
 
 
+def listed(d: str, prefix: str, suffix: str) -> list[str]:
+    """Sorted paths of the entries of ``d`` named ``PREFIX*SUFFIX`` ([] when ``d`` cannot be
+    listed). By os.listdir: glob and fnmatch are imports a start need not pay."""
+    try:
+        names = sorted(os.listdir(d))
+    except OSError:
+        return []
+    return [os.path.join(d, n) for n in names if n.startswith(prefix) and n.endswith(suffix)]
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes."""
     import hashlib  # here: OpenSSL's load is a cold start's cost when no stamp is needed

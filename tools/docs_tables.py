@@ -168,8 +168,11 @@ _THREAD_GROUPS = {"hrlf-hub-infer": "inference threads", "MainThread": "the feed
 def _streams_where(runs: list) -> str:
     """Where the CPU went at the largest N (per thread group, medians of the runs) and the
     collector's long passes, when the runs recorded them."""
-    runs = [r for r in runs if r["n"] == max(x["n"] for x in runs)]
-    if not runs or not all(r.get("thread_cpu_cores") for r in runs):
+    if not runs:
+        return ""
+    top = max(r["n"] for r in runs)
+    runs = [r for r in runs if r["n"] == top]
+    if not all(r.get("thread_cpu_cores") for r in runs):
         return ""
     med = {k: statistics.median(r["thread_cpu_cores"].get(k, 0.0) for r in runs)
            for k in runs[0]["thread_cpu_cores"]}

@@ -30,6 +30,7 @@ import platform
 import time
 
 from . import ort_cache
+from ..model_cache import listed
 from ..spec import MODALITIES, ModelSpec, frame_mask_name
 
 log = logging.getLogger("hrlf.runtime")
@@ -52,13 +53,8 @@ def openvino_version() -> str | None:
     if spec is None or not spec.origin:
         return None
     site = os.path.dirname(os.path.dirname(spec.origin))
-    try:  # os.listdir, not glob: glob and fnmatch are imports a start need not pay
-        names = sorted(os.listdir(site))
-    except OSError:
-        names = []
-    for info in names:
-        if info.startswith("openvino-") and info.endswith(".dist-info"):
-            return info[len("openvino-"):-len(".dist-info")]
+    for info in listed(site, "openvino-", ".dist-info"):
+        return os.path.basename(info)[len("openvino-"):-len(".dist-info")]
     try:
         return f"mtime{int(os.stat(spec.origin).st_mtime)}"
     except OSError:

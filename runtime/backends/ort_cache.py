@@ -31,7 +31,7 @@ import os
 import platform
 
 from ..model_cache import (CACHE_DIR, ENV, cache_dir, discard, enabled,  # noqa: F401
-                           sha256_file, sha256_stamped)
+                           listed, sha256_file, sha256_stamped)
 
 log = logging.getLogger("hrlf.runtime")
 
@@ -57,19 +57,10 @@ def key(source_sha256: str, ort_version: str) -> str:
     return f"{source_sha256[:16]}-ort{ort_version}-cpu{cpu_key()}"
 
 
-def _listed(d: str, prefix: str) -> list[str]:
-    """``d/PREFIX*.ort``, by os.listdir: glob and fnmatch are imports a start need not pay."""
-    try:
-        names = sorted(os.listdir(d))
-    except OSError:
-        return []
-    return [os.path.join(d, n) for n in names if n.startswith(prefix) and n.endswith(".ort")]
-
-
 def find(model_path: str, k: str) -> str | None:
     """The verified cache file for key ``k``, or None (absent, or failing its hash)."""
     stem = os.path.splitext(os.path.basename(model_path))[0]
-    for path in _listed(cache_dir(os.path.dirname(model_path)), f"{stem}.{k}."):
+    for path in listed(cache_dir(os.path.dirname(model_path)), f"{stem}.{k}.", ".ort"):
         want = path[:-len(".ort")].rsplit(".", 1)[-1]
         try:
             if sha256_stamped(path)[:16] == want:
@@ -109,7 +100,7 @@ def commit(tmp: str, model_path: str, k: str) -> str | None:
         log.info("ort cache: could not keep the optimized model (%s)", e)
         discard(tmp)
         return None
-    for old in _listed(d, f"{stem}."):
+    for old in listed(d, f"{stem}.", ".ort"):
         if old != final and f".{k}." not in os.path.basename(old):
             discard(old)  # another key: an older export, ORT or CPU
     return final
